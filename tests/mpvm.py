@@ -1,0 +1,56 @@
+"""Run a script on the real MicroPython VMs (unix port from PyPI, WebAssembly build from npm)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRMWARE = ROOT / "firmware"
+MP_TESTS = ROOT / "tests" / "mp"
+SHARED = Path(os.environ.get("DSC_SHARED", ROOT.parent / "shared"))
+VECTORS = SHARED / "vectors"
+WASM_RUNNER = MP_TESTS / "run_wasm.mjs"
+VMS = ("cpython", "unix", "wasm")
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def micropython_unix() -> str:
+    exe = Path(sys.executable).parent / "micropython"
+    found = str(exe) if exe.exists() else shutil.which("micropython")
+    if not found:
+        raise RuntimeError("the MicroPython unix port is not installed: run `make setup`")
+    return found
+
+
+def run(vm: str, script: Path, *args: str, timeout: float = 300,
+        paths: tuple[Path, ...] = (FIRMWARE, MP_TESTS)) -> Run:
+    """Run `script` on `vm` with `paths` importable and the vectors dir as argv[1]."""
+    argv = [str(VECTORS), *args]
+    if vm == "cpython":
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(str(p) for p in paths))
+        cmd = [sys.executable, str(script), *argv]
+    elif vm == "unix":
+        env = dict(os.environ, MICROPYPATH=":".join([*(str(p) for p in paths), ".frozen"]))
+        cmd = [micropython_unix(), "-X", "heapsize=4M", str(script), *argv]
+    elif vm == "wasm":
+        env = dict(os.environ)
+        cmd = ["node", str(WASM_RUNNER)]
+        for i, p in enumerate(paths):
+            cmd += ["--mount", f"{p}:/m{i}", "--path", f"/m{i}"]
+        cmd += ["--mount", f"{VECTORS}:/vectors", str(script), "/vectors", *args]
+    else:
+        raise ValueError(f"unknown VM {vm!r}")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
+                          cwd=ROOT, check=False)
+    return Run(proc.returncode, proc.stdout, proc.stderr)
