@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 FIRMWARE_PY := $(shell find firmware boards -name '*.py' 2>/dev/null | sort)
 
-.PHONY: help setup demo test lint typecheck typecheck-host typecheck-firmware mpy pytest bench \
+.PHONY: system-deps help setup demo test lint typecheck typecheck-host typecheck-firmware mpy pytest bench \
         flash docs clean postgres
 
 help:
@@ -40,7 +40,10 @@ $(STUBS)/%/.stamp: requirements/stubs-%.txt | $(BIN)/.stamp
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --target $(STUBS)/$* -r $<
 	touch $@
 
-setup: $(BIN)/.stamp node_modules/.stamp $(STUBS)/rp2/.stamp $(STUBS)/esp32/.stamp
+setup: $(BIN)/.stamp node_modules/.stamp $(STUBS)/rp2/.stamp $(STUBS)/esp32/.stamp system-deps
+
+system-deps:
+	bash scripts/system-deps.sh
 
 # --- checks -----------------------------------------------------------------------------------
 lint: $(BIN)/.stamp
