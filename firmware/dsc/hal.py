@@ -18,6 +18,11 @@ class Hal:
     def ticks_diff(self, a: int, b: int) -> int:
         return a - b
 
+    def unix_time(self):
+        # Seconds since 1970-01-01 UTC from a set real-time clock, or None when the board does
+        # not know the time (time-based OCRA suites need it).
+        return None
+
     def idle(self, ms: int) -> None:
         # Wait ms milliseconds; ms < 0: the card is off, sleep until POWER or serial wakes it.
         raise NotImplementedError
