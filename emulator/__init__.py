@@ -1,0 +1,10 @@
+"""OpenDSC emulator: the unmodified card firmware on a virtual board (see docs/emulator.md).
+
+    from emulator import Emulator
+"""
+
+from emulator.api import DEFAULT_SUITE, Emulator
+from emulator.flash import PowerCut
+from emulator.scheduler import EmulatorError, FirmwareError
+
+__all__ = ["DEFAULT_SUITE", "Emulator", "EmulatorError", "FirmwareError", "PowerCut"]

@@ -1,0 +1,88 @@
+"""A virtual board wired from `boards/<name>.py`: the same file the firmware imports.
+
+The board file's keypad, POWER pin and display bus/address decide where the virtual keys
+and the SSD1306 model sit; its flash size sizes the virtual filesystem. `VirtualBoard` holds
+the hardware only; the firmware runs on it through `emulator.hal.EmuHal` (in-process) or the
+MicroPython bridge.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from emulator.clock import Clock, VirtualClock
+from emulator.flash import Flash
+from emulator.gpio import Gpio, wire_keys
+from emulator.serialport import SerialLine
+from emulator.ssd1306 import Ssd1306Model
+from host_tools.boards import load_board
+
+
+class VirtualBoard:
+    """Pins with keys, the display controller on its I2C address, flash, serial, LED."""
+
+    def __init__(self, board: str | dict[str, Any] = "pico", *,
+                 state_dir: str | Path | None = None, clock: Clock | None = None,
+                 battery_mv: int | None = 3900, unix_time: int | None = None) -> None:
+        self.board = load_board(board) if isinstance(board, str) else board
+        self.name = str(self.board["name"])
+        self.clock: Clock = clock if clock is not None else VirtualClock()
+        self.gpio = Gpio()
+        self.keys = wire_keys(self.gpio, self.board)
+        disp = self.board["display"]
+        self.display_addr = int(disp["addr"])
+        self.width = int(disp["width"])
+        self.height = int(disp["height"])
+        self.display = Ssd1306Model(self.width, self.height)
+        self.flash = Flash(int(self.board["flash"]["size"]), state_dir)
+        self.serial = SerialLine()
+        self.led_on = False
+        self.repl_locked = False
+        self.i2c_writes = 0
+        self._battery_mv = battery_mv if self.board.get("battery") else None
+        # Wall-clock seconds of virtual time 0, so time-based suites (Tn) get a plausible time.
+        self.unix_time0 = int(time.time()) if unix_time is None else unix_time
+
+    # --- buses ---
+    def i2c_write(self, addr: int, data: bytes | bytearray | memoryview) -> None:
+        if addr != self.display_addr:
+            # Nobody acknowledges the address: machine.I2C raises OSError(ENODEV).
+            raise OSError(errno.ENODEV, os.strerror(errno.ENODEV))
+        self.i2c_writes += 1
+        self.display.i2c_write(addr, bytes(data))
+
+    def battery_mv(self) -> int | None:
+        return self._battery_mv
+
+    def unix_time(self) -> int:
+        return self.unix_time0 + self.clock.now() // 1000
+
+    # --- power ---
+    def power_on_reset(self) -> None:
+        """Power comes back: pins float, the display controller starts blank, RAM is gone."""
+        self.gpio.reset_pins()
+        self.display = Ssd1306Model(self.width, self.height)
+        self.serial.clear()
+        self.led_on = False
+        self.repl_locked = False
+
+    def mcu_reset(self) -> None:
+        """The microcontroller resets; the display keeps its own RAM until re-initialised."""
+        self.gpio.reset_pins()
+        self.serial.clear()
+        self.led_on = False
+        self.repl_locked = False
+
+    def pixels(self) -> Any:
+        return self.display.pixels()
+
+    def screen_text(self) -> str:
+        from emulator.screen import screen_text
+
+        if not self.display.is_on:
+            return ""
+        return str(screen_text(self.display.pixels(), self.width, self.height))

@@ -1,0 +1,292 @@
+"""The card's serial port (USB CDC or UART): a byte line between the card and the host.
+
+`SerialLine` holds the two directions. The host reaches it in one of three ways:
+  - `PtyPort`: a pseudo-terminal; its /dev/pts path works wherever a real port's path does
+    (host tools' `--port`, pyserial, mpremote's `connect`);
+  - `TcpPort`: a TCP server on 127.0.0.1; `socket://127.0.0.1:PORT` is a pyserial URL;
+  - `InProcessTransport`: the host tools' Transport interface without any OS plumbing; its
+    `receive` runs the board's virtual time until bytes arrive (fast, exact tests).
+The pty and TCP ports exchange bytes from a pump thread while the board runs on the wall
+clock. Like a USB CDC port with no terminal attached, output nobody reads is dropped once the
+OS buffer is full, never blocking the card.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import socket
+import threading
+import tty
+from collections.abc import Callable
+
+from host_tools.transport import Transport, TransportError
+
+MAX_BUFFER = 1 << 16  # bytes kept per direction before the oldest are dropped (like a FIFO)
+
+
+class SerialLine:
+    """Both directions of the card's port, safe to use from several threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.arrived = threading.Condition(self._lock)  # notified on card output
+        self._to_card = bytearray()
+        self._from_card = bytearray()
+        self.on_input: list[Callable[[], None]] = []  # wake the board (serial wakes it)
+        self.on_output: list[Callable[[], None]] = []  # wake the pty/TCP pump
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+    # --- host side ---
+    def host_write(self, data: bytes) -> None:
+        with self._lock:
+            self._to_card += data
+            del self._to_card[:-MAX_BUFFER]
+            self.bytes_in += len(data)
+        for cb in self.on_input:
+            cb()
+
+    def host_read(self, limit: int = MAX_BUFFER) -> bytes:
+        with self._lock:
+            data = bytes(self._from_card[:limit])
+            del self._from_card[:limit]
+            return data
+
+    def host_pending(self) -> int:
+        with self._lock:
+            return len(self._from_card)
+
+    # --- card side ---
+    def card_read(self) -> bytes:
+        with self._lock:
+            data = bytes(self._to_card)
+            self._to_card.clear()
+            return data
+
+    def card_pending(self) -> int:
+        with self._lock:
+            return len(self._to_card)
+
+    def card_write(self, data: bytes | bytearray | memoryview) -> None:
+        with self._lock:
+            self._from_card += data
+            del self._from_card[:-MAX_BUFFER]
+            self.bytes_out += len(data)
+            self.arrived.notify_all()
+        for cb in self.on_output:
+            cb()
+
+    def clear(self) -> None:
+        """A reboot: the card's side forgets unread input (the host keeps its own buffer)."""
+        with self._lock:
+            self._to_card.clear()
+
+
+class InProcessTransport(Transport):
+    """`host_tools.transport.Transport` onto a SerialLine, for tests and the API.
+
+    `run_until(done, timeout_ms)` is the board's: it runs the firmware (virtual time, or
+    waits on the wall clock) until `done()` is true or timeout_ms pass.
+    """
+
+    def __init__(self, line: SerialLine,
+                 run_until: Callable[[Callable[[], bool], int], None]) -> None:
+        self._line = line
+        self._run_until = run_until
+        self.closed = False
+
+    def send(self, data: bytes) -> None:
+        self._check()
+        self._line.host_write(bytes(data))
+
+    def receive(self, timeout: float) -> bytes:
+        self._check()
+        if not self._line.host_pending():
+            self._run_until(lambda: self._line.host_pending() > 0, max(0, int(timeout * 1000)))
+        return self._line.host_read()
+
+    def close(self) -> None:
+        self.closed = True
+
+    def _check(self) -> None:
+        if self.closed:
+            raise TransportError("the emulator's transport is closed")
+
+
+class _Port:
+    """A pump thread between the SerialLine and one OS endpoint (pty master or socket)."""
+
+    url = ""
+
+    def __init__(self, line: SerialLine) -> None:
+        self.line = line
+        self._sel = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._sel.register(self._wake_r, selectors.EVENT_READ, "wake")
+        self._pending = bytearray()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
+        line.on_output.append(self._wake)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._wake_w, b"w")
+
+    def close(self) -> None:
+        self._stop = True
+        self._wake()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
+        with contextlib.suppress(ValueError):
+            self.line.on_output.remove(self._wake)
+        self._sel.close()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._close_endpoint()
+
+    def _run(self) -> None:
+        while not self._stop:
+            for key, _ in self._sel.select(timeout=0.5):
+                if key.data == "wake":
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(self._wake_r, 4096)
+                else:
+                    self._readable(key)
+            self._pending += self.line.host_read()
+            if self._pending:
+                self._flush()
+
+    def _readable(self, key: selectors.SelectorKey) -> None:
+        raise NotImplementedError
+
+    def _flush(self) -> None:
+        raise NotImplementedError
+
+    def _close_endpoint(self) -> None:
+        raise NotImplementedError
+
+
+class PtyPort(_Port):
+    """The card's port as a pseudo-terminal: `url` is the /dev/pts path to open."""
+
+    def __init__(self, line: SerialLine) -> None:
+        super().__init__(line)
+        self._master, self._slave = os.openpty()
+        # Raw mode on the terminal side: no echo, no line editing, no CR/LF translation, so
+        # the service protocol's binary frames pass untouched. Keeping our own handle on the
+        # slave stops reads on the master failing with EIO while no client has it open.
+        tty.setraw(self._slave)
+        os.set_blocking(self._master, False)
+        self.url = os.ttyname(self._slave)
+        self._sel.register(self._master, selectors.EVENT_READ, "pty")
+        self.start()
+
+    def _readable(self, key: selectors.SelectorKey) -> None:
+        try:
+            data = os.read(self._master, 4096)
+        except (BlockingIOError, OSError):
+            return
+        if data:
+            self.line.host_write(data)
+
+    def _flush(self) -> None:
+        try:
+            n = os.write(self._master, self._pending)
+        except BlockingIOError:  # nobody reads the terminal: drop, as USB CDC does
+            n = len(self._pending)
+        except OSError:
+            n = len(self._pending)
+        del self._pending[:n]
+
+    def _close_endpoint(self) -> None:
+        for fd in (self._master, self._slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+class TcpPort(_Port):
+    """The card's port as a TCP server: `url` is `socket://127.0.0.1:PORT` (one client)."""
+
+    def __init__(self, line: SerialLine, port: int = 0, host: str = "127.0.0.1") -> None:
+        super().__init__(line)
+        self._server = socket.create_server((host, port))
+        self._server.setblocking(False)
+        self.port = self._server.getsockname()[1]
+        self.url = f"socket://{host}:{self.port}"
+        self._client: socket.socket | None = None
+        self._sel.register(self._server, selectors.EVENT_READ, "server")
+        self.start()
+
+    def _readable(self, key: selectors.SelectorKey) -> None:
+        if key.data == "server":
+            self._accept()
+            return
+        assert self._client is not None
+        try:
+            data = self._client.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            self.line.host_write(data)
+        else:
+            self._drop_client()
+
+    def _accept(self) -> None:
+        try:
+            conn, _ = self._server.accept()
+        except BlockingIOError:
+            return
+        self._drop_client()  # a new client replaces the old one, like re-opening a port
+        conn.setblocking(False)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._client = conn
+        self._sel.register(conn, selectors.EVENT_READ, "client")
+
+    def _drop_client(self) -> None:
+        if self._client is not None:
+            self._sel.unregister(self._client)
+            self._client.close()
+            self._client = None
+
+    def _flush(self) -> None:
+        if self._client is None:
+            self._pending.clear()  # no host attached: the bytes are lost
+            return
+        try:
+            n = self._client.send(self._pending)
+        except BlockingIOError:
+            return
+        except OSError:
+            self._drop_client()
+            n = len(self._pending)
+        del self._pending[:n]
+
+    def _close_endpoint(self) -> None:
+        self._drop_client()
+        self._server.close()
+
+
+def open_port(line: SerialLine, spec: str) -> _Port:
+    """`pty`, `tcp` (a free port) or `tcp:PORT`."""
+    if spec == "pty":
+        return PtyPort(line)
+    if spec == "tcp":
+        return TcpPort(line)
+    if spec.startswith("tcp:"):
+        try:
+            port = int(spec[4:])
+        except ValueError:
+            raise ValueError(f"bad TCP port in {spec!r}") from None
+        if not 0 <= port <= 65535:
+            raise ValueError(f"bad TCP port in {spec!r}")
+        return TcpPort(line, port)
+    raise ValueError(f"unknown serial kind {spec!r}: use pty, tcp or tcp:PORT")
