@@ -19,5 +19,6 @@ BOARD = {
     "flash": {"dir": "/dsc", "size": 1441792, "fs": "littlefs2"},
     "battery": {"adc": 29, "divider": 3.0},
     "led": 25,
+    "vbus": 24,                    # VBUS sense (high while USB powers the board): no sleep then
     "sleep": "lightsleep",
 }

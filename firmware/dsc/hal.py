@@ -18,7 +18,7 @@ class Hal:
     def ticks_diff(self, a: int, b: int) -> int:
         return a - b
 
-    def unix_time(self):
+    def unix_time(self) -> "int | None":
         # Seconds since 1970-01-01 UTC from a set real-time clock, or None when the board does
         # not know the time (time-based OCRA suites need it).
         return None
@@ -65,7 +65,7 @@ class Hal:
     def random_bytes(self, n: int) -> bytes:
         raise NotImplementedError
 
-    def battery_mv(self):
+    def battery_mv(self) -> "int | None":
         return None
 
     def led(self, on: bool) -> None:

@@ -168,10 +168,17 @@ def decode(data):
 
 def load(hal):
     """The stored record, or None on a blank card; RecordError when it fails its check."""
-    if hal.fs_read(NEW) is not None:
-        # A save that did not reach its rename: the old record stands.
-        hal.fs_remove(NEW)
     data = hal.fs_read(NAME)
+    new = hal.fs_read(NEW)
+    if new is not None:
+        if data is None and _complete(new):
+            # A replace cut between "remove record" and "rename" (FAT cannot rename over a
+            # file): the new record is whole, so finish the rename.
+            hal.fs_rename(NEW, NAME)
+            data = new
+        else:
+            # A save that did not reach its rename: the old record stands.
+            hal.fs_remove(NEW)
     if data is None:
         return None
     rec, flags = _decode(data)
@@ -180,6 +187,14 @@ def load(hal):
         hal.fs_remove(NAME)
         return None
     return rec
+
+
+def _complete(data):
+    try:
+        _decode(data)
+        return True
+    except RecordError:
+        return False
 
 
 def _replace(hal, data):

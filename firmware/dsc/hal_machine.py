@@ -1,0 +1,201 @@
+# The HAL on a real board: the only firmware module that imports `machine`.
+# Everything board-specific comes from the board file (boards/<name>.py), passed in as a dict.
+import os
+import sys
+import time
+
+import machine
+import micropython
+
+from dsc.hal import PULL_DOWN, PULL_UP, Hal
+
+try:
+    import esp32  # pyright: ignore[reportMissingImports]
+except ImportError:  # not an ESP32 port
+    esp32 = None
+
+try:
+    import select
+except ImportError:
+    select = None
+
+_POLL_MS = 20            # the card is off but USB may be up: look for POWER/serial this often
+_MAX_SLEEP_MS = 60000    # light sleep wakes at least this often (harmless, bounds surprises)
+_EPOCH_2000 = 946684800  # seconds from 1970 to 2000 (ports whose time.time() counts from 2000)
+_TIME_VALID = 1704067200  # 2024-01-01: an RTC before that was never set
+
+
+class MachineHal(Hal):
+    def __init__(self, board):
+        self.board = board
+        self._dir = board["flash"]["dir"]
+        _makedirs(self._dir)
+        self._i2c = _make_i2c(board)
+        self._uart = None
+        self._poll = None
+        ser = board["serial"]
+        if ser["kind"] == "uart" and not ser.get("repl"):
+            self._uart = machine.UART(ser["id"], baudrate=ser.get("baud", 115200),
+                                      tx=machine.Pin(ser["tx"]), rx=machine.Pin(ser["rx"]))
+        elif select is not None:  # USB CDC, or the UART that carries the REPL: via stdio
+            self._poll = select.poll()
+            self._poll.register(sys.stdin, select.POLLIN)
+        led = board.get("led")
+        self._led = machine.Pin(led, machine.Pin.OUT, value=0) if led is not None else None
+        bat = board.get("battery")
+        self._adc = machine.ADC(machine.Pin(bat["adc"])) if bat else None
+        vbus = board.get("vbus")
+        self._vbus = machine.Pin(vbus, machine.Pin.IN) if vbus is not None else None
+        power = board["power"]
+        self._power = machine.Pin(power["pin"], machine.Pin.IN)
+        self._power_low = bool(power.get("active_low", True))
+        self._epoch = _EPOCH_2000 if time.gmtime(0)[0] == 2000 else 0
+
+    # --- time ---
+    def ticks_ms(self) -> int:
+        return time.ticks_ms()  # pyright: ignore[reportReturnType]
+
+    def ticks_diff(self, a, b):
+        return time.ticks_diff(a, b)  # pyright: ignore[reportArgumentType]
+
+    def unix_time(self):
+        t = int(time.time()) + self._epoch
+        return t if t >= _TIME_VALID else None
+
+    def idle(self, ms):
+        if ms >= 0:
+            time.sleep_ms(ms)
+        elif self._may_sleep():
+            self._sleep()
+        else:
+            time.sleep_ms(_POLL_MS)
+
+    def _may_sleep(self):
+        # Sleeping drops the USB CDC port, so only sleep when the board can tell that USB is
+        # unplugged (a VBUS sense pin); a board without one stays awake and polls.
+        kind = self.board.get("sleep")
+        return kind is not None and self._vbus is not None and self._vbus.value() == 0
+
+    def _sleep(self):
+        level = 0 if self._power_low else 1
+        if esp32 is not None:
+            esp32.wake_on_ext0(pin=self._power, level=level)  # pyright: ignore
+        else:  # rp2 and others: any pin interrupt ends a light sleep
+            trigger = machine.Pin.IRQ_FALLING if self._power_low else machine.Pin.IRQ_RISING
+            self._power.irq(handler=_wake, trigger=trigger)
+        if self.board.get("sleep") == "deepsleep":
+            machine.deepsleep()  # wakes through a reset: main.py starts over
+        machine.lightsleep(_MAX_SLEEP_MS)
+        if esp32 is None:
+            self._power.irq(handler=None)
+
+    # --- GPIO ---
+    def pin_out(self, num, value):
+        return machine.Pin(num, machine.Pin.OUT, value=value)
+
+    def pin_in(self, num, pull):
+        if pull == PULL_UP:
+            return machine.Pin(num, machine.Pin.IN, machine.Pin.PULL_UP)
+        if pull == PULL_DOWN:
+            return machine.Pin(num, machine.Pin.IN, machine.Pin.PULL_DOWN)
+        return machine.Pin(num, machine.Pin.IN)
+
+    # --- I2C ---
+    def i2c_write(self, addr, buf):
+        self._i2c.writeto(addr, buf)
+
+    # --- flash ---
+    def _path(self, name):
+        return self._dir + "/" + name
+
+    def fs_read(self, name):
+        try:
+            with open(self._path(name), "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def fs_write(self, name, data):
+        with open(self._path(name), "wb") as f:
+            f.write(data)
+
+    def fs_rename(self, src, dst):
+        try:
+            os.rename(self._path(src), self._path(dst))  # littlefs: an atomic replace
+        except OSError:
+            # FAT refuses to rename over a file: remove it first. A cut in between leaves only
+            # the complete new file, which dsc.record.load adopts.
+            os.remove(self._path(dst))
+            os.rename(self._path(src), self._path(dst))
+
+    def fs_remove(self, name):
+        try:
+            os.remove(self._path(name))
+        except OSError:
+            pass
+
+    def fs_free(self):
+        st = os.statvfs(self._dir)
+        return st[0] * st[4]  # f_bsize * f_bavail
+
+    # --- serial ---
+    def serial_read(self):
+        if self._uart is not None:
+            return self._uart.read() or b""
+        if self._poll is None:
+            return b""
+        out = b""
+        while len(out) < 256 and self._poll.poll(0):
+            out += sys.stdin.buffer.read(1) or b""
+        return out
+
+    def serial_write(self, data):
+        if self._uart is not None:
+            self._uart.write(data)
+        else:
+            sys.stdout.buffer.write(data)
+
+    # --- misc ---
+    def random_bytes(self, n):
+        return os.urandom(n)
+
+    def battery_mv(self):
+        if self._adc is None:
+            return None
+        divider = self.board["battery"].get("divider", 1.0)
+        return int(self._adc.read_u16() * 3300 * divider) // 65535
+
+    def led(self, on):
+        if self._led is not None:
+            self._led.value(1 if on else 0)
+
+    def lock_repl(self):
+        micropython.kbd_intr(-1)  # Ctrl-C no longer interrupts: the REPL cannot be reached
+
+    def reset(self):
+        machine.reset()
+
+
+def _wake(pin):
+    pass  # the interrupt itself ends the light sleep
+
+
+def _makedirs(path):
+    cur = ""
+    for part in path.split("/"):
+        if not part:
+            continue
+        cur += "/" + part
+        try:
+            os.mkdir(cur)
+        except OSError:
+            pass  # exists
+
+
+def _make_i2c(board):
+    disp = board["display"]
+    if board["port"] == "stm32":
+        # The pyboard's hardware I2C buses have fixed pins (I2C(1): X9 SCL, X10 SDA).
+        return machine.I2C(disp["bus"], freq=disp["freq"])
+    return machine.I2C(disp["bus"], sda=machine.Pin(disp["sda"]), scl=machine.Pin(disp["scl"]),
+                       freq=disp["freq"])
