@@ -85,7 +85,7 @@ _HEADER = ">BBHH"
 _B64_OK = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 
 
-def crc32(data):
+def crc32(data: "bytes | bytearray | memoryview") -> int:
     if _crc32 is not None:
         return _crc32(data) & 0xFFFFFFFF
     crc = 0xFFFFFFFF  # bitwise fallback for builds without binascii.crc32
@@ -99,7 +99,7 @@ def crc32(data):
 _crc32 = getattr(binascii, "crc32", None)
 
 
-def frame_bytes(ftype, rid, payload=b""):
+def frame_bytes(ftype: int, rid: int, payload: bytes = b"") -> bytes:
     """The binary frame (no line encoding). Raises ValueError on an out-of-range field."""
     if len(payload) > MAX_PAYLOAD:
         raise ValueError("payload too long")
@@ -109,12 +109,12 @@ def frame_bytes(ftype, rid, payload=b""):
     return body + struct.pack(">I", crc32(body))
 
 
-def encode(ftype, rid, payload=b""):
+def encode(ftype: int, rid: int, payload: bytes = b"") -> bytes:
     """The wire line of one frame: b"~" + base64 + b"\\n"."""
     return b"~" + binascii.b2a_base64(frame_bytes(ftype, rid, payload), newline=False) + b"\n"
 
 
-def decode_line(line):
+def decode_line(line: "bytes | memoryview") -> "tuple[int, int, int, bytes]":
     """Decode one line (without "~" and "\\n"): (0, type, rid, payload) or (ERR_FRAME_*, ...)."""
     try:
         raw = binascii.a2b_base64(line)
@@ -126,7 +126,7 @@ def decode_line(line):
     return decode_frame(raw)
 
 
-def decode_frame(raw):
+def decode_frame(raw: bytes) -> "tuple[int, int, int, bytes]":
     n = len(raw)
     if n < HEADER_LEN + CRC_LEN:
         return (ERR_FRAME_LENGTH, 0, 0, b"")
@@ -150,17 +150,17 @@ class Deframer:
     reported once and skipped up to the next "~". The line buffer is allocated once.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._buf = bytearray(MAX_LINE + 1)
         self._mv = memoryview(self._buf)
         self._len = 0
         self._state = 0  # 0: outside a line, 1: inside a line, 2: skipping an over-long line
 
-    def reset(self):
+    def reset(self) -> None:
         self._len = 0
         self._state = 0
 
-    def feed(self, data):
+    def feed(self, data: bytes) -> "list[tuple[int, int, int, bytes]]":
         if not isinstance(data, (bytes, bytearray)):
             data = bytes(data)
         out = []
@@ -212,7 +212,7 @@ class Deframer:
         return True
 
 
-def tlv_encode(items):
+def tlv_encode(items: "list[tuple[int, bytes | str | int]]") -> bytes:
     """Encode [(tag, value), ...]; values are bytes, str (ASCII) or non-negative ints (1 byte)."""
     out = bytearray()
     for tag, value in items:
@@ -228,7 +228,7 @@ def tlv_encode(items):
     return bytes(out)
 
 
-def tlv_decode(payload, allowed=None):
+def tlv_decode(payload: bytes, allowed: "tuple[int, ...] | None" = None) -> "dict[int, bytes]":
     """Decode a TLV payload into {tag: bytes}. Raises ValueError on a truncated payload, a
     repeated tag, or (when `allowed` is given) a tag not in it."""
     fields = {}
@@ -248,19 +248,19 @@ def tlv_decode(payload, allowed=None):
     return fields
 
 
-def uint(value, size):
+def uint(value: int, size: int) -> bytes:
     """Big-endian unsigned int of `size` bytes (the TLV form of numbers)."""
     return value.to_bytes(size, "big")
 
 
-def to_uint(raw, size):
+def to_uint(raw: bytes, size: int) -> int:
     """Parse a big-endian unsigned field; ValueError when it is not exactly `size` bytes."""
     if len(raw) != size:
         raise ValueError("bad field size")
     return int.from_bytes(raw, "big")
 
 
-def error_payload(code, retry_ms=None):
+def error_payload(code: int, retry_ms: "int | None" = None) -> bytes:
     items = [(T_CODE, code)]
     if retry_ms is not None:
         items.append((T_RETRY_MS, uint(retry_ms, 4)))

@@ -1,0 +1,194 @@
+# AUTH and the session crypto of the service protocol (docs/protocol.md, "AUTH and sessions").
+# The card and the host both use this file (the host imports it as dsc.session).
+#
+# AUTH: mutual HMAC-SHA256 challenge-response under the card's admin key K with a 16-byte nonce
+# from each side (Nh from the host, Nc fresh from the card's TRNG on every AUTH_BEGIN):
+#   card proof = HMAC(K, "DSC1 card proof" | Nh | Nc | serial)
+#   host proof = HMAC(K, "DSC1 host proof" | Nh | Nc | serial)
+# Session keys: HKDF-SHA256 (RFC 5869) with salt Nh | Nc and input keying material K; four 32-byte
+# keys, one encryption and one MAC key per direction.
+# A sealed payload is  seq(4) | ciphertext | tag(16):
+#   ciphertext = plaintext XOR (HMAC(Kenc, seq | 0) | HMAC(Kenc, seq | 1) | ...)   (4-byte BE)
+#   tag = HMAC(Kmac, version | type | request id | seq | ciphertext)[:16]   (encrypt-then-MAC)
+# The card accepts a host sequence number only if it is above every one it accepted before, and
+# answers with the same number under its own keys, so replayed or reordered frames are refused.
+import struct
+
+from dsc.mac import compare_digest as _compare_digest
+from dsc.mac import hmac
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):  # type: ignore[no-redef]
+        return x
+
+NONCE_LEN = const(16)
+PROOF_LEN = const(32)
+TAG_LEN = const(16)
+SEQ_LEN = const(4)
+MAX_SEQ = const(0xFFFFFFFF)
+_BLOCK = const(32)
+
+FAIL_FILE = "authfail"
+BASE_DELAY_MS = const(1000)
+MAX_DELAY_MS = const(3600000)
+
+
+class SessionError(Exception):
+    """A sealed payload failed its check (tag, sequence number or size). Deliberately vague."""
+
+
+def compare_digest(a: bytes, b: bytes) -> bool:
+    return _compare_digest(a, b)
+
+
+def _mac(key: bytes, msg: bytes) -> bytes:
+    return hmac("sha256", key, msg)
+
+
+def _transcript(label, nh, nc, serial):
+    if len(nh) != NONCE_LEN or len(nc) != NONCE_LEN:
+        raise ValueError("bad nonce size")
+    if isinstance(serial, str):
+        serial = serial.encode()
+    return label + bytes(nh) + bytes(nc) + serial
+
+
+def card_proof(admin_key: bytes, nh: bytes, nc: bytes, serial: str) -> bytes:
+    return _mac(admin_key, _transcript(b"DSC1 card proof", nh, nc, serial))
+
+
+def host_proof(admin_key: bytes, nh: bytes, nc: bytes, serial: str) -> bytes:
+    return _mac(admin_key, _transcript(b"DSC1 host proof", nh, nc, serial))
+
+
+def derive_keys(admin_key: bytes, nh: bytes, nc: bytes, serial: str) -> "list[bytes]":
+    """HKDF-SHA256: [enc host->card, mac host->card, enc card->host, mac card->host]."""
+    prk = _mac(bytes(nh) + bytes(nc), admin_key)
+    info = _transcript(b"DSC1 session keys", nh, nc, serial)
+    keys = []
+    t = b""
+    for i in range(1, 5):
+        t = _mac(prk, t + info + bytes((i,)))
+        keys.append(t)
+    return keys
+
+
+def _keystream_xor(key, seq, data):
+    out = bytearray(data)
+    block = 0
+    for off in range(0, len(out), _BLOCK):
+        ks = _mac(key, struct.pack(">II", seq, block))
+        for j in range(min(_BLOCK, len(out) - off)):
+            out[off + j] ^= ks[j]
+        block += 1
+    return bytes(out)
+
+
+def _tag(key, version, ftype, rid, seq, ct):
+    return _mac(key, struct.pack(">BBHI", version, ftype, rid, seq) + ct)[:TAG_LEN]
+
+
+def seal(enc_key: bytes, mac_key: bytes, version: int, ftype: int, rid: int, seq: int,
+         plaintext: bytes) -> bytes:
+    ct = _keystream_xor(enc_key, seq, plaintext)
+    return struct.pack(">I", seq) + ct + _tag(mac_key, version, ftype, rid, seq, ct)
+
+
+def unseal(enc_key: bytes, mac_key: bytes, version: int, ftype: int, rid: int,
+           payload: bytes) -> "tuple[int, bytes]":
+    """(seq, plaintext) of a sealed payload; SessionError when the tag does not match."""
+    if len(payload) < SEQ_LEN + TAG_LEN:
+        raise SessionError("sealed payload too short")
+    seq = struct.unpack_from(">I", payload, 0)[0]
+    ct = bytes(payload[SEQ_LEN:len(payload) - TAG_LEN])
+    if not compare_digest(_tag(mac_key, version, ftype, rid, seq, ct), payload[-TAG_LEN:]):
+        raise SessionError("bad tag")
+    return seq, _keystream_xor(enc_key, seq, ct)
+
+
+class Session:
+    """One side of an open session. `card=True` on the card, False on the host."""
+
+    def __init__(self, admin_key: bytes, nh: bytes, nc: bytes, serial: str, card: bool,
+                 version: int = 1) -> None:
+        k = derive_keys(admin_key, nh, nc, serial)
+        if card:
+            self._rx = (k[0], k[1])
+            self._tx = (k[2], k[3])
+        else:
+            self._rx = (k[2], k[3])
+            self._tx = (k[0], k[1])
+        self._card = card
+        self._version = version
+        self.seq = 0  # card: highest accepted host number; host: last number sent
+
+    def next_seq(self) -> int:
+        # Host side: a fresh number for each request (a retry is a new request).
+        if self.seq >= MAX_SEQ:
+            raise SessionError("sequence numbers exhausted")
+        self.seq += 1
+        return self.seq
+
+    def seal(self, ftype: int, rid: int, seq: int, plaintext: bytes) -> bytes:
+        return seal(self._tx[0], self._tx[1], self._version, ftype, rid, seq, plaintext)
+
+    def open(self, ftype: int, rid: int, payload: bytes) -> "tuple[int, bytes]":
+        """Check and decrypt an incoming sealed payload: (seq, plaintext) or SessionError."""
+        seq, plaintext = unseal(self._rx[0], self._rx[1], self._version, ftype, rid, payload)
+        if self._card:
+            if seq <= self.seq:
+                raise SessionError("replayed or reordered")
+            self.seq = seq
+        elif seq != self.seq:
+            raise SessionError("response to another request")
+        return seq, plaintext
+
+
+def delay_ms(failures: int) -> int:
+    """Wait imposed before the next AUTH after `failures` wrong attempts in a row."""
+    if failures <= 0:
+        return 0
+    if failures > 22:
+        return MAX_DELAY_MS
+    return min(BASE_DELAY_MS << (failures - 1), MAX_DELAY_MS)
+
+
+class Throttle:
+    """Counts wrong AUTH attempts in the file FAIL_FILE and spaces them out exponentially.
+
+    The count is written *before* a proof is checked (charge), and cleared only after a good one,
+    so cutting the power to hide a failure does not reset it. After a reboot the card cannot know
+    how long it was off, so the wait restarts at boot.
+    """
+
+    def __init__(self, hal):
+        self._hal = hal
+        self.failures = self._load()
+        self._until = hal.ticks_ms() + delay_ms(self.failures)
+
+    def _load(self):
+        raw = self._hal.fs_read(FAIL_FILE)
+        if raw is None:
+            return 0
+        try:
+            return max(0, int(bytes(raw).decode()))
+        except (ValueError, UnicodeError):
+            return 23  # unreadable: assume the worst (the longest wait)
+
+    def wait_ms(self):
+        return max(0, self._hal.ticks_diff(self._until, self._hal.ticks_ms()))
+
+    def charge(self):
+        """Count an attempt before checking it (persisted; raises OSError if flash fails)."""
+        self.failures += 1
+        self._hal.fs_write(FAIL_FILE + ".new", str(self.failures).encode())
+        self._hal.fs_rename(FAIL_FILE + ".new", FAIL_FILE)
+        self._until = self._hal.ticks_ms() + delay_ms(self.failures)
+
+    def clear(self):
+        if self.failures:
+            self._hal.fs_remove(FAIL_FILE)
+        self.failures = 0
+        self._until = self._hal.ticks_ms()

@@ -1,0 +1,342 @@
+"""The service-protocol client: one card behind one `Transport` (docs/protocol.md).
+
+Frames, TLV fields and the session crypto are the firmware's own modules (`dsc.protocol`,
+`dsc.session`); this module adds request ids, timeouts, retries of idempotent commands and
+typed exceptions. It never logs a payload.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from dsc import protocol as P
+from dsc import session as S
+
+from host_tools.errors import DscError
+from host_tools.transport import CardNotFound, CardTimeout, Transport, TransportError
+
+__all__ = [
+    "AuthenticationFailed", "AuthenticationRequired", "CardBusy", "CardClient", "CardError",
+    "CardInfo", "CardNotFound", "CardRejected", "CardStorageError", "CardTimeout",
+    "NotProvisioned", "ProtocolError", "SessionLost", "TransportError",
+]
+
+
+class CardError(DscError):
+    """The card answered with an error code (`code`, a `dsc.protocol.ERR_*`)."""
+
+    def __init__(self, message: str, code: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ProtocolError(CardError):
+    """The card's answer or our frame did not follow the protocol (garbled, unexpected)."""
+
+
+class AuthenticationFailed(CardError):
+    """The admin key is wrong for this card (or the card is not the one it claims to be)."""
+
+
+class AuthenticationRequired(CardError):
+    """The command needs an AUTH session: the card is provisioned."""
+
+
+class CardBusy(CardError):
+    """The card refuses AUTH for now after wrong attempts; retry after `retry_after_ms`."""
+
+    def __init__(self, message: str, code: int = 0, retry_after_ms: int = 0) -> None:
+        super().__init__(message, code)
+        self.retry_after_ms = retry_after_ms
+
+
+class NotProvisioned(CardError):
+    """The card is blank (no secret, no admin key)."""
+
+
+class CardRejected(CardError):
+    """The card refused a value (out of range, unknown suite, wrong challenge format)."""
+
+
+class CardStorageError(CardError):
+    """The card could not write (or read) its flash; its old record stays."""
+
+
+class SessionLost(ProtocolError):
+    """The card closed the session (idle, replay, bad tag): authenticate again."""
+
+
+_ERRORS: dict[int, tuple[type[CardError], str]] = {
+    P.ERR_FRAME_BASE64: (ProtocolError, "the card could not read a frame (base64)"),
+    P.ERR_FRAME_LENGTH: (ProtocolError, "the card could not read a frame (length)"),
+    P.ERR_FRAME_CRC: (ProtocolError, "the card could not read a frame (CRC)"),
+    P.ERR_FRAME_VERSION: (ProtocolError, "the card speaks another protocol version"),
+    P.ERR_UNKNOWN_COMMAND: (ProtocolError, "the card does not know this command"),
+    P.ERR_BAD_PAYLOAD: (CardRejected, "the card rejected a field (missing or out of range)"),
+    P.ERR_BAD_SUITE: (CardRejected, "the card rejected the OCRA suite"),
+    P.ERR_BAD_STATE: (ProtocolError, "the command came out of order"),
+    P.ERR_AUTH_REQUIRED: (AuthenticationRequired,
+                          "the card is provisioned: this needs its admin key"),
+    P.ERR_AUTH_FAILED: (AuthenticationFailed, "authentication failed: wrong admin key"),
+    P.ERR_AUTH_DELAY: (CardBusy, "the card delays AUTH after wrong attempts"),
+    P.ERR_SESSION: (SessionLost, "the card closed the session: authenticate again"),
+    P.ERR_NOT_PROVISIONED: (NotProvisioned, "the card is not provisioned"),
+    P.ERR_RECORD: (CardStorageError,
+                   "the card's stored record is damaged: wipe it (or factory-reset the card)"),
+    P.ERR_STORAGE: (CardStorageError, "the card could not write its flash; nothing changed"),
+    P.ERR_INTERNAL: (CardError, "the card hit an internal error; nothing changed"),
+}
+
+
+def card_error(code: int, retry_ms: int | None = None) -> CardError:
+    cls, text = _ERRORS.get(code, (CardError, f"the card answered with error 0x{code:02x}"))
+    if cls is CardBusy:
+        wait = retry_ms or 0
+        return CardBusy(f"{text}: retry in {wait / 1000:.1f} s", code, wait)
+    return cls(text, code)
+
+
+@dataclass(frozen=True)
+class CardInfo:
+    serial_number: str | None
+    firmware: str
+    board: str
+    suite: str | None
+    provisioned: bool
+    locked: bool
+    free_flash: int | None
+    battery_mv: int | None
+    record_error: str | None = None
+    protocol: int = P.VERSION
+
+    @classmethod
+    def from_payload(cls, payload: bytes) -> CardInfo:
+        try:
+            f = P.tlv_decode(payload)
+            free = int.from_bytes(f[P.T_FREE_FLASH], "big", signed=True) \
+                if P.T_FREE_FLASH in f else None
+            return cls(
+                serial_number=_opt_text(f, P.T_SERIAL), firmware=f[P.T_FIRMWARE].decode(),
+                board=f[P.T_BOARD].decode(), suite=_opt_text(f, P.T_SUITE),
+                provisioned=f[P.T_PROVISIONED] == b"\x01", locked=f.get(P.T_LOCKED) == b"\x01",
+                free_flash=None if free is None or free < 0 else free,
+                battery_mv=int.from_bytes(f[P.T_BATTERY_MV], "big")
+                if P.T_BATTERY_MV in f else None,
+                record_error=_opt_text(f, P.T_RECORD_ERROR),
+                protocol=f[P.T_PROTOCOL][0] if P.T_PROTOCOL in f else P.VERSION)
+        except (KeyError, ValueError, IndexError, UnicodeDecodeError):
+            raise ProtocolError("the card's INFO answer is malformed") from None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _opt_text(f: dict[int, bytes], tag: int) -> str | None:
+    return f[tag].decode("ascii") if tag in f else None
+
+
+Builder = Callable[[int], bytes]  # request id -> payload (sealed payloads depend on it)
+
+
+class CardClient:
+    """Talks to one card. Methods raise `CardError` subclasses or `TransportError`s."""
+
+    def __init__(self, transport: Transport, *, timeout: float = 3.0, retries: int = 2,
+                 random: Callable[[int], bytes] = os.urandom) -> None:
+        self.transport = transport
+        self.timeout = timeout
+        self.retries = retries
+        self._random = random
+        self._deframer = P.Deframer()
+        self._rid = int.from_bytes(random(2), "big") % 0xFFFF
+        self._session: S.Session | None = None
+        self._serial: str | None = None
+        self.bytes_sent = 0
+        self.bytes_received = 0
+
+    # --- plumbing ---
+    def _next_rid(self) -> int:
+        self._rid = self._rid % 0xFFFF + 1  # 1..65535; 0 marks the card's framing errors
+        return self._rid
+
+    def _exchange(self, ftype: int, build: Builder, retry: bool) -> bytes:
+        """Send a request, return the payload of its response; raise on an error response."""
+        attempts = 1 + (self.retries if retry else 0)
+        for attempt in range(attempts):
+            rid = self._next_rid()
+            line = P.encode(ftype, rid, build(rid))
+            self.transport.send(line)
+            self.bytes_sent += len(line)
+            got = self._await(ftype, rid)
+            if got is not None:
+                return got
+            if attempt + 1 < attempts:
+                self._deframer.reset()
+        raise CardTimeout(f"no answer from the card within {self.timeout:g} s")
+
+    def _await(self, ftype: int, rid: int) -> bytes | None:
+        deadline = time.monotonic() + self.timeout
+        while (left := deadline - time.monotonic()) > 0:
+            data = self.transport.receive(left)
+            self.bytes_received += len(data)
+            for err, rtype, rrid, payload in self._deframer.feed(data):
+                if err or rrid != rid:
+                    continue  # noise, a debug print with "~", or a late answer to a retry
+                if rtype == P.RSP_ERROR:
+                    raise self._error(payload)
+                if rtype != ftype | P.RSP_FLAG:
+                    raise ProtocolError(f"the card answered 0x{rtype:02x} to 0x{ftype:02x}")
+                return bytes(payload)
+        return None
+
+    def _error(self, payload: bytes) -> CardError:
+        try:
+            f = P.tlv_decode(payload)
+            code = f[P.T_CODE][0]
+            retry = P.to_uint(f[P.T_RETRY_MS], 4) if P.T_RETRY_MS in f else None
+        except (KeyError, ValueError, IndexError):
+            return ProtocolError("the card's error answer is malformed")
+        if code == P.ERR_SESSION:
+            self._session = None
+        return card_error(code, retry)
+
+    def _sealed(self, ftype: int, fields: list[tuple[int, Any]], retry: bool) -> dict[int, bytes]:
+        session = self._session
+        if session is None:
+            raise AuthenticationRequired("authenticate with the card's admin key first")
+        plain = P.tlv_encode(fields)
+
+        def build(rid: int) -> bytes:  # each attempt: a fresh sequence number
+            return bytes(session.seal(ftype, rid, session.next_seq(), plain))
+
+        payload = self._exchange(ftype, build, retry)
+        rid = self._rid
+        try:
+            _seq, answer = session.open(ftype | P.RSP_FLAG, rid, payload)
+            return dict(P.tlv_decode(answer))
+        except (S.SessionError, ValueError):
+            self._session = None
+            raise SessionLost("the card's sealed answer failed its check") from None
+
+    # --- commands ---
+    def info(self) -> CardInfo:
+        info = CardInfo.from_payload(self._exchange(P.CMD_INFO, lambda rid: b"", True))
+        self._serial = info.serial_number
+        return info
+
+    def authenticate(self, admin_key: bytes) -> None:
+        """AUTH: prove the admin key, check the card's proof, open a session."""
+        if self._serial is None:
+            self.info()
+        serial = self._serial
+        if serial is None:
+            raise NotProvisioned("the card is not provisioned: it has no admin key yet")
+        self._session = None
+        nh = self._random(S.NONCE_LEN)
+        f = self._fields(self._exchange(
+            P.CMD_AUTH_BEGIN, lambda rid: P.tlv_encode([(P.T_NONCE, nh)]), True))
+        nc, proof = f.get(P.T_NONCE, b""), f.get(P.T_PROOF, b"")
+        if len(nc) != S.NONCE_LEN or len(proof) != S.PROOF_LEN:
+            raise ProtocolError("the card's AUTH answer is malformed")
+        if not S.compare_digest(S.card_proof(admin_key, nh, nc, serial), proof):
+            raise AuthenticationFailed("the card did not prove this admin key: wrong admin key "
+                                       "for this card", P.ERR_AUTH_FAILED)
+        mine = S.host_proof(admin_key, nh, nc, serial)
+        self._exchange(P.CMD_AUTH_FINISH, lambda rid: P.tlv_encode([(P.T_PROOF, mine)]), False)
+        self._session = S.Session(admin_key, nh, nc, serial, False, P.VERSION)
+
+    @staticmethod
+    def _fields(payload: bytes) -> dict[int, bytes]:
+        try:
+            fields: dict[int, bytes] = P.tlv_decode(payload)
+        except ValueError:
+            raise ProtocolError("the card's answer is malformed") from None
+        return fields
+
+    @property
+    def authenticated(self) -> bool:
+        return self._session is not None
+
+    def provision(self, serial_number: str, suite: str, secret: bytes, admin_key: bytes,
+                  pin_len: int = 4, idle_ms: int = 30000, response_ms: int = 60000,
+                  counter: int = 0) -> None:
+        """Load a card. A blank card takes it in the clear (trusted first use); a provisioned
+        card only inside a session. The session ends: authenticate with the new admin key."""
+        fields: list[tuple[int, Any]] = [
+            (P.T_SERIAL, serial_number), (P.T_SUITE, suite), (P.T_SECRET, secret),
+            (P.T_ADMIN_KEY, admin_key), (P.T_PIN_LEN, pin_len),
+            (P.T_IDLE_MS, P.uint(idle_ms, 4)), (P.T_RESPONSE_MS, P.uint(response_ms, 4))]
+        if counter:
+            fields.append((P.T_COUNTER, P.uint(counter, 8)))
+        try:
+            if self._session is not None:
+                self._sealed(P.CMD_PROVISION, fields, False)
+            else:
+                self._exchange(P.CMD_PROVISION, lambda rid: P.tlv_encode(fields), False)
+        except (OverflowError, ValueError) as e:
+            raise CardRejected(f"a provisioning field is out of range: {e}") from None
+        finally:
+            self._session = None
+        self._serial = serial_number
+
+    def set_config(self, pin_len: int | None = None, idle_ms: int | None = None,
+                   response_ms: int | None = None) -> None:
+        fields: list[tuple[int, Any]] = []
+        if pin_len is not None:
+            fields.append((P.T_PIN_LEN, pin_len))
+        if idle_ms is not None:
+            fields.append((P.T_IDLE_MS, P.uint(idle_ms, 4)))
+        if response_ms is not None:
+            fields.append((P.T_RESPONSE_MS, P.uint(response_ms, 4)))
+        if not fields:
+            raise CardRejected("nothing to change")
+        self._sealed(P.CMD_SET_CONFIG, fields, True)
+
+    def test(self, challenge: str, pin: str | None = None, *, timestamp: int | None = None,
+             session_info: bytes | None = None) -> str:
+        """The card's response to `challenge` (and PIN), computed with its secret."""
+        fields: list[tuple[int, Any]] = [(P.T_CHALLENGE, challenge)]
+        if pin is not None:
+            fields.append((P.T_PIN, pin))
+        if timestamp is not None:
+            fields.append((P.T_TIMESTAMP, P.uint(timestamp, 8)))
+        if session_info is not None:
+            fields.append((P.T_SESSION_INFO, session_info))
+        f = self._sealed(P.CMD_TEST, fields, True)
+        digits = f.get(P.T_RESPONSE, b"")
+        if not digits or not digits.isdigit():
+            raise ProtocolError("the card's TEST answer is malformed")
+        return digits.decode()
+
+    def wipe(self) -> None:
+        """Erase the card (inside a session; without one, only a card whose stored record is
+        damaged accepts it)."""
+        try:
+            if self._session is not None:
+                self._sealed(P.CMD_WIPE, [], False)
+            else:
+                self._exchange(P.CMD_WIPE, lambda rid: b"", False)
+        finally:
+            self._session = None
+        self._serial = None
+
+    def lock(self) -> None:
+        self._sealed(P.CMD_LOCK, [], True)
+
+    def reboot(self) -> None:
+        self._session = None
+        self._exchange(P.CMD_REBOOT, lambda rid: b"", False)
+
+    def close(self) -> None:
+        self._session = None
+        self.transport.close()
+
+    def __enter__(self) -> CardClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
