@@ -1,0 +1,178 @@
+# The HAL for the emulator's MicroPython runtime: the firmware runs on the MicroPython unix
+# port and every hardware call is forwarded to the emulator process, which owns the virtual
+# hardware (the same EmuHal the CPython runtime uses). MicroPython subset, no host imports.
+#
+# Wire format: one ASCII line per message, first byte the operation, bytes and names in hex.
+# Calls that return nothing (pin set-up and writes, serial output, LED) are queued and sent
+# with the next call that needs an answer, or at the end of the step: order is kept, and
+# every pin read still travels to the emulator, after the writes queued before it.
+#   bridge -> emulator                      emulator -> bridge
+#   o<pin> <v>   pin_out                    (queued, no answer)
+#   i<pin> <pull> pin_in                    (queued)
+#   w<pin> <v>   pin value(v)               (queued)
+#   r<pin>       pin value()                0 | 1
+#   c<addr> <hex> i2c_write                 . | E<errno>
+#   f<name>      fs_read                    - (missing) | +<hex>
+#   F<name> <hex> fs_write                  . | E<errno>
+#   m<src> <dst> fs_rename                  . | E<errno>
+#   x<name>      fs_remove                  . | E<errno>
+#   z            fs_free                    <int>
+#   s<hex>       serial_write               (queued)
+#   n<count>     random_bytes               <hex>
+#   b            battery_mv                 <int> | -
+#   l<0|1>       led                        (queued)
+#   L            lock_repl                  (queued)
+#   X            reset                      (the process ends; the emulator starts a new one)
+# Pins are numbers, or 'NAME for ports that name pins (pyboard "X1").
+# Time and serial input come with each step request (see runner.py): while a step runs the
+# virtual clock stands still, so ticks_ms() needs no round trip, and serial_read() returns
+# what had arrived when the step began.
+import sys
+from binascii import hexlify, unhexlify
+
+from dsc.hal import Hal
+
+_TICKS_PERIOD = 1 << 30
+_TICKS_HALF = _TICKS_PERIOD // 2
+
+
+def _pin_id(num):
+    if isinstance(num, int):
+        return str(num).encode()
+    return b"'" + str(num).encode()
+
+
+def _name(name):
+    return hexlify(name.encode())
+
+
+class BridgePin:
+    def __init__(self, hal, pid):
+        self._hal = hal
+        self._pid = pid
+
+    def value(self, v=None):
+        if v is None:
+            return 1 if self._hal._call(b"r" + self._pid) == b"1" else 0
+        self._hal._queue.append(b"w" + self._pid + (b" 1\n" if v else b" 0\n"))
+        return None
+
+    def __call__(self, v=None):
+        return self.value(v)
+
+    def on(self):
+        self.value(1)
+
+    def off(self):
+        self.value(0)
+
+
+class BridgeHal(Hal):
+    def __init__(self, rfile, wfile, board):
+        self._in = rfile
+        self._out = wfile
+        self._queue = []
+        self.board = board
+        self.now = 0
+        self.unix = None
+        self.rx = b""
+        self.calls = 0
+
+    # --- plumbing ---
+    def _call(self, msg):
+        q = self._queue
+        q.append(msg + b"\n")
+        self._out.write(b"".join(q))
+        del q[:]
+        self.calls += 1
+        reply = self._in.readline()
+        if not reply:
+            sys.exit(1)  # the emulator went away
+        return reply[:-1]
+
+    def flush(self):
+        q = self._queue
+        if q:
+            self._out.write(b"".join(q))
+            del q[:]
+
+    def _check(self, reply):
+        if reply[:1] == b"E":
+            raise OSError(int(reply[1:]))
+
+    # --- time ---
+    def ticks_ms(self):
+        return self.now
+
+    def ticks_diff(self, a, b):
+        return ((a - b + _TICKS_HALF) & (_TICKS_PERIOD - 1)) - _TICKS_HALF
+
+    def unix_time(self):
+        return self.unix
+
+    def idle(self, ms):
+        raise RuntimeError("the emulator drives App.step(); App.run() is not supported")
+
+    # --- GPIO ---
+    def pin_out(self, num, value):
+        pid = _pin_id(num)
+        self._queue.append(b"o" + pid + (b" 1\n" if value else b" 0\n"))
+        return BridgePin(self, pid)
+
+    def pin_in(self, num, pull):
+        pid = _pin_id(num)
+        self._queue.append(b"i" + pid + b" " + str(pull).encode() + b"\n")
+        return BridgePin(self, pid)
+
+    # --- I2C ---
+    def i2c_write(self, addr, buf):
+        self._check(self._call(b"c" + str(addr).encode() + b" " + hexlify(buf)))
+
+    # --- flash ---
+    def fs_read(self, name):
+        reply = self._call(b"f" + _name(name))
+        self._check(reply)
+        if reply == b"-":
+            return None
+        return unhexlify(reply[1:])
+
+    def fs_write(self, name, data):
+        self._check(self._call(b"F" + _name(name) + b" " + hexlify(data)))
+
+    def fs_rename(self, src, dst):
+        self._check(self._call(b"m" + _name(src) + b" " + _name(dst)))
+
+    def fs_remove(self, name):
+        self._check(self._call(b"x" + _name(name)))
+
+    def fs_free(self):
+        return int(self._call(b"z"))
+
+    # --- serial ---
+    def serial_read(self):
+        data = self.rx
+        self.rx = b""
+        return data
+
+    def serial_write(self, data):
+        if data:
+            self._queue.append(b"s" + hexlify(data) + b"\n")
+
+    # --- misc ---
+    def random_bytes(self, n):
+        return unhexlify(self._call(b"n" + str(n).encode()))
+
+    def battery_mv(self):
+        reply = self._call(b"b")
+        return None if reply == b"-" else int(reply)
+
+    def led(self, on):
+        self._queue.append(b"l1\n" if on else b"l0\n")
+
+    def lock_repl(self):
+        self._queue.append(b"L\n")
+
+    def reset(self):
+        self._queue.append(b"X\n")
+        self.flush()
+        sys.exit(0)
