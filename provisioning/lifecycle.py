@@ -1,0 +1,76 @@
+"""The card life cycle: the states and the only transitions between them.
+
+    blank ──provision──▶ provisioned (in stock) ──assign──▶ assigned ──activate──▶ active
+    active ──temporary access──▶ unavailable ──reactivate──▶ active
+    assigned | active | unavailable ──lost──▶ lost (disabled; a replacement can be assigned)
+    lost ──return──▶ returned ──wipe──▶ wiped   (the physical card is blank again, for reuse)
+                     returned ──retire──▶ retired
+
+`blank` is a registry row whose serial number was allocated for a card that has not yet
+proved (by TEST) that it holds its new secret. `wiped` and `retired` are final for that serial
+number: a wiped card is provisioned again under a new one.
+"""
+
+from __future__ import annotations
+
+from provisioning.errors import CardStateError
+
+BLANK = "blank"
+PROVISIONED = "provisioned"
+ASSIGNED = "assigned"
+ACTIVE = "active"
+UNAVAILABLE = "unavailable"
+LOST = "lost"
+RETURNED = "returned"
+WIPED = "wiped"
+RETIRED = "retired"
+
+STATES = (BLANK, PROVISIONED, ASSIGNED, ACTIVE, UNAVAILABLE, LOST, RETURNED, WIPED, RETIRED)
+
+# action -> (states it starts from, state it leads to)
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "provision": ((BLANK,), PROVISIONED),
+    "assign": ((PROVISIONED,), ASSIGNED),
+    "activate": ((ASSIGNED,), ACTIVE),
+    "temporary-access": ((ACTIVE,), UNAVAILABLE),
+    "reactivate": ((UNAVAILABLE,), ACTIVE),
+    "lost": ((ASSIGNED, ACTIVE, UNAVAILABLE), LOST),
+    "return": ((LOST,), RETURNED),
+    "wipe": ((RETURNED,), WIPED),
+    "retire": ((RETURNED,), RETIRED),
+}
+
+# What support can do with a card in each state: the hint in a refusal.
+_NEXT_STEP = {
+    BLANK: "its provisioning was never confirmed: run `dsc provision` with the card attached",
+    PROVISIONED: "it is in stock: assign it with `dsc assign`",
+    ASSIGNED: "it waits for its first correct response (or `dsc activate`)",
+    ACTIVE: "it is in use",
+    UNAVAILABLE: "temporary access is running: end it with `dsc reactivate`",
+    LOST: "it is disabled: assign a replacement with `dsc replace`, or `dsc return` it",
+    RETURNED: "wipe it for reuse with `dsc wipe` or retire it with `dsc retire`",
+    WIPED: "it was wiped: provision the card again (it gets a new serial number)",
+    RETIRED: "it is retired for good",
+}
+
+
+def describe(status: str) -> str:
+    return _NEXT_STEP.get(status, "unknown state")
+
+
+def target(action: str, serial_number: str, status: str) -> str:
+    """The state `action` leads to from `status`, or a CardStateError saying what to do."""
+    sources, dest = TRANSITIONS[action]
+    if status not in sources:
+        allowed = " or ".join(sources)
+        raise CardStateError(
+            f"cannot {action} card {serial_number}: it is {status} ({describe(status)}); "
+            f"{action} needs a card that is {allowed}",
+            serial_number=serial_number, status=status)
+    return dest
+
+
+# States in which a card can answer a login challenge.
+USABLE = (ASSIGNED, ACTIVE, UNAVAILABLE)
+# States in which the card is held by users (its assignments stay current).
+HELD = (ASSIGNED, ACTIVE, UNAVAILABLE, LOST)

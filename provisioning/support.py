@@ -1,0 +1,211 @@
+"""Support operations on cards and users: assign, activate, lost, replace, return, wipe,
+retire, PIN reset, unlock, and the views `dsc show` prints.
+
+Each is one transaction with its audit entry; a refusal changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provisioning import lifecycle, ocra_check
+from provisioning.db import Row
+from provisioning.errors import CardStateError, InvalidInputError, UserStateError
+from provisioning.registry import Registry
+
+DAY = 86400
+
+
+def _ensure_user(reg: Registry, name: str) -> Row:
+    if not name or len(name) > 200 or not name.isprintable() or name != name.strip():
+        raise InvalidInputError("a user name must be 1 to 200 printable characters, no "
+                                "leading or trailing spaces")
+    row = reg.db.one("SELECT * FROM users WHERE name = ?", (name,), lock=True)
+    if row is None:
+        reg.db.execute("INSERT INTO users (name, created_at) VALUES (?, ?)", (name, reg.now()))
+        row = reg.user_row(name, lock=True)
+    return row
+
+
+def _set_pin(reg: Registry, user: Row, pin: str, pin_len: int) -> None:
+    ocra_check.check_pin(pin, pin_len)
+    sealed = reg.seal(ocra_check.pin_material(pin), "users", "pin_enc", user["name"])
+    reg.db.execute("UPDATE users SET pin_enc = ? WHERE id = ?", (sealed, user["id"]))
+
+
+def current_users(reg: Registry, card_id: int) -> list[Row]:
+    return reg.db.all("SELECT a.id AS assignment_id, u.* FROM assignments a "
+                      "JOIN users u ON u.id = a.user_id "
+                      "WHERE a.card_id = ? AND a.ended_at IS NULL ORDER BY u.name", (card_id,))
+
+
+def assign(reg: Registry, serial_number: str, user: str, pin: str | None) -> str:
+    """Give the card to `user` (created if new) with the PIN chosen when ordering.
+
+    A card already assigned or active may serve one more user; the PIN may be omitted for a
+    user who already has one (it is one PIN per user, for all their cards)."""
+    with reg.db.transaction():
+        card = reg.card_row(serial_number, lock=True)
+        if card["status"] not in (lifecycle.ASSIGNED, lifecycle.ACTIVE):
+            lifecycle.target("assign", serial_number, card["status"])
+        info = ocra_check.suite_info(card["suite"])
+        urow = _ensure_user(reg, user)
+        if pin is not None:
+            _set_pin(reg, urow, pin, int(card["pin_len"]))
+        elif urow["pin_enc"] is None and info.pin_hash:
+            raise InvalidInputError(f"user {user} has no PIN yet: give the PIN the user chose "
+                                    f"(--pin-stdin)")
+        if any(u["id"] == urow["id"] for u in current_users(reg, card["id"])):
+            raise InvalidInputError(f"card {serial_number} is already assigned to {user}")
+        reg.db.execute("INSERT INTO assignments (card_id, user_id, assigned_at) VALUES (?, ?, ?)",
+                       (card["id"], urow["id"], reg.now()))
+        status = str(card["status"])
+        if status == lifecycle.PROVISIONED:
+            status = reg.set_status(card, "assign")
+        reg.log("assign", "ok", serial_number=serial_number, user=user,
+                detail={"pin_set": pin is not None})
+    return status
+
+
+def activate(reg: Registry, serial_number: str, reason: str = "support") -> None:
+    with reg.db.transaction():
+        card = reg.card_row(serial_number, lock=True)
+        reg.set_status(card, "activate")
+        reg.log("activate", "ok", serial_number=serial_number, detail={"by": reason})
+
+
+def auto_activate(reg: Registry, card: Row) -> Row:
+    """Inside a transaction: activate an assigned card whose waiting time has run out."""
+    due = int(card["status_at"]) + reg.policy.auto_activate_days * DAY
+    if card["status"] != lifecycle.ASSIGNED or reg.now() < due:
+        return card
+    reg.set_status(card, "activate")
+    reg.log("activate", "ok", serial_number=card["serial_number"], detail={"by": "schedule"})
+    return reg.card_row(card["serial_number"])
+
+
+def activate_due(reg: Registry) -> list[str]:
+    """Activate every assigned card whose automatic-activation day has come."""
+    done = []
+    with reg.db.transaction():
+        for card in reg.db.all("SELECT * FROM cards WHERE status = ?",
+                               (lifecycle.ASSIGNED,), lock=True):
+            if auto_activate(reg, card)["status"] == lifecycle.ACTIVE:
+                done.append(card["serial_number"])
+    return done
+
+
+def mark_lost(reg: Registry, serial_number: str) -> None:
+    with reg.db.transaction():
+        card = reg.card_row(serial_number, lock=True)
+        reg.set_status(card, "lost")
+        users = [u["name"] for u in current_users(reg, card["id"])]
+        reg.log("lost", "ok", serial_number=serial_number, detail={"users": users})
+
+
+def replace(reg: Registry, old: str, new: str) -> list[str]:
+    """Hand a stock card to every user of a lost or damaged one; returns those users."""
+    with reg.db.transaction():
+        old_card = reg.card_row(old, lock=True)
+        new_card = reg.card_row(new, lock=True)
+        if old_card["status"] != lifecycle.LOST:
+            raise CardStateError(
+                f"cannot replace card {old}: it is {old_card['status']} "
+                f"({lifecycle.describe(old_card['status'])}); report it lost first (`dsc lost`)",
+                serial_number=old, status=old_card["status"])
+        lifecycle.target("assign", new, new_card["status"])
+        users = current_users(reg, old_card["id"])
+        if not users:
+            raise UserStateError(f"card {old} has no users to hand a replacement to")
+        now = reg.now()
+        for u in users:
+            reg.db.execute("UPDATE assignments SET ended_at = ? WHERE id = ?",
+                           (now, u["assignment_id"]))
+            reg.db.execute("INSERT INTO assignments (card_id, user_id, assigned_at) "
+                           "VALUES (?, ?, ?)", (new_card["id"], u["id"], now))
+        reg.set_status(new_card, "assign")
+        names = [u["name"] for u in users]
+        reg.log("replace", "ok", serial_number=new, detail={"replaces": old, "users": names})
+    return names
+
+
+def _end_assignments(reg: Registry, card_id: int) -> None:
+    reg.db.execute("UPDATE assignments SET ended_at = ? WHERE card_id = ? AND ended_at IS NULL",
+                   (reg.now(), card_id))
+
+
+def return_card(reg: Registry, serial_number: str) -> None:
+    with reg.db.transaction():
+        card = reg.card_row(serial_number, lock=True)
+        reg.set_status(card, "return")
+        _end_assignments(reg, card["id"])
+        reg.log("return", "ok", serial_number=serial_number)
+
+
+def check_can(reg: Registry, serial_number: str, action: str) -> Row:
+    """Refuse early (before touching a card) when the registry would refuse `action`."""
+    card = reg.card_row(serial_number)
+    lifecycle.target(action, serial_number, card["status"])
+    return card
+
+
+def finish(reg: Registry, serial_number: str, action: str) -> None:
+    """Wipe or retire: the registry forgets the card's secrets for good."""
+    with reg.db.transaction():
+        card = reg.card_row(serial_number, lock=True)
+        reg.set_status(card, action)
+        reg.db.execute("UPDATE cards SET seed_enc = NULL, admin_key_enc = NULL WHERE id = ?",
+                       (card["id"],))
+        reg.log(action, "ok", serial_number=serial_number)
+
+
+def reset_pin(reg: Registry, user: str, pin: str) -> None:
+    """Set a forgotten PIN anew (support checked the holder's identity first)."""
+    with reg.db.transaction():
+        urow = reg.user_row(user, lock=True)
+        lens = {int(r["pin_len"]) for r in _user_cards(reg, urow["id"])} or {4}
+        if len(lens) > 1:
+            raise InvalidInputError(f"the cards of {user} have different PIN lengths "
+                                    f"({sorted(lens)}): unsupported")
+        _set_pin(reg, urow, pin, lens.pop())
+        reg.log("reset-pin", "ok", user=user)
+
+
+def unlock(reg: Registry, user: str) -> bool:
+    """Clear the failure count and any lock; True when the user was locked."""
+    with reg.db.transaction():
+        urow = reg.user_row(user, lock=True)
+        was = urow["locked_until"] is not None and int(urow["locked_until"]) > reg.now()
+        reg.db.execute("UPDATE users SET failures = 0, failures_since = NULL, "
+                       "locked_until = NULL WHERE id = ?", (urow["id"],))
+        reg.log("unlock", "ok", user=user, detail={"was_locked": was})
+    return was
+
+
+def _user_cards(reg: Registry, user_id: int) -> list[Row]:
+    return reg.db.all("SELECT c.* FROM assignments a JOIN cards c ON c.id = a.card_id "
+                      "WHERE a.user_id = ? AND a.ended_at IS NULL ORDER BY c.serial_number",
+                      (user_id,))
+
+
+def user_view(reg: Registry, name: str) -> dict[str, Any]:
+    urow = reg.user_row(name)
+    now = reg.now()
+    locked = urow["locked_until"] is not None and int(urow["locked_until"]) > now
+    temp = reg.db.all("SELECT kind, issued_at, full_until, expires_at FROM temp_access "
+                      "WHERE user_id = ? AND ended_at IS NULL AND expires_at > ? ORDER BY id",
+                      (urow["id"], now))
+    return {
+        "user": name,
+        "cards": [{"serial_number": c["serial_number"], "status": c["status"],
+                   "suite": c["suite"]} for c in _user_cards(reg, urow["id"])],
+        "pin_set": urow["pin_enc"] is not None,
+        "failures": int(urow["failures"]),
+        "locked_until": int(urow["locked_until"]) if locked else None,
+        "status": "locked" if locked else "ok",
+        "temporary_access": [dict(t) for t in temp],
+    }
+
+
+def users(reg: Registry) -> list[str]:
+    return [r["name"] for r in reg.db.all("SELECT name FROM users ORDER BY name")]
