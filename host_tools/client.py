@@ -135,6 +135,19 @@ class CardInfo:
         return asdict(self)
 
 
+def _u(value: int, size: int, name: str) -> bytes:
+    if not 0 <= value < 1 << (8 * size):
+        raise CardRejected(f"{name} is out of range")
+    return bytes(P.uint(value, size))
+
+
+def _tlv(fields: list[tuple[int, Any]]) -> bytes:
+    try:
+        return bytes(P.tlv_encode(fields))
+    except (ValueError, UnicodeError):
+        raise CardRejected("a field is too long (at most 255 bytes) or not ASCII") from None
+
+
 def _opt_text(f: dict[int, bytes], tag: int) -> str | None:
     return f[tag].decode("ascii") if tag in f else None
 
@@ -184,8 +197,8 @@ class CardClient:
             data = self.transport.receive(left)
             self.bytes_received += len(data)
             for err, rtype, rrid, payload in self._deframer.feed(data):
-                if err or rrid != rid:
-                    continue  # noise, a debug print with "~", or a late answer to a retry
+                if err or rrid != rid or not rtype & P.RSP_FLAG:
+                    continue  # noise, a "~" in a debug print, a late answer, our own echo
                 if rtype == P.RSP_ERROR:
                     raise self._error(payload)
                 if rtype != ftype | P.RSP_FLAG:
@@ -208,7 +221,7 @@ class CardClient:
         session = self._session
         if session is None:
             raise AuthenticationRequired("authenticate with the card's admin key first")
-        plain = P.tlv_encode(fields)
+        plain = _tlv(fields)
 
         def build(rid: int) -> bytes:  # each attempt: a fresh sequence number
             return bytes(session.seal(ftype, rid, session.next_seq(), plain))
@@ -268,17 +281,17 @@ class CardClient:
         card only inside a session. The session ends: authenticate with the new admin key."""
         fields: list[tuple[int, Any]] = [
             (P.T_SERIAL, serial_number), (P.T_SUITE, suite), (P.T_SECRET, secret),
-            (P.T_ADMIN_KEY, admin_key), (P.T_PIN_LEN, pin_len),
-            (P.T_IDLE_MS, P.uint(idle_ms, 4)), (P.T_RESPONSE_MS, P.uint(response_ms, 4))]
+            (P.T_ADMIN_KEY, admin_key), (P.T_PIN_LEN, _u(pin_len, 1, "pin_len")),
+            (P.T_IDLE_MS, _u(idle_ms, 4, "idle_ms")),
+            (P.T_RESPONSE_MS, _u(response_ms, 4, "response_ms"))]
         if counter:
-            fields.append((P.T_COUNTER, P.uint(counter, 8)))
+            fields.append((P.T_COUNTER, _u(counter, 8, "counter")))
+        plain = _tlv(fields)
         try:
             if self._session is not None:
                 self._sealed(P.CMD_PROVISION, fields, False)
             else:
-                self._exchange(P.CMD_PROVISION, lambda rid: P.tlv_encode(fields), False)
-        except (OverflowError, ValueError) as e:
-            raise CardRejected(f"a provisioning field is out of range: {e}") from None
+                self._exchange(P.CMD_PROVISION, lambda rid: plain, False)
         finally:
             self._session = None
         self._serial = serial_number
@@ -287,11 +300,11 @@ class CardClient:
                    response_ms: int | None = None) -> None:
         fields: list[tuple[int, Any]] = []
         if pin_len is not None:
-            fields.append((P.T_PIN_LEN, pin_len))
+            fields.append((P.T_PIN_LEN, _u(pin_len, 1, "pin_len")))
         if idle_ms is not None:
-            fields.append((P.T_IDLE_MS, P.uint(idle_ms, 4)))
+            fields.append((P.T_IDLE_MS, _u(idle_ms, 4, "idle_ms")))
         if response_ms is not None:
-            fields.append((P.T_RESPONSE_MS, P.uint(response_ms, 4)))
+            fields.append((P.T_RESPONSE_MS, _u(response_ms, 4, "response_ms")))
         if not fields:
             raise CardRejected("nothing to change")
         self._sealed(P.CMD_SET_CONFIG, fields, True)
@@ -303,7 +316,7 @@ class CardClient:
         if pin is not None:
             fields.append((P.T_PIN, pin))
         if timestamp is not None:
-            fields.append((P.T_TIMESTAMP, P.uint(timestamp, 8)))
+            fields.append((P.T_TIMESTAMP, _u(timestamp, 8, "timestamp")))
         if session_info is not None:
             fields.append((P.T_SESSION_INFO, session_info))
         f = self._sealed(P.CMD_TEST, fields, True)

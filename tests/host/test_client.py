@@ -1,0 +1,201 @@
+"""The host client (host_tools.client) against the card's handler through an in-process
+transport, and the pyserial transport over loop://."""
+
+from __future__ import annotations
+
+import pytest
+from dsc import ocra
+from dsc import protocol as P
+from fakes import ADMIN_KEY, SECRET, SERIAL, SUITE, Card, CardTransport
+
+from host_tools.client import (
+    AuthenticationFailed,
+    AuthenticationRequired,
+    CardBusy,
+    CardClient,
+    CardInfo,
+    CardRejected,
+    CardTimeout,
+    NotProvisioned,
+    ProtocolError,
+    SessionLost,
+)
+from host_tools.errors import DscError
+from host_tools.transport import CardNotFound, open_transport
+
+
+def client(card: Card, **kw: object) -> CardClient:
+    return CardClient(CardTransport(card, **kw), timeout=0.05)  # type: ignore[arg-type]
+
+
+def test_blank_card_life_cycle() -> None:
+    card = Card()
+    c = client(card)
+    info = c.info()
+    assert info == CardInfo(None, "0.1.0", "pico", None, False, False, 1_000_000, 3700)
+    with pytest.raises(NotProvisioned):
+        c.authenticate(ADMIN_KEY)
+    c.provision(SERIAL, SUITE, SECRET, ADMIN_KEY, pin_len=4, idle_ms=20000, response_ms=40000)
+    info = c.info()
+    assert (info.serial_number, info.suite, info.provisioned) == (SERIAL, SUITE, True)
+    c.authenticate(ADMIN_KEY)
+    assert c.test("123456", "1234") == ocra.response(SUITE, SECRET, "123456", pin="1234")
+    c.set_config(pin_len=5)
+    assert card.app.record is not None and card.app.record.pin_len == 5
+    c.lock()
+    assert c.info().locked
+    c.wipe()
+    assert not c.info().provisioned and card.app.record is None
+
+
+def test_commands_need_a_session() -> None:
+    c = client(Card(provisioned=True))
+    for call in (lambda: c.test("123456", "1234"), c.lock, lambda: c.set_config(pin_len=4)):
+        with pytest.raises(AuthenticationRequired):
+            call()
+    with pytest.raises(AuthenticationRequired):
+        c.wipe()  # without a session the card itself refuses
+    with pytest.raises(AuthenticationRequired):
+        c.provision(SERIAL, SUITE, SECRET, ADMIN_KEY)
+
+
+def test_wrong_admin_key() -> None:
+    card = Card(provisioned=True)
+    c = client(card)
+    with pytest.raises(AuthenticationFailed) as e:
+        c.authenticate(bytes(32))
+    assert "wrong admin key" in str(e.value) and not c.authenticated
+    assert card.app.record is not None
+
+
+def test_card_busy_after_wrong_attempts() -> None:
+    card = Card(provisioned=True)
+    card.service._throttle.charge()  # a wrong attempt was made
+    with pytest.raises(CardBusy) as e:
+        client(card).authenticate(ADMIN_KEY)
+    assert e.value.retry_after_ms == 1000 and "retry in 1.0 s" in str(e.value)
+    card.hal.t += 1000
+    client(card).authenticate(ADMIN_KEY)
+
+
+def test_reprovision_in_session_needs_new_auth() -> None:
+    card = Card(provisioned=True)
+    c = client(card)
+    c.authenticate(ADMIN_KEY)
+    new_key = bytes(range(1, 33))
+    c.provision("DSC7", SUITE, bytes(20), new_key)
+    assert not c.authenticated
+    with pytest.raises(AuthenticationFailed):
+        c.authenticate(ADMIN_KEY)
+    c.authenticate(new_key)
+    assert c.test("000000", "1111") == ocra.response(SUITE, bytes(20), "000000", pin="1111")
+
+
+def test_card_rejections_are_typed() -> None:
+    c = client(Card())
+    with pytest.raises(CardRejected, match="suite"):
+        c.provision(SERIAL, "OCRA-1:HOTP-MD5-6:QN06", SECRET, ADMIN_KEY)
+    with pytest.raises(CardRejected):
+        c.provision(SERIAL, SUITE, SECRET, ADMIN_KEY, pin_len=99)
+    with pytest.raises(CardRejected):
+        c.provision(SERIAL, SUITE, SECRET, ADMIN_KEY, idle_ms=-1)
+    with pytest.raises(CardRejected):
+        c.provision(SERIAL, SUITE, bytes(300), ADMIN_KEY)
+
+
+def test_retry_on_lost_answer_for_idempotent_commands() -> None:
+    card = Card(provisioned=True)
+    c = client(card, drop=1)
+    assert c.info().serial_number == SERIAL
+    c.authenticate(ADMIN_KEY)
+    c.transport.drop = 1  # type: ignore[attr-defined]
+    assert c.test("123456", "1234") == ocra.response(SUITE, SECRET, "123456", pin="1234")
+
+
+def test_no_retry_for_non_idempotent_commands() -> None:
+    card = Card()
+    c = client(card, drop=1)
+    c.retries = 5
+    with pytest.raises(CardTimeout):
+        c.provision(SERIAL, SUITE, SECRET, ADMIN_KEY)
+    assert c.transport.drop == 0  # type: ignore[attr-defined]  (sent once)
+
+
+def test_noise_and_debug_prints_are_ignored() -> None:
+    card = Card(provisioned=True)
+    c = client(card, noise=b"debug: ~oops\r\nMicroPython v1.22\r\n>>> ")
+    c.authenticate(ADMIN_KEY)
+    assert c.test("123456", "1234") == ocra.response(SUITE, SECRET, "123456", pin="1234")
+
+
+def test_session_lost_when_card_closed_it() -> None:
+    card = Card(provisioned=True)
+    c = client(card)
+    c.authenticate(ADMIN_KEY)
+    card.hal.t += 200_000  # idle: the card closed it
+    with pytest.raises(AuthenticationRequired):
+        c.lock()
+    c.authenticate(ADMIN_KEY)
+    card.service._session.seq = 10**6  # type: ignore[union-attr]  (as if frames were replayed)
+    with pytest.raises(SessionLost):
+        c.lock()
+    assert not c.authenticated
+
+
+def test_forged_card_answer_detected() -> None:
+    card = Card(provisioned=True)
+    c = client(card)
+    c.authenticate(ADMIN_KEY)
+
+    class Tamper(CardTransport):
+        def receive(self, timeout: float) -> bytes:
+            frames = P.Deframer().feed(super().receive(timeout))
+            out = b""
+            for _err, t, rid, payload in frames:
+                forged = bytearray(payload)
+                forged[5] ^= 1
+                out += P.encode(t, rid, bytes(forged))
+            return out
+
+    c.transport = Tamper(card)
+    with pytest.raises(SessionLost):
+        c.test("123456", "1234")
+
+
+def test_errors_are_dsc_errors() -> None:
+    for cls in (AuthenticationFailed, CardBusy, NotProvisioned, ProtocolError, CardTimeout,
+                CardNotFound, SessionLost, CardRejected):
+        assert issubclass(cls, DscError)
+
+
+def test_malformed_info_is_protocol_error() -> None:
+    with pytest.raises(ProtocolError):
+        CardInfo.from_payload(b"\x10\x05ab")
+    with pytest.raises(ProtocolError):
+        CardInfo.from_payload(P.tlv_encode([(P.T_SERIAL, "x")]))
+
+
+# --- the pyserial transport ---
+def test_loop_transport_echoes_frames() -> None:
+    with open_transport("loop://") as t:
+        t.send(P.encode(P.CMD_INFO, 5))
+        data = t.receive(0.5)
+        assert P.Deframer().feed(data) == [(0, P.CMD_INFO, 5, b"")]
+        assert t.receive(0.05) == b""
+
+
+def test_open_transport_errors() -> None:
+    with pytest.raises(CardNotFound, match="cannot open /nonexistent/tty"):
+        open_transport("/nonexistent/tty")
+    with pytest.raises(CardNotFound):
+        open_transport("")
+    with pytest.raises(CardNotFound):
+        open_transport("bogus://x")
+
+
+def test_client_times_out_on_silent_port() -> None:
+    with open_transport("loop://") as t:
+        # loop:// echoes our request back: that is not an answer, so the client times out.
+        c = CardClient(t, timeout=0.1, retries=1)
+        with pytest.raises(CardTimeout):
+            c.info()
