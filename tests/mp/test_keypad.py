@@ -1,9 +1,8 @@
 # Keypad scanning through fake pins: matrix and direct wiring, debounce, events, long press.
 # Runs on CPython and both MicroPython VMs.
+from dsc.keypad import DOWN, LONG, UP, Keypad
 from fakehal import DIRECT, PICO, FakeHal
 from mptest import main, test
-
-from dsc.keypad import DOWN, LONG, UP, Keypad
 
 PAD4X4 = {
     "kind": "matrix",

@@ -1,10 +1,9 @@
 # The card record: encoding, checks on load, atomic save and erase, power cuts at every byte.
 # Runs on CPython and both MicroPython VMs.
-from fakehal import FakeHal, PowerCut
-from mptest import main, raises, test
-
 from dsc import record
 from dsc.record import Record, RecordError
+from fakehal import FakeHal, PowerCut
+from mptest import main, raises, test
 
 SECRET = b"12345678901234567890123456789012"
 ADMIN = bytes(range(32))
