@@ -241,7 +241,7 @@ class Registry:
             self.log("allocate", "ok", serial_number=serial, detail={"suite": suite})
         return serial
 
-    def confirm_provisioned(self, serial_number: str, *, seed: bytes, admin_key: bytes,
+    def confirm_provisioned(self, serial_number: str, *, seed: bytes, admin_key: bytes | None,
                             suite: str, board: str | None = None, firmware: str | None = None,
                             batch: str | None = None, pin_len: int = 4,
                             counter: int = 0, action: str = "provision") -> None:
@@ -262,7 +262,8 @@ class Registry:
                 "counter = ?, seed_enc = ?, admin_key_enc = ?, provisioned_at = ? WHERE id = ?",
                 (suite, board, firmware, batch, pin_len, counter,
                  self.seal(seed, "cards", "seed_enc", serial_number),
-                 self.seal(admin_key, "cards", "admin_key_enc", serial_number), now, card["id"]))
+                 self.seal(admin_key, "cards", "admin_key_enc", serial_number)
+                 if admin_key is not None else None, now, card["id"]))
             self.log(action, "ok", serial_number=serial_number,
                      detail={"suite": suite, "board": board, "batch": batch})
 

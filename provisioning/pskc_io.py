@@ -1,0 +1,225 @@
+"""PSKC (RFC 6030) export and import of card seeds, through python-pskc.
+
+Each card becomes one KeyPackage that another OCRA server can take over:
+- algorithm `urn:ietf:params:xml:ns:keyprov:pskc#OCRA-1` with the suite in `<Suite>`
+  (the OCRA profile of the PSKC algorithm-profiles draft); `DeviceInfo/SerialNo` and the key
+  id are the card's serial number;
+- `ChallengeFormat` (DECIMAL / ALPHANUMERIC / HEXADECIMAL, min = max = the suite's length)
+  and `ResponseFormat` (DECIMAL, the suite's digits);
+- `PINPolicy PINUsageMode="Algorithmic"`: the PIN is an input of the algorithm (the suite's P),
+  checked by the server, with the card's PIN length and the registry's failure limit;
+- `Counter` for counter suites, `TimeInterval` for time suites.
+
+Files are always encrypted (seeds are secrets): with a password (PBKDF2, AES-256-CBC and an
+HMAC over the ciphertext) or a pre-shared AES key. Import checks every key package before it
+writes anything, then records all cards in one transaction: a bad file changes nothing.
+Imported cards enter as `provisioned` (the exporting system vouches for them; they carry no
+admin key of ours, so they cannot be wiped over the service protocol without one).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pskc
+from pskc.exceptions import PSKCError
+
+from provisioning import lifecycle, ocra_check
+from provisioning.errors import NotFoundError, PskcError
+from provisioning.registry import Registry
+
+ALGORITHM = "urn:ietf:params:xml:ns:keyprov:pskc#OCRA-1"
+_ENCODING = {"N": "DECIMAL", "A": "ALPHANUMERIC", "H": "HEXADECIMAL"}
+_WITH_SEED = (lifecycle.PROVISIONED, lifecycle.ASSIGNED, lifecycle.ACTIVE,
+              lifecycle.UNAVAILABLE, lifecycle.LOST, lifecycle.RETURNED)
+_SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_PSK_ALGORITHMS = {16: "aes128-cbc", 24: "aes192-cbc", 32: "aes256-cbc"}
+
+
+@dataclass(frozen=True)
+class Protection:
+    """Exactly one of a password or a pre-shared key."""
+
+    password: str | None = None
+    psk: bytes | None = None
+
+    def __post_init__(self) -> None:
+        if (self.password is None) == (self.psk is None):
+            raise PskcError("give a password (--password-stdin) or a key file (--psk-file)")
+        if self.psk is not None and len(self.psk) not in _PSK_ALGORITHMS:
+            raise PskcError("the pre-shared key must be 16, 24 or 32 bytes (AES)")
+
+    @property
+    def kind(self) -> str:
+        return "password" if self.password is not None else "pre-shared key"
+
+
+def export(reg: Registry, out: Path, protection: Protection,
+           serials: list[str] | None = None) -> list[str]:
+    """Write the cards' seeds to `out`; returns the serial numbers exported."""
+    cards = _cards_to_export(reg, serials)
+    doc = pskc.PSKC()
+    for card in cards:
+        _add_key(reg, doc, card)
+    if protection.password is not None:
+        doc.encryption.setup_pbkdf2(protection.password, algorithm="aes256-cbc",
+                                    iterations=100_000)
+    else:
+        assert protection.psk is not None
+        doc.encryption.setup_preshared_key(key=protection.psk,
+                                           algorithm=_PSK_ALGORITHMS[len(protection.psk)])
+    tmp = out.with_name(out.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        doc.write(f)
+    os.replace(tmp, out)
+    done = [c.serial_number for c in cards]
+    with reg.db.transaction():
+        reg.log("pskc.export", "ok", detail={"cards": done, "protection": protection.kind})
+    return done
+
+
+def _cards_to_export(reg: Registry, serials: list[str] | None) -> list[_Card]:
+    views = [reg.card(s) for s in serials] if serials else reg.cards()
+    cards = []
+    for v in views:
+        if v.status not in _WITH_SEED:
+            if serials:
+                raise PskcError(f"card {v.serial_number} is {v.status}: it holds no seed to export")
+            continue
+        cards.append(_Card(v.serial_number, v.suite, v.pin_len))
+    if not cards:
+        raise NotFoundError("no card with a seed to export")
+    return cards
+
+
+@dataclass(frozen=True)
+class _Card:
+    serial_number: str
+    suite: str
+    pin_len: int
+
+
+def _add_key(reg: Registry, doc: pskc.PSKC, card: _Card) -> None:
+    info = ocra_check.suite_info(card.suite)
+    row = reg.card_row(card.serial_number)
+    key = doc.add_key(id=card.serial_number, serial=card.serial_number, manufacturer="OpenDSC",
+                      algorithm=ALGORITHM, secret=reg.seed(card.serial_number))
+    key.algorithm_suite = card.suite
+    key.challenge_encoding = _ENCODING[info.challenge_format]
+    key.challenge_min_length = key.challenge_max_length = info.challenge_len
+    key.response_encoding = "DECIMAL"
+    key.response_length = info.response_digits
+    if info.counter:
+        key.counter = int(row["counter"])
+    if info.time_step:
+        key.time_interval = info.time_step
+    if info.pin_hash:
+        key.policy.pin_usage = "Algorithmic"
+        key.policy.pin_min_length = key.policy.pin_max_length = card.pin_len
+        key.policy.pin_encoding = "DECIMAL"
+        key.policy.pin_max_failed_attempts = reg.policy.max_failures
+
+
+@dataclass(frozen=True)
+class Imported:
+    serial_number: str
+    suite: str
+    seed: bytes
+    pin_len: int
+    counter: int
+
+
+def read(path: Path, protection: Protection | None) -> list[Imported]:
+    """Parse, decrypt and check every key package; raises PskcError naming what is wrong."""
+    try:
+        doc = pskc.PSKC(str(path))
+    except FileNotFoundError:
+        raise PskcError(f"no PSKC file {path}") from None
+    except (PSKCError, OSError, ValueError) as e:
+        raise PskcError(f"{path} is not a valid PSKC file: {_short(e)}") from None
+    if doc.encryption.is_encrypted:
+        if protection is None:
+            raise PskcError(f"{path} is encrypted: give --password-stdin or --psk-file")
+        _unlock(doc, protection, path)
+    if not doc.keys:
+        raise PskcError(f"{path} holds no key packages")
+    out, seen = [], set()
+    for number, key in enumerate(doc.keys, 1):
+        item = _check_key(key, number, path)
+        if item.serial_number in seen:
+            raise PskcError(f"{path}: serial number {item.serial_number} appears twice")
+        seen.add(item.serial_number)
+        out.append(item)
+    return out
+
+
+def _unlock(doc: pskc.PSKC, protection: Protection, path: Path) -> None:
+    try:
+        if protection.password is not None:
+            doc.encryption.derive_key(protection.password)
+        else:
+            doc.encryption.key = protection.psk
+    except (PSKCError, ValueError) as e:
+        raise PskcError(f"{path}: cannot set up decryption: {_short(e)}") from None
+
+
+def _check_key(key: pskc.key.Key, number: int, path: Path) -> Imported:
+    where = f"{path}, key package {number}"
+    if not (key.algorithm or "").upper().endswith("OCRA-1"):
+        raise PskcError(f"{where}: algorithm {key.algorithm!r} is not OCRA-1")
+    serial = key.serial or key.id
+    if not serial or not _SERIAL.match(str(serial)):
+        raise PskcError(f"{where}: missing or unusable serial number {serial!r}")
+    if not key.algorithm_suite:
+        raise PskcError(f"{where} ({serial}): no OCRA suite")
+    try:
+        info = ocra_check.suite_info(str(key.algorithm_suite))
+    except PskcError:
+        raise
+    except Exception as e:  # InvalidInputError from the suite check
+        raise PskcError(f"{where} ({serial}): {e}") from None
+    try:
+        seed = key.secret
+    except PSKCError:
+        raise PskcError(f"{where} ({serial}): the secret does not decrypt (wrong password or "
+                        f"key, or the file was altered)") from None
+    if not seed or len(seed) < 16:
+        raise PskcError(f"{where} ({serial}): no secret, or shorter than 16 bytes")
+    pin_len = _pin_len(key, info, where, str(serial))
+    return Imported(str(serial), info.suite, bytes(seed), pin_len, int(key.counter or 0))
+
+
+def _pin_len(key: pskc.key.Key, info: ocra_check.SuiteInfo, where: str, serial: str) -> int:
+    if not info.pin_hash:
+        return 4
+    if key.policy.pin_usage not in (None, "Algorithmic"):
+        raise PskcError(f"{where} ({serial}): the suite takes the PIN as input, but the PIN "
+                        f"policy says {key.policy.pin_usage!r} (expected Algorithmic)")
+    length = key.policy.pin_min_length or key.policy.pin_max_length or 4
+    if not 4 <= int(length) <= 12:
+        raise PskcError(f"{where} ({serial}): PIN length {length} out of range 4..12")
+    return int(length)
+
+
+def import_file(reg: Registry, path: Path, protection: Protection | None,
+                batch: str | None = None) -> list[str]:
+    """Record every card of the file as provisioned, all or nothing."""
+    items = read(path, protection)
+    with reg.db.transaction():
+        for item in items:
+            if reg.db.one("SELECT id FROM cards WHERE serial_number = ?", (item.serial_number,)):
+                raise PskcError(f"card {item.serial_number} is already in the registry: "
+                                f"nothing imported")
+        for item in items:
+            reg.confirm_provisioned(item.serial_number, seed=item.seed, admin_key=None,
+                                    suite=item.suite, batch=batch, pin_len=item.pin_len,
+                                    counter=item.counter, action="pskc.import")
+    return [i.serial_number for i in items]
+
+
+def _short(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
