@@ -1,0 +1,121 @@
+"""Wiring tables for every board, generated from the board files (`boards/*.py`).
+
+    python -m host_tools.wiring                         # print the tables (Markdown)
+    python -m host_tools.wiring --write docs/boards.md  # regenerate the docs page
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from host_tools.boards import board_names, load_board
+from host_tools.errors import DscError
+
+HEADER = """# Boards and wiring
+
+Generated from `boards/*.py` by `python -m host_tools.wiring --write docs/boards.md`
+(`make docs`); do not edit by hand. Keypad rows are driven by the firmware, one at a time;
+columns, direct buttons and POWER are inputs with the pull named below (a key joins its
+row to its column, or its pin to ground). See docs/firmware.md for the card behaviour.
+"""
+
+
+def pin_name(board: dict[str, Any], pin: Any) -> str:
+    """A pin as the board's silkscreen names it: GP2 on rp2, GPIO2 on esp32, X1 on stm32."""
+    if isinstance(pin, str):
+        return pin
+    return f"GP{pin}" if board["port"] == "rp2" else f"GPIO{pin}"
+
+
+def pin_rows(board: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    """(signal, pin, notes) for every pin the board file assigns."""
+    rows: list[tuple[str, Any, str]] = []
+    pad = board["keypad"]
+    keys = list(pad["keys"])
+    if pad["kind"] == "matrix":
+        nc = len(pad["cols"])
+        for i, pin in enumerate(pad["rows"]):
+            on_row = " ".join(keys[i * nc:(i + 1) * nc])
+            rows.append((f"keypad row {i + 1}", pin, f"output; keys {on_row}"))
+        for i, pin in enumerate(pad["cols"]):
+            on_col = " ".join(keys[i::nc])
+            rows.append((f"keypad column {i + 1}", pin, f"input, pull-up; keys {on_col}"))
+    else:
+        for key in keys:
+            rows.append((f"key {key}", pad["direct"][key], "input, pull-up; button to GND"))
+    power = board["power"]
+    low = power.get("active_low", True)
+    rows.append(("POWER", power["pin"], "input, pull-up; button to GND" if low
+                 else "input, pull-down; button to 3V3"))
+    disp = board["display"]
+    bus = f"I2C{disp['bus']}, SSD1306 {disp['width']}x{disp['height']} at 0x{disp['addr']:02X}"
+    rows.append(("display SDA", disp["sda"], bus))
+    rows.append(("display SCL", disp["scl"], f"{disp['freq'] // 1000} kHz"))
+    serial = board["serial"]
+    if serial["kind"] == "uart":
+        note = f"UART{serial['id']}, {serial.get('baud', 115200)} baud"
+        if serial.get("repl"):
+            note += ", shared with the REPL (USB bridge)"
+        rows.append(("serial TX", serial["tx"], note))
+        rows.append(("serial RX", serial["rx"], note))
+    if board.get("battery"):
+        rows.append(("battery", board["battery"]["adc"],
+                     f"ADC input, cell through a 1/{board['battery']['divider']:g} divider"))
+    if board.get("vbus") is not None:
+        rows.append(("VBUS sense", board["vbus"], "input; high while USB powers the board"))
+    if board.get("led") is not None:
+        rows.append(("LED", board["led"], "output; lit while the card is on"))
+    return rows
+
+
+def board_section(board: dict[str, Any]) -> str:
+    vid, pid = board.get("usb", [0, 0])
+    serial = board["serial"]
+    link = {"usb_cdc": "native USB CDC"}.get(serial["kind"], "UART")
+    if serial.get("repl"):
+        link = "USB-UART bridge"
+    flash = board["flash"]
+    lines = [
+        f"## {board['title']} (`{board['name']}`)",
+        "",
+        f"MicroPython port `{board['port']}`, `mpy-cross -march={board['mpy_arch']}`; "
+        f"USB {vid:04X}:{pid:04X} ({link}); card files in `{flash['dir']}` "
+        f"({flash['fs']}); sleep when off: {board.get('sleep') or 'none'}.",
+        "",
+        "| signal | pin | notes |",
+        "|---|---|---|",
+    ]
+    for signal, pin, notes in pin_rows(board):
+        lines.append(f"| {signal} | {pin_name(board, pin)} | {notes} |")
+    return "\n".join(lines) + "\n"
+
+
+def render() -> str:
+    parts = [HEADER]
+    parts.extend(board_section(load_board(name)) for name in board_names())
+    return "\n".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m host_tools.wiring", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--write", type=Path, metavar="FILE", help="write the page to FILE")
+    args = parser.parse_args(argv)
+    try:
+        text = render()
+    except DscError as e:
+        print(f"wiring: error: {e}", file=sys.stderr)
+        return 1
+    if args.write:
+        args.write.write_text(text, encoding="utf-8")
+        print(f"wrote {args.write}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

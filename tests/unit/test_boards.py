@@ -1,0 +1,123 @@
+"""Board files: each parses, assigns every pin once, names the keys the card needs, and the
+generated wiring page (docs/boards.md) is current."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from host_tools import wiring
+from host_tools.boards import BoardError, board_names, load_board, parse_board_source
+
+NAMES = board_names()
+CARD_KEYS = {str(d) for d in range(10)} | {"OK", "CLR"}
+ARCHES = {"rp2": {"armv6m", "armv7emsp"}, "esp32": {"xtensawin"}, "stm32": {"armv7emsp"}}
+
+
+def test_the_promised_boards_exist() -> None:
+    assert {"pico", "pico2", "esp32_devkitc", "esp32s3_devkitc", "pyboard"} <= set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_board_parses_with_its_own_name(name: str) -> None:
+    board = load_board(name)
+    assert board["name"] == name
+    assert board["mpy_arch"] in ARCHES[board["port"]]
+    vid, pid = board["usb"]
+    assert 0 < vid <= 0xFFFF and 0 < pid <= 0xFFFF
+    assert board["serial"]["kind"] in ("usb_cdc", "uart")
+    assert board["flash"]["dir"].startswith("/") and board["flash"]["size"] > 64 * 1024
+    disp = board["display"]
+    assert (disp["width"], disp["height"]) in ((128, 32), (128, 64))
+    assert disp["addr"] in (0x3C, 0x3D)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_keys_cover_the_card(name: str) -> None:
+    pad = load_board(name)["keypad"]
+    keys = list(pad["keys"])
+    assert len(keys) == len(set(keys))
+    assert CARD_KEYS <= set(keys) and set(keys) <= CARD_KEYS | set("ABCD")
+    assert "POWER" not in keys
+    if pad["kind"] == "matrix":
+        assert len(keys) == len(pad["rows"]) * len(pad["cols"])
+    else:
+        assert pad["kind"] == "direct" and set(pad["direct"]) == set(keys)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_pin_is_used_once(name: str) -> None:
+    board = load_board(name)
+    pins = [pin for _signal, pin, _notes in wiring.pin_rows(board)]
+    assert len(pins) == len(set(pins)), pins
+
+
+def test_4x4_keypad_and_128x64_display_are_covered() -> None:
+    boards = [load_board(n) for n in NAMES]
+    assert any(len(b["keypad"]["keys"]) == 16 for b in boards)
+    assert any(b["display"]["height"] == 64 for b in boards)
+    assert any(b["keypad"]["kind"] == "direct" for b in boards)
+
+
+def esp32_pins(board: dict[str, Any]) -> tuple[set[int], set[int]]:
+    """(output pins, input pins) of an ESP32 board file."""
+    pad = board["keypad"]
+    outs = set(pad["rows"]) | {board["display"]["sda"], board["display"]["scl"]}
+    if board.get("led") is not None:
+        outs.add(board["led"])
+    ins = set(pad["cols"]) | {board["power"]["pin"]}
+    return outs, ins
+
+
+def test_esp32_boards_avoid_strapping_flash_and_input_only_misuse() -> None:
+    rules = {  # strapping pins, pins taken by flash/PSRAM/USB, input-only pins, RTC GPIOs
+        "esp32_devkitc": ({0, 2, 5, 12, 15}, set(range(6, 12)) | {16, 17},
+                          {34, 35, 36, 39}, {0, 2, 4, 12, 13, 14, 15, 25, 26, 27} | set(range(32, 40))),
+        "esp32s3_devkitc": ({0, 3, 45, 46}, set(range(19, 21)) | set(range(26, 38)),
+                            set(), set(range(0, 22))),
+    }
+    for name, (strapping, taken, input_only, rtc) in rules.items():
+        board = load_board(name)
+        outs, ins = esp32_pins(board)
+        assert not (outs | ins) & (strapping | taken), name
+        assert not outs & input_only, name
+        # Input-only pins have no pull-ups: keys need the internal pull-up.
+        assert not ins & input_only, name
+        assert board["power"]["pin"] in rtc, "POWER must be an RTC GPIO for ext0 wake-up"
+
+
+def test_parse_board_source_refuses_bad_files() -> None:
+    with pytest.raises(BoardError, match="plain literals"):
+        parse_board_source("BOARD = {'name': open('x')}")
+    with pytest.raises(BoardError, match="lacks"):
+        parse_board_source("BOARD = {'name': 'x'}")
+
+
+def test_wiring_page_is_current(root: Path) -> None:
+    page = (root / "docs" / "boards.md").read_text(encoding="utf-8")
+    assert page == wiring.render(), "run `make docs` (python -m host_tools.wiring --write docs/boards.md)"
+
+
+def test_wiring_page_names_pins_per_port() -> None:
+    text = wiring.render()
+    assert "| keypad row 1 | GP2 | output; keys 1 2 3 |" in text
+    assert "| keypad column 4 | Y8 | input, pull-up; keys A B C D |" in text
+    assert re.search(r"\| POWER \| GPIO27 \|", text)
+    assert "| key OK | GP13 |" in text
+
+
+def test_wiring_cli_writes_the_page(tmp_path: Path) -> None:
+    out = tmp_path / "boards.md"
+    assert wiring.main(["--write", str(out)]) == 0
+    assert out.read_text(encoding="utf-8") == wiring.render()
+
+
+def test_manifest_freezes_every_firmware_module_but_fbcompat(root: Path) -> None:
+    text = (root / "firmware" / "manifest.py").read_text(encoding="utf-8")
+    listed = set(re.findall(r'"([a-z_0-9]+\.py)"', text))
+    modules = {p.name for p in (root / "firmware" / "dsc").glob("*.py")}
+    assert listed - {"main.py"} == modules - {"fbcompat.py"}
+    assert 'module("main.py")' in text
