@@ -38,12 +38,13 @@ class Emulator:
                  serial: str | None = None, *, admin_key: bytes | None = None,
                  pin_len: int = 4, idle_ms: int = 30000, response_ms: int = 60000,
                  production: bool = False, bounce_ms: int = BOUNCE_MS,
-                 seed: int | None = None, app_factory: Any = None) -> None:
+                 seed: int | None = None, unix_time: int | None = None,
+                 app_factory: Any = None) -> None:
         if runtime not in RUNTIMES:
             raise EmulatorError(f"unknown runtime {runtime!r}: use {' or '.join(RUNTIMES)}")
         self.runtime_name = runtime
         self.bounce_ms = bounce_ms
-        self.board = VirtualBoard(board, state_dir=state_dir)
+        self.board = VirtualBoard(board, state_dir=state_dir, unix_time=unix_time)
         self.runtime = _make_runtime(runtime, self.board, production, seed, app_factory)
         self.scheduler = Scheduler(self.board, self.runtime)
         self._port: Any = None
@@ -57,7 +58,7 @@ class Emulator:
                 self._provision(key, suite, pin_len, idle_ms, response_ms)
             if serial is not None:
                 self._port = open_port(self.board.serial, serial)
-                self.scheduler.start_realtime()
+                self.realtime()
         except BaseException:
             self.close()
             raise
@@ -128,6 +129,10 @@ class Emulator:
         with self.scheduler.lock:
             self.scheduler.boot(cold=False)
         self.advance(0)
+
+    def realtime(self) -> None:
+        """Run on the wall clock from now on, in a background thread (the window does this)."""
+        self.scheduler.start_realtime()
 
     # --- the host's side ---
     @property
