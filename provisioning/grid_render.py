@@ -21,10 +21,18 @@ _CELL_W, _CELL_H, _MARGIN = 150, 70, 60
 _FORMATS = {".png": "PNG", ".pdf": "PDF"}
 
 
-def render(grid: list[str], user: str, expires_at: int, out: Path) -> None:
+def check_path(out: Path) -> str:
+    """The Pillow format for `out`, refused before anything is issued when unsupported."""
     fmt = _FORMATS.get(out.suffix.lower())
     if fmt is None:
         raise InvalidInputError(f"{out}: the security card is written as .png or .pdf")
+    if not out.parent.is_dir():
+        raise InvalidInputError(f"{out}: no directory {out.parent}")
+    return fmt
+
+
+def render(grid: list[str], user: str, expires_at: int, out: Path) -> None:
+    fmt = check_path(out)
     image = _draw(grid, user, expires_at)
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
