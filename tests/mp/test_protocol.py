@@ -3,6 +3,8 @@
 from dsc import protocol as P
 from mptest import main, raises, test
 
+from dsc import session as S
+
 
 @test
 def test_info_request_bytes():
@@ -152,6 +154,119 @@ def test_crc32_matches_fallback():
     finally:
         P._crc32 = saved
     assert slow == P.crc32(b"123456789") == 0xCBF43926
+
+
+# The worked example of docs/protocol.md (tests/host/test_protocol_doc.py checks the doc itself).
+_K = bytes(range(0xA0, 0xC0))
+_NH = bytes(range(16))
+_NC = bytes(range(16, 32))
+
+
+@test
+def test_session_example_on_vm():
+    import binascii
+    assert binascii.hexlify(S.card_proof(_K, _NH, _NC, "DSC00000042")) == \
+        b"38d3919a99ce81950294c4627db61c7e448acd292a9cc2638e7498db2c4ae5a6"
+    host = S.Session(_K, _NH, _NC, "DSC00000042", False)
+    card = S.Session(_K, _NH, _NC, "DSC00000042", True)
+    plain = P.tlv_encode([(P.T_CHALLENGE, "123456"), (P.T_PIN, "1234")])
+    sealed = host.seal(P.CMD_TEST, 5, host.next_seq(), plain)
+    assert binascii.hexlify(sealed) == (b"000000013fa90e145c2e5159758cfd67a81b308f"
+                                        b"8a406de32ca4e2b732ec6a28822f")
+    assert card.open(P.CMD_TEST, 5, sealed) == (1, plain)
+    raises(S.SessionError, card.open, P.CMD_TEST, 5, sealed)  # replayed
+
+
+class _Hal:
+    board = {"name": "vm"}
+
+    def __init__(self):
+        self.files = {}
+        self.rx = b""
+        self.tx = b""
+        self.n = 0
+
+    def ticks_ms(self):
+        return 0
+
+    def ticks_diff(self, a, b):
+        return a - b
+
+    def fs_read(self, name):
+        return self.files.get(name)
+
+    def fs_write(self, name, data):
+        self.files[name] = bytes(data)
+
+    def fs_rename(self, a, b):
+        self.files[b] = self.files.pop(a)
+
+    def fs_remove(self, name):
+        if name in self.files:
+            del self.files[name]
+
+    def fs_free(self):
+        return 4096
+
+    def serial_read(self):
+        data = self.rx
+        self.rx = b""
+        return data
+
+    def serial_write(self, data):
+        self.tx += bytes(data)
+
+    def random_bytes(self, n):
+        self.n += 1
+        return bytes((self.n + i) & 0xFF for i in range(n))
+
+    def battery_mv(self):
+        return None
+
+
+class _App:
+    production = False
+    record = None
+    record_error = None
+
+    def replace_record(self, rec):
+        self.record = rec
+
+    def request_reboot(self):
+        pass
+
+
+@test
+def test_service_on_vm():
+    # The handler itself on the VM: provision in the clear, AUTH, a sealed TEST.
+    from dsc.service import Service
+    hal = _Hal()
+    svc = Service(hal, _App())
+
+    def ask(ftype, payload):
+        hal.rx = P.encode(ftype, 1, payload)
+        svc.poll()
+        frames = P.Deframer().feed(hal.tx)
+        hal.tx = b""
+        assert len(frames) == 1 and frames[0][1] == ftype | P.RSP_FLAG, frames
+        return frames[0][3]
+
+    seed = b"12345678901234567890123456789012"
+    ask(P.CMD_PROVISION, P.tlv_encode([
+        (P.T_SERIAL, "DSC00000042"), (P.T_SUITE, "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"),
+        (P.T_SECRET, seed), (P.T_ADMIN_KEY, _K)]))
+    f = P.tlv_decode(ask(P.CMD_AUTH_BEGIN, P.tlv_encode([(P.T_NONCE, _NH)])))
+    nc = f[P.T_NONCE]
+    assert f[P.T_PROOF] == S.card_proof(_K, _NH, nc, "DSC00000042")
+    ask(P.CMD_AUTH_FINISH, P.tlv_encode([(P.T_PROOF, S.host_proof(_K, _NH, nc, "DSC00000042"))]))
+    host = S.Session(_K, _NH, nc, "DSC00000042", False)
+    seq = host.next_seq()
+    plain = P.tlv_encode([(P.T_CHALLENGE, "123456"), (P.T_PIN, "1234")])
+    answer = ask(P.CMD_TEST, host.seal(P.CMD_TEST, 1, seq, plain))
+    assert P.tlv_decode(host.open(P.CMD_TEST | P.RSP_FLAG, 1, answer)[1]) == \
+        {P.T_RESPONSE: b"90187643"}
+    info = P.tlv_decode(ask(P.CMD_INFO, b""))
+    assert info[P.T_SERIAL] == b"DSC00000042" and P.T_BATTERY_MV not in info
 
 
 main()
