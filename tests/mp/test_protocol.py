@@ -1,9 +1,8 @@
 # The service-protocol codec (dsc.protocol) on CPython and both MicroPython VMs: round trips,
 # byte-exact frames, the streaming deframer's resynchronisation, and the TLV codec.
 from dsc import protocol as P
-from mptest import main, raises, test
-
 from dsc import session as S
+from mptest import main, raises, test
 
 
 @test
