@@ -8,8 +8,9 @@ panel of `width` x `height` pixels shows from them, the way the chip's row/colum
   rest of the transaction is all commands (D/C=0) or all RAM data (D/C=1); Co=1: one byte,
   then another control byte. A command's argument bytes may arrive in later transactions.
 * Data bytes go to RAM at the address pointer, which then moves as the addressing mode (0x20)
-  says: horizontal and vertical walk the 0x21/0x22 window, page mode walks one page from the
-  column set by 0x00-0x1F on the page set by 0xB0-0xB7.
+  says: horizontal and vertical walk the 0x21/0x22 window, page mode walks one page and wraps
+  to the column set by 0x00-0x1F. 0x21/0x22, 0xB0-0xB7 and 0x00-0x1F set the pointer in
+  every mode.
 * Panel pixel (x, y): the panel is wired so that the usual set-up (segment remap 0xA1, COM scan
   0xC8, the COM pin layout the panel needs) shows RAM row y, column x upright. Other settings
   mirror, flip, shift (start line, offset) or scramble (wrong COM pins, multiplex) the image
@@ -174,26 +175,24 @@ class Ssd1306Model:
             self._with_args(cmd, args)
 
     def _single(self, cmd: int) -> None:
-        if cmd <= 0x0F:  # page mode: lower nibble of the column start
+        # The datasheet names 0x00-0x1F and 0xB0-0xB7 "for page addressing mode", but chips
+        # move the pointer in every mode, and drivers rely on it (Adafruit's page_addressing
+        # sends 0x20 0x10, which is horizontal mode).
+        if cmd <= 0x0F:  # lower nibble of the page-mode column start
             self.page_col_start = (self.page_col_start & 0xF0) | cmd
-            self._page_mode_column()
-        elif cmd <= 0x1F:  # page mode: upper nibble of the column start
+            self.col = self.page_col_start
+        elif cmd <= 0x1F:  # upper nibble
             self.page_col_start = ((cmd & 0x07) << 4) | (self.page_col_start & 0x0F)
-            self._page_mode_column()
+            self.col = self.page_col_start
         elif 0x40 <= cmd <= 0x7F:
             self.start_line = cmd & 0x3F
         elif 0xB0 <= cmd <= 0xB7:
-            if self.mode == PAGE:
-                self.page = cmd & 0x07
+            self.page = cmd & 0x07
         elif cmd in FLAGS:
             name, value = FLAGS[cmd]
             setattr(self, name, value)
         elif cmd != 0xE3:  # 0xE3 is the NOP
             self._error(f"unknown command 0x{cmd:02X}")
-
-    def _page_mode_column(self) -> None:
-        if self.mode == PAGE:
-            self.col = self.page_col_start
 
     def _with_args(self, cmd: int, args: list[int]) -> None:
         if cmd == 0x20:
@@ -201,13 +200,11 @@ class Ssd1306Model:
         elif cmd == 0x21:
             self.col_start, self.col_end = args[0] & 0x7F, args[1] & 0x7F
             self._check_window("column", self.col_start, self.col_end)
-            if self.mode != PAGE:
-                self.col = self.col_start
+            self.col = self.col_start
         elif cmd == 0x22:
             self.page_start, self.page_end = args[0] & 0x07, args[1] & 0x07
             self._check_window("page", self.page_start, self.page_end)
-            if self.mode != PAGE:
-                self.page = self.page_start
+            self.page = self.page_start
         elif cmd == 0x81:
             self.contrast = args[0]
         elif cmd == 0x8D:
