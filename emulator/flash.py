@@ -99,8 +99,8 @@ class Flash:
 
     def _write(self, name: str, data: bytes | bytearray | memoryview) -> None:
         data = bytes(data)
-        old = len(self.files.get(name, b""))
-        if self.used() - _blocks(old) + _blocks(len(data)) > self.size:
+        old = _blocks(len(self.files[name])) if name in self.files else 0
+        if self.used() - old + _blocks(len(data)) > self.size:
             raise FlashError(28, "no space left on the flash")  # ENOSPC
         self._event()
         self.stats.writes += 1
