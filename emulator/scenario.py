@@ -13,10 +13,11 @@
     power-cut
     reboot
 
-A `#` at the start of a line or after a blank starts a comment. `expect TEXT` passes when the screen contains TEXT, comparing with runs of whitespace
-(line breaks too) taken as one space, so `expect NOT PROVISIONED` matches a two-line
-message. Every line is checked before the first step runs: an unknown step or key, or a bad
-number, is an error naming the line and nothing runs.
+A `#` at the start of a line or after a blank starts a comment. `expect TEXT` passes when
+the screen contains TEXT, comparing with runs of whitespace (line breaks too) as one space,
+so `expect NOT PROVISIONED` matches a two-line message. Every line is checked before the
+first step runs: an unknown step or key, or a bad number, is an error naming the line, and
+nothing runs.
 """
 
 from __future__ import annotations
