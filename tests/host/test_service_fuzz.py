@@ -40,7 +40,7 @@ tlv_items = st.lists(st.tuples(st.sampled_from([0x01, 0x10, 0x13, 0x20, 0x21, 0x
 payloads = st.one_of(st.binary(max_size=80), tlv_items.map(P.tlv_encode),
                      st.builds(lambda seq, body: seq.to_bytes(4, "big") + body,
                                st.integers(0, 2**32 - 1), st.binary(max_size=60)))
-frame_types = st.one_of(st.integers(0, 255), st.sampled_from(list(range(1, 10)) + [0x81, 0xFF]))
+frame_types = st.one_of(st.integers(0, 255), st.sampled_from([*range(1, 10), 0x81, 0xFF]))
 valid_lines = st.one_of(
     st.builds(P.encode, frame_types, st.integers(0, 0xFFFF), payloads),
     st.sampled_from(CAPTURED))
