@@ -1,4 +1,4 @@
-"""OpenDSC emulator: the unmodified card firmware on a virtual board (see docs/emulator.md).
+"""OpenDSC emulator: the unmodified card firmware on a virtual board.
 
     from emulator import Emulator
 """

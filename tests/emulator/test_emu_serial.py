@@ -1,0 +1,67 @@
+"""The card's serial port reached the way a real one is: a pty path and a socket:// URL,
+through the host tools' own transport and client, while the board runs on the wall clock."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from emuhelpers import ocra_qn_psha1
+
+from emulator import Emulator
+from host_tools.client import CardClient
+from host_tools.transport import open_transport
+
+KEY = bytes(range(32))
+ADMIN = bytes(range(64, 96))
+
+
+@pytest.mark.parametrize("kind", ["pty", "tcp"])
+def test_host_tools_talk_to_the_card_over_its_port(kind: str) -> None:
+    if kind == "pty" and not sys.platform.startswith("linux"):
+        pytest.skip("pty test written for Linux")
+    with Emulator(key=KEY, admin_key=ADMIN, serial_number="DSC00000042", serial=kind) as card:
+        url = card.serial_url
+        assert url is not None
+        assert url.startswith("/dev/pts/" if kind == "pty" else "socket://127.0.0.1:")
+        with open_transport(url) as t:
+            client = CardClient(t)
+            info = client.info()
+            assert info.provisioned and info.serial_number == "DSC00000042"
+            client.authenticate(ADMIN)
+            assert client.test("123456", "1234") == ocra_qn_psha1(KEY, 8, "123456", "1234")
+
+
+def test_wall_clock_keys_from_the_api() -> None:
+    with Emulator(key=KEY, serial="tcp", bounce_ms=2) as card:
+        card.hold("POWER", 1100)
+        assert card.screen_text() == "PIN>"
+        card.key_down("1")
+        card.advance(60)
+        card.key_up("1")
+        card.advance(60)
+        assert card.screen_text() == "PIN>\n*"
+
+
+def test_cli_headless_prints_its_port_and_serves_until_terminated(tmp_path) -> None:
+    key_file = tmp_path / "seed.hex"
+    key_file.write_text(KEY.hex() + "\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "host_tools", "emulator", "--headless", "--serial", "tcp",
+         "--key-file", str(key_file), "--serial-number", "DSC00000099",
+         "--state", str(tmp_path / "state")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("serial: socket://127.0.0.1:"), line
+        with open_transport(line.split(" ", 1)[1].strip()) as t:
+            assert CardClient(t).info().serial_number == "DSC00000099"
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert KEY.hex() not in out + err
+    assert (tmp_path / "state" / "flash" / "record").is_file()
