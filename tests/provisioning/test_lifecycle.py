@@ -1,0 +1,142 @@
+"""The life cycle: only the listed transitions, refusals that name the state; temporary access."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import Env
+
+from provisioning import lifecycle, support, temporary, verification
+from provisioning.errors import CardStateError, UserStateError, VerificationRejected
+
+DAY = 86400
+
+
+def test_transition_table_is_exactly_the_issue() -> None:
+    pairs = {(src, dst) for srcs, dst in lifecycle.TRANSITIONS.values() for src in srcs}
+    assert pairs == {
+        ("blank", "provisioned"), ("provisioned", "assigned"), ("assigned", "active"),
+        ("active", "unavailable"), ("unavailable", "active"), ("assigned", "lost"),
+        ("active", "lost"), ("unavailable", "lost"), ("lost", "returned"),
+        ("returned", "wiped"), ("returned", "retired")}
+
+
+@pytest.mark.parametrize("action", sorted(lifecycle.TRANSITIONS))
+def test_every_other_state_is_refused_with_its_name(action: str) -> None:
+    sources, _ = lifecycle.TRANSITIONS[action]
+    for status in lifecycle.STATES:
+        if status in sources:
+            continue
+        with pytest.raises(CardStateError, match=f"it is {status} ") as e:
+            lifecycle.target(action, "DSC00000001", status)
+        assert e.value.status == status
+
+
+def test_full_life(env: Env) -> None:
+    serial = env.assigned()
+    support.activate(env.reg, serial)
+    support.mark_lost(env.reg, serial)
+    with pytest.raises(CardStateError, match="it is lost"):
+        support.activate(env.reg, serial)
+    support.return_card(env.reg, serial)
+    assert env.reg.card(serial).users == ()
+    with pytest.raises(CardStateError, match="returned"):
+        support.mark_lost(env.reg, serial)
+    support.finish(env.reg, serial, "retire")
+    row = env.reg.card_row(serial)
+    assert row["status"] == "retired" and row["seed_enc"] is None
+    assert row["admin_key_enc"] is None
+
+
+def test_replace_moves_users_to_a_stock_card(env: Env) -> None:
+    old = env.active()
+    support.assign(env.reg, old, "bob", "5678")
+    new = env.card()
+    with pytest.raises(CardStateError, match="report it lost first"):
+        support.replace(env.reg, old, new)
+    support.mark_lost(env.reg, old)
+    assert support.replace(env.reg, old, new) == ["alice", "bob"]
+    assert env.reg.card(new).status == "assigned"
+    assert env.login("alice", new).accepted and env.reg.card(new).status == "active"
+    assert env.reg.card(old).users == ()
+
+
+def test_automatic_activation_after_configured_days(env: Env) -> None:
+    serial = env.assigned()
+    env.reg.set_policy("auto_activate_days", 3)
+    assert support.activate_due(env.reg) == []
+    env.clock.advance(3 * DAY)
+    assert support.activate_due(env.reg) == [serial]
+    assert env.reg.card(serial).status == "active"
+
+
+def test_temporary_passcode_full_then_portal_only(env: Env) -> None:
+    serial = env.active()
+    code, full_until, expires = temporary.issue_passcode(env.reg, "alice")
+    assert len(code) == 10 and code.isalnum() and code == code.upper()
+    assert set(code) <= set(temporary.PASSCODE_ALPHABET)
+    assert (full_until, expires) == (env.clock.t + 2 * DAY, env.clock.t + 12 * DAY)
+    assert env.reg.card(serial).status == "unavailable"
+    stored = env.reg.db.one("SELECT secret_enc FROM temp_access")
+    assert stored is not None and code.encode() not in bytes(stored["secret_enc"])
+
+    def try_code(text: str) -> verification.Outcome:
+        ch = verification.issue_challenge(env.reg, "alice")
+        return verification.verify(env.reg, "alice", ch.id, text)
+
+    out = try_code(code.lower())
+    assert (out.accepted, out.method, out.access) == (True, "passcode", "full")
+    env.clock.advance(2 * DAY)
+    assert try_code(code).access == "portal-only"
+    assert try_code("ABCDEFGHJK").reason == "wrong"
+    # the card itself no longer logs in while unavailable
+    assert not env.login("alice", serial).accepted
+    env.clock.advance(10 * DAY)
+    assert try_code(code).reason == "no active card"
+
+
+def test_security_card_cells(env: Env) -> None:
+    env.active()
+    grid, expires = temporary.issue_security_card(env.reg, "alice")
+    assert len(grid) == 64 and all(len(c) == 4 and c.isdigit() for c in grid)
+    assert expires == env.clock.t + 21 * DAY
+    ch = verification.issue_challenge(env.reg, "alice")
+    assert ch.cells is not None
+    first, second = ch.cells.split()
+    rows = temporary.grid_rows(grid)
+
+    def code(cell: str) -> str:
+        return rows[int(cell[1:]) - 1][temporary.COLUMNS.index(cell[0])]
+
+    out = verification.verify(env.reg, "alice", ch.id, code(first) + code(second))
+    assert (out.accepted, out.method, out.access) == (True, "security-card", "full")
+    ch = verification.issue_challenge(env.reg, "alice")
+    first, second = ch.cells.split()  # type: ignore[union-attr]
+    assert verification.verify(env.reg, "alice", ch.id,
+                               code(second) + code(first)).accepted is (first == second)
+
+
+def test_reactivation_ends_all_temporary_access(env: Env) -> None:
+    serial = env.active()
+    code, _, _ = temporary.issue_passcode(env.reg, "alice")
+    temporary.issue_security_card(env.reg, "alice")
+    ch = verification.issue_challenge(env.reg, "alice")
+    with pytest.raises(VerificationRejected, match="wrong"):
+        verification.reactivate(env.reg, "alice", ch.id, "00000000")
+    ch = verification.issue_challenge(env.reg, "alice")
+    assert verification.reactivate(env.reg, "alice", ch.id,
+                                   env.answer(serial, ch.challenge)) == serial
+    assert env.reg.card(serial).status == "active"
+    assert support.user_view(env.reg, "alice")["temporary_access"] == []
+    ch = verification.issue_challenge(env.reg, "alice")
+    assert ch.cells is None
+    assert verification.verify(env.reg, "alice", ch.id, code).reason == "wrong"
+    ch = verification.issue_challenge(env.reg, "alice")
+    with pytest.raises(CardStateError, match="it is active"):
+        verification.reactivate(env.reg, "alice", ch.id, env.answer(serial, ch.challenge))
+
+
+def test_temporary_access_needs_a_card_in_use(env: Env) -> None:
+    env.card()
+    env.assigned("bob")
+    with pytest.raises(UserStateError, match="holds no such card"):
+        temporary.issue_passcode(env.reg, "bob")
