@@ -12,6 +12,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mpvm import ROOT, VECTORS  # noqa: E402
 
+# tests/mp/ holds plain scripts for the MicroPython VMs; tests/conformance/ runs them.
+collect_ignore = ["mp"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--port", default=None,
