@@ -1,0 +1,159 @@
+"""Provisioning cards through fake card clients: TEST before recording, resume, batch."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+import pytest
+from conftest import Env
+from dsc import ocra
+
+from host_tools.client import AuthenticationFailed, CardError
+from provisioning import provisioner
+from provisioning.errors import ProvisionFailed
+
+MASTER = b"M" * 32
+
+
+def derive(master: bytes, serial: str) -> bytes:  # the tests' own diversification
+    return hmac.new(master, serial.encode(), hashlib.sha256).digest()
+
+
+@dataclass
+class Info:
+    serial_number: str | None
+    provisioned: bool
+    firmware: str = "0.1.0"
+    board: str = "pico"
+
+
+class FakeCard:
+    """A card as the client sees it; `fail` names a step that breaks once."""
+
+    def __init__(self, fail: str | None = None, lie: bool = False) -> None:
+        self.serial: str | None = None
+        self.suite = self.secret = self.admin = None
+        self.fail, self.lie, self.authed, self.closed = fail, lie, False, 0
+
+    def _maybe(self, step: str) -> None:
+        if self.fail == step:
+            self.fail = None
+            raise CardError(f"card unplugged during {step}")
+
+    def info(self) -> Info:
+        return Info(self.serial, self.serial is not None)
+
+    def authenticate(self, admin_key: bytes) -> None:
+        self._maybe("auth")
+        if admin_key != self.admin:
+            raise AuthenticationFailed("wrong admin key")
+        self.authed = True
+
+    def provision(self, serial_number, suite, secret, admin_key, pin_len=4, idle_ms=30000,
+                  response_ms=60000):  # type: ignore[no-untyped-def]
+        assert self.serial is None or self.authed, "re-provisioning needs AUTH"
+        self._maybe("provision")
+        self.serial, self.suite, self.secret, self.admin = serial_number, suite, secret, admin_key
+        self.authed = False
+
+    def test(self, challenge: str, pin: str | None = None, *, timestamp: int | None = None) -> str:
+        assert self.authed
+        self._maybe("test")
+        secret = b"x" * 32 if self.lie else self.secret
+        return str(ocra.response(self.suite, secret, challenge, pin=pin, timestamp=timestamp))
+
+    def wipe(self) -> None:
+        assert self.authed
+        self.serial = self.secret = None
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_one_card_is_recorded_only_after_test(env: Env) -> None:
+    card = FakeCard()
+    p = provisioner.provision_one(env.reg, card, MASTER, derive, provisioner.Options())
+    assert p.serial_number == "DSC00000001" and card.serial == p.serial_number
+    assert env.reg.card(p.serial_number).status == "provisioned"
+    assert env.reg.seed(p.serial_number) == card.secret
+    assert env.reg.admin_key(p.serial_number) == derive(MASTER, p.serial_number)
+
+
+@pytest.mark.parametrize("step", ["provision", "auth", "test"])
+def test_failure_midway_is_not_recorded_and_next_run_picks_up(env: Env, step: str) -> None:
+    card = FakeCard(fail=step)
+    with pytest.raises(ProvisionFailed, match="not recorded as provisioned"):
+        provisioner.provision_one(env.reg, card, MASTER, derive, provisioner.Options())
+    assert [c.status for c in env.reg.cards()] == ["blank"]
+    p = provisioner.provision_one(env.reg, card, MASTER, derive, provisioner.Options())
+    assert p.resumed is (step != "provision")
+    expected = "DSC00000001" if p.resumed else "DSC00000002"
+    assert p.serial_number == expected and env.reg.card(expected).status == "provisioned"
+    assert env.reg.seed(expected) == card.secret
+
+
+def test_wrong_test_response_is_not_recorded(env: Env) -> None:
+    with pytest.raises(ProvisionFailed, match="wrong response"):
+        provisioner.provision_one(env.reg, FakeCard(lie=True), MASTER, derive,
+                                  provisioner.Options())
+    assert env.reg.cards("provisioned") == []
+
+
+def test_unknown_provisioned_card_is_refused(env: Env) -> None:
+    card = FakeCard()
+    card.serial = "XYZ1"
+    with pytest.raises(ProvisionFailed, match="does not know: factory-reset"):
+        provisioner.provision_one(env.reg, card, MASTER, derive, provisioner.Options())
+
+
+def test_batch_waits_for_each_card_and_skips_done_ones(env: Env) -> None:
+    # one port; the desk swaps cards: the first is already done and is shown twice
+    done = FakeCard()
+    provisioner.provision_one(env.reg, done, MASTER, derive, provisioner.Options())
+    queue = [done, done, FakeCard(), FakeCard()]
+    shown: list[FakeCard] = []
+
+    def opener(port: str) -> FakeCard:
+        card = queue[0] if queue else FakeCard()
+        if shown and shown[-1] is card and card.serial is not None and len(queue) > 1:
+            queue.pop(0)
+            card = queue[0]
+        shown.append(card)
+        return card
+
+    messages: list[str] = []
+    bars: list[tuple[int, int]] = []
+    batch = provisioner.provision_batch(
+        env.reg, ["fake"], opener, 2, MASTER, derive, provisioner.Options(batch="b1"),
+        wait=5, poll=0, report=messages.append, progress=lambda i, n: bars.append((i, n)))
+    assert [p.serial_number for p in batch.done] == ["DSC00000002", "DSC00000003"]
+    assert batch.skipped == ["DSC00000001"] and batch.failed is None
+    assert bars == [(0, 2), (1, 2), (2, 2)]
+    assert any("already done" in m for m in messages)
+    assert {c.batch for c in env.reg.cards("provisioned")} == {None, "b1"}
+    assert batch.as_json()["cards"][0]["serial_number"] == "DSC00000002"
+
+
+def test_batch_gives_up_when_no_new_card_comes(env: Env) -> None:
+    card = FakeCard()
+    provisioner.provision_one(env.reg, card, MASTER, derive, provisioner.Options())
+    batch = provisioner.provision_batch(env.reg, ["p"], lambda port: card, 1, MASTER, derive,
+                                        provisioner.Options(), wait=0, poll=0)
+    assert batch.done == [] and batch.failed == "no new card within 0 s"
+
+
+def test_wipe_a_returned_card(env: Env) -> None:
+    from provisioning import support
+
+    card = FakeCard()
+    serial = provisioner.provision_one(env.reg, card, MASTER, derive,
+                                       provisioner.Options()).serial_number
+    support.assign(env.reg, serial, "alice", "1234")
+    with pytest.raises(Exception, match="it is assigned"):
+        provisioner.wipe_card(env.reg, serial, card)
+    support.mark_lost(env.reg, serial)
+    support.return_card(env.reg, serial)
+    provisioner.wipe_card(env.reg, serial, card)
+    assert card.serial is None and env.reg.card(serial).status == "wiped"
