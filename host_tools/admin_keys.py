@@ -1,0 +1,53 @@
+"""Per-card admin keys, diversified on the host from one master admin key (docs/protocol.md).
+
+    admin key = HMAC-SHA256(master, "OpenDSC admin key v1" | 0x00 | serial number in ASCII)
+
+HMAC-SHA256 is a PRF, so each card's 32-byte key looks random and independent of every other
+card's: a key read out of one card says nothing about the master key or another card. The master
+key (16..64 bytes, as hex text) comes from a file or an environment variable, never from argv.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from pathlib import Path
+
+from host_tools.errors import UsageError
+from host_tools.secrets_input import read_hex_secret
+
+LABEL = b"OpenDSC admin key v1\x00"
+MASTER_FILE_ENV = "DSC_ADMIN_MASTER_KEY_FILE"
+MASTER_KEY_BYTES = 32
+
+
+def derive_admin_key(master: bytes, serial_number: str) -> bytes:
+    """The admin key of the card with this serial number."""
+    if len(master) < 16:
+        raise UsageError("the master admin key must be at least 16 bytes")
+    try:
+        serial = serial_number.encode("ascii")
+    except UnicodeEncodeError:
+        raise UsageError("a serial number is ASCII text") from None
+    if not 1 <= len(serial) <= 32 or any(not 0x20 <= c <= 0x7E for c in serial):
+        raise UsageError("a serial number is 1 to 32 printable ASCII characters")
+    return hmac.new(master, LABEL + serial, hashlib.sha256).digest()
+
+
+def read_master_key(file: str | Path | None = None) -> bytes:
+    """The master admin key from `file`, else from the file named by DSC_ADMIN_MASTER_KEY_FILE."""
+    if file is None:
+        env_file = os.environ.get(MASTER_FILE_ENV)
+        if not env_file:
+            raise UsageError(f"no master admin key: give --admin-master-key-file or set "
+                             f"{MASTER_FILE_ENV} to the key file")
+        file = env_file
+    return read_hex_secret(file=file, what="master admin key", min_bytes=16, max_bytes=64)
+
+
+def new_master_key_file(path: str | Path) -> None:
+    """Write a fresh random master admin key as hex to a new file readable by its owner only."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(os.urandom(MASTER_KEY_BYTES).hex() + "\n")

@@ -1,0 +1,225 @@
+"""`dsc card`: talk to one card over its serial port (low level, for developers).
+
+    dsc card list [--json]
+    dsc card info --port P [--json]
+    dsc card provision --port P --serial-number N [--suite S] (--key-file F | --key-stdin)
+                       --admin-key-file F [--current-admin-key-file F] [--json]
+    dsc card test --port P --challenge Q [--pin PIN | --pin-stdin] --admin-key-file F [--json]
+    dsc card wipe --port P --admin-key-file F [--json]
+    dsc card lock --port P --admin-key-file F [--json]
+
+Support staff provision cards through the registry (`dsc provision`), which records them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from dsc import ocra
+
+from host_tools import admin_keys, discovery
+from host_tools.client import CardClient, CardError, CardInfo, NotProvisioned
+from host_tools.errors import UsageError
+from host_tools.secrets_input import read_hex_secret, read_text_secret
+from host_tools.transport import open_transport
+
+DEFAULT_SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
+EPILOG = """\
+--port takes a device path (/dev/ttyACM0, COM3), a pty path, a pyserial URL (socket://HOST:PORT)
+or "auto" (the only card attached). Key files hold the key as hex text. The admin key is the
+card's own (--admin-key-file), or derived from the master admin key in the file named by
+DSC_ADMIN_MASTER_KEY_FILE (or --admin-master-key-file) and the card's serial number.
+--pin puts the PIN in the command line, where other users of this machine can see it: use it for
+test PINs only, else --pin-stdin.
+"""
+
+
+class ConfirmationFailed(CardError):
+    """The card's TEST answer after provisioning does not match the host's own OCRA result."""
+
+
+def register(sub: Any) -> None:
+    card = sub.add_parser("card", help="talk to one card over serial (info, provision, test, ...)",
+                          description=__doc__, epilog=EPILOG,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    csub = card.add_subparsers(dest="card_command", metavar="ACTION", required=True)
+    _add(csub, "list", _list, "list attached cards (USB VID:PID from boards/, then INFO)", False)
+    _add(csub, "info", _info, "show a card's identity and state", True)
+    p = _add(csub, "provision", _provision, "load a secret and an admin key, then confirm", True)
+    p.add_argument("--serial-number", required=True, metavar="N")
+    p.add_argument("--suite", default=DEFAULT_SUITE, metavar="S")
+    keys = p.add_mutually_exclusive_group(required=True)
+    keys.add_argument("--key-file", metavar="F", help="the card's OCRA seed as hex text")
+    keys.add_argument("--key-stdin", action="store_true", help="read the seed (hex) from stdin")
+    _admin_args(p)
+    p.add_argument("--current-admin-key-file", metavar="F",
+                   help="re-provisioning: the admin key the card holds now (default: the new one)")
+    p.add_argument("--pin-len", type=int, default=4)
+    p.add_argument("--idle-ms", type=int, default=30000)
+    p.add_argument("--response-ms", type=int, default=60000)
+    p = _add(csub, "test", _test, "the card's response to a challenge (needs the admin key)",
+             True)
+    p.add_argument("--challenge", required=True, metavar="Q")
+    pins = p.add_mutually_exclusive_group()
+    pins.add_argument("--pin", metavar="PIN", help="the PIN (visible to other users: see below)")
+    pins.add_argument("--pin-stdin", action="store_true", help="read the PIN from stdin")
+    _admin_args(p)
+    _admin_args(_add(csub, "wipe", _wipe, "erase the card's secret and record", True))
+    _admin_args(_add(csub, "lock", _lock, "set the production lock (REPL unreachable)", True))
+
+
+def _add(csub: Any, name: str, func: Callable[[argparse.Namespace], int], text: str,
+         port: bool) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = csub.add_parser(name, help=text, description=text, epilog=EPILOG,
+                                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    if port:
+        p.add_argument("--port", required=True, metavar="P")
+        p.add_argument("--timeout", type=float, default=3.0, help="seconds per answer")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=func)
+    return p
+
+
+def _admin_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--admin-key-file", metavar="F", help="the card's admin key as hex text")
+    p.add_argument("--admin-master-key-file", metavar="F",
+                   help="derive the admin key from this master key and the serial number")
+
+
+def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> int:
+    print(json.dumps(data, sort_keys=True) if args.json else text)
+    return 0
+
+
+@contextmanager
+def _client(args: argparse.Namespace) -> Iterator[CardClient]:
+    port = discovery.resolve_port(args.port)
+    with CardClient(open_transport(port), timeout=args.timeout) as client:
+        yield client
+
+
+def _admin_key(args: argparse.Namespace, serial_number: str | None,
+               file: str | None = None) -> bytes:
+    file = file or args.admin_key_file
+    if file and args.admin_master_key_file:
+        raise UsageError("give --admin-key-file or --admin-master-key-file, not both")
+    if file:
+        return read_hex_secret(file=file, what="admin key", min_bytes=16, max_bytes=64)
+    if serial_number is None:
+        raise NotProvisioned("the card is not provisioned: it has no admin key")
+    master = admin_keys.read_master_key(args.admin_master_key_file)
+    return admin_keys.derive_admin_key(master, serial_number)
+
+
+def _authenticated(args: argparse.Namespace, client: CardClient) -> CardInfo:
+    info = client.info()
+    if not info.provisioned:
+        raise NotProvisioned("the card is not provisioned")
+    client.authenticate(_admin_key(args, info.serial_number))
+    return info
+
+
+def _info_text(info: CardInfo) -> str:
+    rows = [("serial number", info.serial_number or "-"), ("provisioned", info.provisioned),
+            ("suite", info.suite or "-"), ("locked", info.locked), ("board", info.board),
+            ("firmware", info.firmware), ("free flash", info.free_flash),
+            ("battery mV", info.battery_mv)]
+    if info.record_error:
+        rows.append(("record error", info.record_error))
+    return "\n".join(f"{k:14} {'-' if v is None else v}" for k, v in rows)
+
+
+# --- actions ---
+def _list(args: argparse.Namespace) -> int:
+    found = discovery.list_cards()
+    lines = [f"{f.candidate.port}  "
+             + (f"{f.info.serial_number or 'blank'}  {f.info.board}  {f.info.firmware}"
+                if f.info else f"(no answer: {f.error})") for f in found]
+    return _emit(args, {"cards": [f.to_json() for f in found]},
+                 "\n".join(lines) if lines else "no card found")
+
+
+def _info(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        info = client.info()
+    return _emit(args, info.to_json(), _info_text(info))
+
+
+def _provision(args: argparse.Namespace) -> int:
+    seed = read_hex_secret(file=args.key_file, stdin=args.key_stdin, what="seed",
+                           min_bytes=16, max_bytes=64)
+    try:
+        suite = ocra.parse_suite(args.suite)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    new_admin = _admin_key(args, args.serial_number)
+    with _client(args) as client:
+        info = client.info()
+        if info.provisioned:  # re-provisioning: prove the key the card holds now
+            client.authenticate(_admin_key(args, info.serial_number, args.current_admin_key_file)
+                                if args.current_admin_key_file else new_admin)
+        client.provision(args.serial_number, args.suite, seed, new_admin, pin_len=args.pin_len,
+                         idle_ms=args.idle_ms, response_ms=args.response_ms)
+        client.authenticate(new_admin)
+        _confirm(client, suite, seed, args.pin_len)
+    return _emit(args, {"serial_number": args.serial_number, "suite": args.suite,
+                        "confirmed": True},
+                 f"provisioned {args.serial_number} ({args.suite}); TEST confirmed the seed")
+
+
+def _confirm(client: CardClient, suite: Any, seed: bytes, pin_len: int) -> None:
+    # A random challenge (and PIN, time, session data as the suite needs): the card must give
+    # the response the host computes with the seed it sent.
+    challenge = _random_challenge(suite)
+    pin = "".join(secrets.choice("0123456789") for _ in range(pin_len)) if suite.pin_hash else None
+    ts = int(time.time()) // suite.time_step if suite.time_step else None
+    info = secrets.token_bytes(suite.session_len) if suite.session_len else None
+    counter = 0 if suite.counter else None
+    expected = ocra.response(suite, seed, challenge, counter=counter, pin=pin, session=info,
+                             timestamp=ts)
+    got = client.test(challenge, pin, timestamp=ts, session_info=info)
+    if not secrets.compare_digest(got, expected):
+        raise ConfirmationFailed("the card's TEST response does not match the seed sent: "
+                                 "provision it again")
+
+
+def _random_challenge(suite: Any) -> str:
+    alphabet = {"N": "0123456789", "H": "0123456789abcdef",
+                "A": "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"}[suite.q_fmt]
+    return "".join(secrets.choice(alphabet) for _ in range(suite.q_len))
+
+
+def _test(args: argparse.Namespace) -> int:
+    pin = read_text_secret(stdin=True, what="PIN") if args.pin_stdin else args.pin
+    with _client(args) as client:
+        info = _authenticated(args, client)
+        response = client.test(args.challenge, pin)
+    return _emit(args, {"serial_number": info.serial_number, "challenge": args.challenge,
+                        "response": response}, response)
+
+
+def _wipe(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        info = client.info()
+        if info.provisioned:
+            client.authenticate(_admin_key(args, info.serial_number))
+        elif not info.record_error:
+            raise NotProvisioned("the card is blank already")
+        client.wipe()
+    return _emit(args, {"serial_number": info.serial_number, "wiped": True},
+                 f"wiped {info.serial_number or 'the card'}")
+
+
+def _lock(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        info = _authenticated(args, client)
+        client.lock()
+    return _emit(args, {"serial_number": info.serial_number, "locked": True},
+                 f"locked {info.serial_number}: the REPL is unreachable from now on")
+
