@@ -13,6 +13,7 @@ import secrets
 import sys
 
 from dsc import ocra
+
 from emulator.api import DEFAULT_SUITE, Emulator
 
 PIN = "1234"

@@ -5,14 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
-import sys
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from conftest import load_vectors  # noqa: E402
+from conftest import load_vectors  # tests/conftest.py, on sys.path via pytest
 
-from emulator import Emulator  # noqa: E402
+from emulator import Emulator
 
 RUNTIMES = ("cpython", "micropython")
 PIN_SUITE = "OCRA-1:HOTP-SHA256-8:QN08-PSHA1"

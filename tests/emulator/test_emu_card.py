@@ -5,9 +5,9 @@ scenarios only, to keep the suite fast)."""
 from __future__ import annotations
 
 import pytest
+from dsc import ocra
 from emuhelpers import COUNTER_SUITE, PIN_SUITE, RUNTIMES, login, ocra_qn_psha1, vectors
 
-from dsc import ocra
 from emulator import DEFAULT_SUITE, Emulator
 from host_tools.client import CardClient
 
