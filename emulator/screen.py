@@ -1,20 +1,17 @@
 """Read the card's screen back as text, and draw it as an OLED-looking picture.
 
 `screen_text` knows nothing of the firmware's layout; it knows its fonts (`dsc.font`, the very
-bytes the firmware draws with) and reads any text drawn with them one line at a time, top
-down. From the first lit row not read yet it tries each font and each vertical position that
-puts that row inside a glyph cell, and takes the first reading that explains every lit pixel
-of the cells' rows:
+bytes the firmware draws with) and reads any text drawn with them:
 
-* along the line, every lit column starts a glyph: the glyph whose own first lit column would
-  be there and whose whole cell matches the pixels exactly, with a dark column on each side
-  (text is drawn at a fixed advance, so there always is one);
-* the row just below the cells is dark (lines are at least one row apart), so a reading
-  cannot cut the bottom off a line;
-* blank columns between two cells beyond the font's spacing are a space (more than one
-  advance: several).
+1. Rows with lit pixels form bands separated by dark rows; each band is one line of text.
+   A band no taller than a small glyph is small text, a taller one large digits.
+2. Along a band, every lit column starts a glyph: the reader tries each glyph of the face at
+   the place its own first lit column would put it, over every vertical position the band
+   allows, and takes the glyph whose whole cell matches the pixels exactly.
+3. Blank columns between two cells beyond the font's normal spacing are a space (more than
+   one advance: several).
 
-A mostly lit screen is read inverted (0xA7). What no font explains comes out as "?".
+A mostly lit screen is read inverted (0xA7). Unreadable glyphs come out as "?".
 """
 
 from __future__ import annotations
@@ -67,38 +64,42 @@ BIG = Face.load(font.BIG_CHARS, font.BIG, font.BIG_W, font.BIG_H, font.BIG_PAGES
 
 
 def screen_text(pixels: Pixels, width: int, height: int) -> str:
-    """The text on the screen, lines joined by "\n"; "" when nothing is lit."""
+    """The text on the screen, one line per band of text, joined by "\\n"; "" when dark."""
     rows = [[1 if row[x] else 0 for x in range(width)] for row in pixels[:height]]
     lit = sum(map(sum, rows))
     if lit * 2 > width * height:  # inverted display: read the dark pixels
         rows = [[1 - v for v in row] for row in rows]
-    lines: list[str] = []
-    y = 0
-    while y < len(rows):
-        if any(rows[y]):
-            text, y = read_line(rows, y)
-            lines.append(text)
-        else:
-            y += 1
+    lines = [read_band(rows, top, bottom) for top, bottom in bands(rows)]
     return "\n".join(line for line in lines if line)
 
 
-def read_line(rows: list[list[int]], top: int) -> tuple[str, int]:
-    """Read the line whose first lit row is `top`: (its text, the first row after it)."""
-    best: tuple[int, str] | None = None
-    for face in (SMALL, BIG):
-        for y0 in range(top - face.height + 1, top + 1):
-            end = y0 + face.height
-            text, unknown = _read_at(rows, y0, face)
-            if unknown == 0 and (end >= len(rows) or not any(rows[end])):
-                return text.strip(), end
-            if best is None or unknown < best[0]:
-                best = (unknown, text.strip())
-    # No clean reading: give the best guess for the rows that touch, and go on below them.
-    end = top
-    while end < len(rows) and any(rows[end]):
-        end += 1
-    return (best[1] if best else "?"), end
+def bands(rows: list[list[int]]) -> list[tuple[int, int]]:
+    """(first, last) row of each run of rows that have a lit pixel."""
+    out: list[tuple[int, int]] = []
+    start = None
+    for y, row in enumerate(rows):
+        if any(row) and start is None:
+            start = y
+        elif not any(row) and start is not None:
+            out.append((start, y - 1))
+            start = None
+    if start is not None:
+        out.append((start, len(rows) - 1))
+    return out
+
+
+def read_band(rows: list[list[int]], top: int, bottom: int) -> str:
+    """The text of one band, read with the face its height calls for."""
+    face = SMALL if bottom - top < SMALL.height else BIG
+    best: tuple[str, int] | None = None
+    # The glyph cells may start above the band (a line of "-" lights only its middle row).
+    for y0 in range(bottom - face.height + 1, top + 1):
+        text, unknown = _read_at(rows, y0, face)
+        if best is None or unknown < best[1]:
+            best = (text, unknown)
+        if unknown == 0:
+            break
+    return best[0].strip() if best is not None else "?"  # None: taller than any glyph
 
 
 def _column_masks(rows: list[list[int]], y0: int, height: int) -> list[int]:
@@ -154,8 +155,6 @@ def _match(face: Face, mask: Callable[[int], int], x: int) -> tuple[str, int] | 
         if ch == " ":
             continue
         start = x - face.left_bearing(ch)
-        if mask(start - 1) or mask(start + face.width):
-            continue
         if all(mask(start + i) == c for i, c in enumerate(cols)):
             return ch, start
     return None
