@@ -125,6 +125,12 @@ def _authenticated(args: argparse.Namespace, client: CardClient) -> CardInfo:
     return info
 
 
+def _check_key_file(args: argparse.Namespace) -> None:
+    # A bad key file is reported before anything is sent to the card.
+    if args.admin_key_file:
+        _admin_key(args, None)
+
+
 def _info_text(info: CardInfo) -> str:
     rows = [("serial number", info.serial_number or "-"), ("provisioned", info.provisioned),
             ("suite", info.suite or "-"), ("locked", info.locked), ("board", info.board),
@@ -196,6 +202,7 @@ def _random_challenge(suite: Any) -> str:
 
 
 def _test(args: argparse.Namespace) -> int:
+    _check_key_file(args)
     pin = read_text_secret(stdin=True, what="PIN") if args.pin_stdin else args.pin
     with _client(args) as client:
         info = _authenticated(args, client)
@@ -205,6 +212,7 @@ def _test(args: argparse.Namespace) -> int:
 
 
 def _wipe(args: argparse.Namespace) -> int:
+    _check_key_file(args)
     with _client(args) as client:
         info = client.info()
         if info.provisioned:
@@ -217,6 +225,7 @@ def _wipe(args: argparse.Namespace) -> int:
 
 
 def _lock(args: argparse.Namespace) -> int:
+    _check_key_file(args)
     with _client(args) as client:
         info = _authenticated(args, client)
         client.lock()
