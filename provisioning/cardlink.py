@@ -7,12 +7,10 @@ discovery, admin-key diversification); this module only adapts their calls for
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
-from typing import Any
 
+from host_tools import admin_keys, discovery
 from host_tools.client import CardClient
-from host_tools.errors import UsageError
 from host_tools.transport import open_transport
 
 
@@ -22,22 +20,14 @@ def open_client(port: str) -> CardClient:
 
 def derive_admin_key(master_admin_key: bytes, serial_number: str) -> bytes:
     """The card's admin key: `host_tools.admin_keys` diversifies the master admin key."""
-    admin_keys: Any = importlib.import_module("host_tools.admin_keys")
-    key: bytes = admin_keys.derive_admin_key(master_admin_key, serial_number)
-    return key
+    return admin_keys.derive_admin_key(master_admin_key, serial_number)
+
+
+def read_master_admin_key(file: str | None) -> bytes:
+    """From `file`, else the file named by DSC_ADMIN_MASTER_KEY_FILE (never argv)."""
+    return admin_keys.read_master_key(file)
 
 
 def resolve_ports(ports: Sequence[str]) -> list[str]:
-    """`auto` becomes the attached card found by discovery (the only one, else an error)."""
-    out = []
-    for port in ports:
-        if port != "auto":
-            out.append(port)
-            continue
-        try:
-            discovery: Any = importlib.import_module("host_tools.discovery")
-        except ImportError:
-            raise UsageError("--port auto needs card discovery (host_tools.discovery): "
-                             "give the port") from None
-        out.append(str(discovery.auto_port()))
-    return out
+    """`auto` becomes the only attached card found by discovery (else it says what it found)."""
+    return [discovery.resolve_port(p) for p in ports]

@@ -7,14 +7,13 @@
     dsc pskc export --out F (--password-stdin | --psk-file F) [SERIAL ...]
     dsc pskc import F (--password-stdin | --psk-file F)
 
-The master admin key (from which each card's admin key is derived) comes from
-`--master-admin-key-file` or the environment variable `DSC_MASTER_ADMIN_KEY` (hex), never argv.
+The master admin key (from which each card's admin key is derived, see host_tools.admin_keys)
+comes from `--admin-master-key-file` or the file named by `DSC_ADMIN_MASTER_KEY_FILE`.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -55,8 +54,8 @@ def _register_cards(sub: Any, c: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--pin-len", type=int, default=4)
     p.add_argument("--wait", type=float, default=300.0,
                    help="seconds to wait for each next card (default 300)")
-    p.add_argument("--master-admin-key-file", type=Path,
-                   help="hex master admin key (else $DSC_MASTER_ADMIN_KEY)")
+    p.add_argument("--admin-master-key-file",
+                   help="hex master admin key file (else $DSC_ADMIN_MASTER_KEY_FILE)")
     p = add(sub, "wipe", _wipe, "wipe a returned card over the service protocol, for reuse", c)
     p.add_argument("serial_number", metavar="SERIAL")
     p.add_argument("--port", required=True)
@@ -124,18 +123,10 @@ def _config(args: argparse.Namespace) -> int:
 
 
 # --- cards ----------------------------------------------------------------------------------
-def _master_admin_key(args: argparse.Namespace) -> bytes:
-    if args.master_admin_key_file is not None:
-        return read_hex_secret(file=args.master_admin_key_file, what="master admin key")
-    if os.environ.get("DSC_MASTER_ADMIN_KEY") is None:
-        raise UsageError("give --master-admin-key-file or set DSC_MASTER_ADMIN_KEY")
-    return read_hex_secret(env="DSC_MASTER_ADMIN_KEY", what="master admin key")
-
-
 def _provision(args: argparse.Namespace) -> int:
     from provisioning import cardlink, provisioner
 
-    master = _master_admin_key(args)
+    master = cardlink.read_master_admin_key(args.admin_master_key_file)
     ports = cardlink.resolve_ports(args.port)
     count = args.count if args.count is not None else len(ports)
     if count < 1:
