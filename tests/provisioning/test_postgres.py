@@ -44,7 +44,7 @@ def test_login_and_life_cycle_on_postgres(pg_url: str, tmp_path: Path) -> None:
 def test_failure_count_is_exact_with_parallel_workers(pg_url: str, tmp_path: Path) -> None:
     """40 wrong responses at once: exactly 10 count and lock, the other 30 find the lock."""
     clock = Clock()
-    reg, serial, seed = _setup(pg_url, tmp_path / "k", clock)
+    reg, _, _ = _setup(pg_url, tmp_path / "k", clock)
     challenges = [verification.issue_challenge(reg, "alice").id for _ in range(40)]
     reg.close()
     outcomes: list[verification.Outcome] = []
