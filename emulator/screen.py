@@ -1,17 +1,20 @@
 """Read the card's screen back as text, and draw it as an OLED-looking picture.
 
 `screen_text` knows nothing of the firmware's layout; it knows its fonts (`dsc.font`, the very
-bytes the firmware draws with) and reads any text drawn with them:
+bytes the firmware draws with) and reads any text drawn with them one line at a time, top
+down. From the first lit row not read yet it tries each font and each vertical position that
+puts that row inside a glyph cell, and takes the first reading that explains every lit pixel
+of the cells' rows:
 
-1. Rows with lit pixels form bands separated by dark rows; each band is one line of text.
-   A band no taller than a small glyph is small text, a taller one large digits.
-2. Along a band, every lit column starts a glyph: the reader tries each glyph of the face at
-   the place its own first lit column would put it, over every vertical position the band
-   allows, and takes the glyph whose whole cell matches the pixels exactly.
-3. Blank columns between two cells beyond the font's normal spacing are a space (more than
-   one advance: several).
+* along the line, every lit column starts a glyph: the glyph whose own first lit column would
+  be there and whose whole cell matches the pixels exactly, with a dark column on each side
+  (text is drawn at a fixed advance, so there always is one);
+* the row just below the cells is dark (lines are at least one row apart), so a reading
+  cannot cut the bottom off a line;
+* blank columns between two cells beyond the font's spacing are a space (more than one
+  advance: several).
 
-A mostly lit screen is read inverted (0xA7). Unreadable glyphs come out as "?".
+A mostly lit screen is read inverted (0xA7). What no font explains comes out as "?".
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ class Face:
     height: int
     advance: int
     columns: dict[str, tuple[int, ...]] = field(repr=False)
+    # (first lit column's mask) -> [(glyph, blank columns before it)]: the candidates for a
+    # lit column, so that matching does not try every glyph.
+    starts: dict[int, list[tuple[str, int]]] = field(repr=False)
 
     @property
     def spacing(self) -> int:
@@ -45,17 +51,17 @@ class Face:
              advance: int) -> Face:
         size = width * pages
         columns: dict[str, tuple[int, ...]] = {}
+        starts: dict[int, list[tuple[str, int]]] = {}
         for i, ch in enumerate(chars):
             glyph = data[i * size:(i + 1) * size]
-            columns[ch] = tuple(
+            cols = tuple(
                 sum(glyph[p * width + x] << (8 * p) for p in range(pages)) for x in range(width)
             )
-        return cls(chars, width, height, advance, columns)
-
-    def left_bearing(self, ch: str) -> int:
-        """Blank columns before the glyph's first lit column."""
-        cols = self.columns[ch]
-        return next((i for i, c in enumerate(cols) if c), self.width)
+            columns[ch] = cols
+            lead = next((x for x, c in enumerate(cols) if c), None)
+            if lead is not None:  # the space has no lit column: it is read from gaps
+                starts.setdefault(cols[lead], []).append((ch, lead))
+        return cls(chars, width, height, advance, columns, starts)
 
 
 SMALL = Face.load(font.SMALL_CHARS, font.SMALL, font.SMALL_W, font.SMALL_H, font.SMALL_PAGES,
@@ -63,61 +69,57 @@ SMALL = Face.load(font.SMALL_CHARS, font.SMALL, font.SMALL_W, font.SMALL_H, font
 BIG = Face.load(font.BIG_CHARS, font.BIG, font.BIG_W, font.BIG_H, font.BIG_PAGES, font.BIG_ADV)
 
 
+@dataclass
+class Reading:
+    text: str
+    unknown: int  # glyphs no font explains
+    ink: int      # lit pixels the reading explains
+    end: int      # first row after the line's cells
+
+
 def screen_text(pixels: Pixels, width: int, height: int) -> str:
-    """The text on the screen, one line per band of text, joined by "\\n"; "" when dark."""
+    """The text on the screen, lines joined by "\n"; "" when nothing is lit."""
     rows = [[1 if row[x] else 0 for x in range(width)] for row in pixels[:height]]
-    lit = sum(map(sum, rows))
-    if lit * 2 > width * height:  # inverted display: read the dark pixels
+    if sum(map(sum, rows)) * 2 > width * height:  # inverted display: read the dark pixels
         rows = [[1 - v for v in row] for row in rows]
-    lines = [read_band(rows, top, bottom) for top, bottom in bands(rows)]
+    # columns[x]: column x of the whole screen as a bit mask, bit y = row y
+    columns = [sum(row[x] << y for y, row in enumerate(rows)) for x in range(width)]
+    lines: list[str] = []
+    y = 0
+    while y < len(rows):
+        if any(rows[y]):
+            line = read_line(columns, len(rows), y)
+            lines.append(line.text)
+            y = line.end
+        else:
+            y += 1
     return "\n".join(line for line in lines if line)
 
 
-def bands(rows: list[list[int]]) -> list[tuple[int, int]]:
-    """(first, last) row of each run of rows that have a lit pixel."""
-    out: list[tuple[int, int]] = []
-    start = None
-    for y, row in enumerate(rows):
-        if any(row) and start is None:
-            start = y
-        elif not any(row) and start is not None:
-            out.append((start, y - 1))
-            start = None
-    if start is not None:
-        out.append((start, len(rows) - 1))
-    return out
+def read_line(columns: list[int], height: int, top: int) -> Reading:
+    """Read the line whose first lit row is `top` (rows above it are read already)."""
+    clean: list[Reading] = []
+    guesses: list[Reading] = []
+    for face in (SMALL, BIG):
+        for y0 in range(max(0, top - face.height + 1), top + 1):
+            reading = _read_at(columns, y0, face)
+            below = reading.end < height and any(c >> reading.end & 1 for c in columns)
+            (clean if reading.unknown == 0 and not below else guesses).append(reading)
+    if clean:
+        # ":" is "." over "." - the reading that explains the most pixels is the whole line.
+        return max(clean, key=lambda r: r.ink)
+    # Nothing reads cleanly: the best guess, and go on below the rows that touch this one.
+    end = top
+    while end < height and any(c >> end & 1 for c in columns):
+        end += 1
+    best = min(guesses, key=lambda r: r.unknown, default=Reading("?", 1, 0, end))
+    return Reading(best.text or "?", best.unknown, best.ink, end)
 
 
-def read_band(rows: list[list[int]], top: int, bottom: int) -> str:
-    """The text of one band, read with the face its height calls for."""
-    face = SMALL if bottom - top < SMALL.height else BIG
-    best: tuple[str, int] | None = None
-    # The glyph cells may start above the band (a line of "-" lights only its middle row).
-    for y0 in range(bottom - face.height + 1, top + 1):
-        text, unknown = _read_at(rows, y0, face)
-        if best is None or unknown < best[1]:
-            best = (text, unknown)
-        if unknown == 0:
-            break
-    return best[0].strip() if best is not None else "?"  # None: taller than any glyph
-
-
-def _column_masks(rows: list[list[int]], y0: int, height: int) -> list[int]:
-    width = len(rows[0]) if rows else 0
-    masks = [0] * width
-    for dy in range(height):
-        y = y0 + dy
-        if 0 <= y < len(rows):
-            row = rows[y]
-            for x in range(width):
-                if row[x]:
-                    masks[x] |= 1 << dy
-    return masks
-
-
-def _read_at(rows: list[list[int]], y0: int, face: Face) -> tuple[str, int]:
-    """Read the band with glyph cells starting at row y0: (text, unreadable glyph count)."""
-    masks = _column_masks(rows, y0, face.height)
+def _read_at(columns: list[int], y0: int, face: Face) -> Reading:
+    """Read the glyph cells whose top row is y0, left to right."""
+    full = (1 << face.height) - 1
+    masks = [(c >> y0) & full for c in columns]
     width = len(masks)
 
     def mask(x: int) -> int:
@@ -125,6 +127,7 @@ def _read_at(rows: list[list[int]], y0: int, face: Face) -> tuple[str, int]:
 
     out: list[str] = []
     unknown = 0
+    ink = 0
     prev_end: int | None = None
     x = 0
     while x < width:
@@ -141,21 +144,22 @@ def _read_at(rows: list[list[int]], y0: int, face: Face) -> tuple[str, int]:
             ch = "?"
         else:
             ch, start = found
-            end = start + face.width
-            x = end
+            end = x = start + face.width
+            ink += sum(bin(c).count("1") for c in face.columns[ch])
         if prev_end is not None:
             out.append(" " * _spaces(start - prev_end, face))
         out.append(ch)
         prev_end = end
-    return "".join(out), unknown
+    return Reading("".join(out).strip(), unknown, ink, y0 + face.height)
 
 
 def _match(face: Face, mask: Callable[[int], int], x: int) -> tuple[str, int] | None:
-    for ch, cols in face.columns.items():
-        if ch == " ":
+    """The glyph whose first lit column is x: its whole cell matches, dark columns beside."""
+    for ch, lead in face.starts.get(mask(x), ()):
+        start = x - lead
+        if mask(start - 1) or mask(start + face.width):
             continue
-        start = x - face.left_bearing(ch)
-        if all(mask(start + i) == c for i, c in enumerate(cols)):
+        if all(mask(start + i) == c for i, c in enumerate(face.columns[ch])):
             return ch, start
     return None
 
