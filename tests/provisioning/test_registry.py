@@ -89,7 +89,7 @@ def test_audit_chain_records_actions_and_finds_tampering(env: Env) -> None:
     serial = env.active()
     env.login("alice", serial)
     env.wrong("alice")
-    count, head = audit.verify(env.reg.db)
+    count, _ = audit.verify(env.reg.db)
     actions = [e.action for e in audit.entries(env.reg.db)]
     assert actions[:4] == ["registry.init", "allocate", "provision", "assign"]
     assert actions.count("verify") == 2 and count == len(actions)
