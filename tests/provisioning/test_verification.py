@@ -7,8 +7,13 @@ from conftest import SUITE, Env
 from dsc import ocra
 
 from provisioning import support, verification
-from provisioning.errors import (CardStateError, InvalidInputError, NotFoundError,
-                                 UserStateError, VerificationRejected)
+from provisioning.errors import (
+    CardStateError,
+    InvalidInputError,
+    NotFoundError,
+    UserStateError,
+    VerificationRejected,
+)
 
 DAY = 86400
 
