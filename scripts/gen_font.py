@@ -712,7 +712,7 @@ def render() -> str:
         "# MONO_VLSB layout of framebuf and the SSD1306: per 8-row band, one byte per column,\n"
         "# bit 0 = top row. Characters a face lacks are drawn as '?' (small) by dsc.display.\n"
         "try:\n"
-        "    from micropython import const\n"
+        "    from micropython import const  # pyright: ignore[reportAssignmentType]\n"
         "except ImportError:  # CPython\n"
         "    def const(x):  # type: ignore[no-redef]\n"
         "        return x\n"

@@ -4,7 +4,7 @@
 # typed input sit at the left margin, the response and messages are centred. The response,
 # and typed input that fits, use the large digits; everything else the small font.
 try:
-    from micropython import const
+    from micropython import const  # pyright: ignore[reportAssignmentType]
 except ImportError:  # CPython
     def const(x):  # type: ignore[no-redef]
         return x

@@ -4,7 +4,7 @@
 # MONO_VLSB layout of framebuf and the SSD1306: per 8-row band, one byte per column,
 # bit 0 = top row. Characters a face lacks are drawn as '?' (small) by dsc.display.
 try:
-    from micropython import const
+    from micropython import const  # pyright: ignore[reportAssignmentType]
 except ImportError:  # CPython
     def const(x):  # type: ignore[no-redef]
         return x

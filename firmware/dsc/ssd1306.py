@@ -5,7 +5,7 @@
 # The panel RAM is 128 columns x 8 pages; a page is 8 rows, one byte per column, bit 0 on top:
 # the MONO_VLSB layout of framebuf, so a FrameBuffer over `fbuf` is sent as it is.
 try:
-    from micropython import const
+    from micropython import const  # pyright: ignore[reportAssignmentType]
 except ImportError:  # CPython
     def const(x):  # type: ignore[no-redef]
         return x
