@@ -32,6 +32,19 @@ RUNTIMES = ("cpython", "micropython")
 
 
 class Emulator:
+    """One virtual card.
+
+    board: a name under boards/ (or a BOARD dict); runtime: "cpython" (in-process) or
+    "micropython" (the unix port, as a subprocess); key/suite/serial_number: provision the
+    blank card with these through its service protocol (admin_key: the admin key it gets,
+    random unless given, kept in `.admin_key`); state_dir: keep the flash there between
+    runs; serial: "pty", "tcp" or "tcp:PORT" exposes the port (`serial_url`) and runs the
+    board on the wall clock. Keyword-only extras: the record's pin_len/idle_ms/response_ms,
+    production (a production build), bounce_ms (contact chatter per press/release), seed
+    (a deterministic "TRNG"), unix_time (the board's clock at virtual time 0, for Tn suites),
+    app_factory (a stand-in for dsc.app.App, CPython runtime only).
+    """
+
     def __init__(self, board: str | dict[str, Any] = "pico", runtime: str = "cpython",
                  key: bytes | None = None, suite: str = DEFAULT_SUITE,
                  serial_number: str | None = None, state_dir: str | Path | None = None,

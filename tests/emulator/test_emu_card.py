@@ -211,3 +211,23 @@ def test_unknown_key_and_runtime_are_clear_errors(card: Emulator) -> None:
     assert card.screen_text() == ""  # nothing was typed
     with pytest.raises(EmulatorError, match="unknown runtime"):
         Emulator(runtime="jython")
+
+
+def test_production_build_locks_the_repl() -> None:
+    with Emulator(production=True) as card:
+        assert card.board.repl_locked
+    with Emulator() as card:
+        assert not card.board.repl_locked
+
+
+def test_micropython_that_dies_is_a_clear_error() -> None:
+    from emulator import FirmwareError
+
+    with Emulator(runtime="micropython", key=bytes(32)) as card:
+        card.hold("POWER", 1500)
+        card.runtime.proc.kill()
+        with pytest.raises(FirmwareError, match="MicroPython exited"):
+            card.advance(100)
+        card.power_cut()  # power back: a new VM, and the card works again
+        card.hold("POWER", 1500)
+        assert card.screen_text() == "PIN>"
