@@ -8,7 +8,9 @@ except ImportError:  # CPython
 
 from dsc import record as _record
 from dsc.card import Card
+from dsc.display import Display
 from dsc.keypad import DOWN, LONG, UP, Keypad
+from dsc.service import Service
 
 SCAN_MS = const(10)        # keypad scan period while the card is on or a key is down
 _ERROR_PAUSE_MS = const(200)
@@ -30,8 +32,8 @@ class App:
         self._load()
         self.keypad = Keypad(hal)
         self.card = Card(self.record, self.record_error, self._save, self._clock)
-        self.display = display if display is not None else _make_display(hal)
-        self.service = service if service is not None else _make_service(hal, self)
+        self.display = display if display is not None else Display(hal)
+        self.service = service if service is not None else Service(hal, self)
         self._ticks = hal.ticks_ms()
         self.now = 0  # ms since boot, monotonic (hal ticks wrap; this count does not)
         if self.production:
@@ -148,18 +150,3 @@ class App:
         except Exception:
             pass
 
-
-def _make_display(hal):
-    try:
-        from dsc.display import Display
-    except ImportError:  # a build without a display module: run headless
-        return None
-    return Display(hal)
-
-
-def _make_service(hal, app):
-    try:
-        from dsc.service import Service
-    except ImportError:  # a build without the service protocol
-        return None
-    return Service(hal, app)
