@@ -98,10 +98,10 @@ def vm_figures(vm: str, script: Path) -> dict[str, Any]:
 
 
 def reader_figures() -> dict[str, Any]:
+    from dsc.display import Display
+
     from emulator.screen import screen_text
     from emulator.ssd1306 import Ssd1306Model
-
-    from dsc.display import Display
 
     model = Ssd1306Model(128, 32)
 
