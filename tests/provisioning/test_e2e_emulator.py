@@ -178,3 +178,11 @@ def test_support_desk_end_to_end(monkeypatch: pytest.MonkeyPatch,
                                                     if k != "challenge"}} for e in entries])
     assert "4321" not in text and code_ not in text and "s3cret" not in text
     assert {e["operator"] for e in entries} == {"desk"}
+
+
+def test_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
+    from provisioning import demo
+
+    assert demo.main() == 0
+    out = capsys.readouterr().out
+    assert "provisioned DSC00000001" in out and "verify: accepted: alice by card" in out
