@@ -47,8 +47,8 @@ def main() -> int:
         master = admin_keys.read_master_key(d / "admin.key")
         with reg, Emulator(serial="pty") as card:
             assert card.serial_url is not None
-            _say(f"a blank emulated card on {card.serial_url} (display "
-                 f"{card.screen_text()!r or 'off'})")
+            screen = card.screen_text() or "off"
+            _say(f"a blank emulated card on {card.serial_url} (display: {screen})")
             with cardlink.open_client(card.serial_url) as client:
                 done = provisioner.provision_one(reg, client, master,
                                                  admin_keys.derive_admin_key,
