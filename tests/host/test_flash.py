@@ -1,0 +1,106 @@
+"""`dsc flash` without hardware: the MicroPython unix port behind a pty is the board.
+
+tests/host/mp_board.py speaks mpremote's raw REPL with a temporary directory as the board's
+filesystem; `dsc flash` compiles, copies and resets; the "board" then runs the flashed main.py
+from that directory, and `dsc flash` confirms with INFO over the service protocol.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mpvm import micropython_unix
+
+from host_tools import flash
+from host_tools.boards import load_board
+from host_tools.build import FIRMWARE
+
+SHIM = Path(__file__).resolve().parent / "mp_board.py"
+
+
+class Board:
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        master, slave = os.openpty()
+        self.port = os.ttyname(slave)
+        # Keep a slave fd open all along: the master then never sees a hang-up between
+        # mpremote closing the port and the INFO check opening it.
+        self._slave = slave
+        self.proc = subprocess.Popen([micropython_unix(), str(SHIM)], cwd=directory, stdin=master,
+                                     stdout=master, stderr=subprocess.PIPE)
+        os.close(master)
+
+    def close(self) -> str:
+        self.proc.kill()
+        _, err = self.proc.communicate(timeout=10)
+        os.close(self._slave)
+        return err.decode(errors="replace")
+
+
+@pytest.fixture
+def board(tmp_path: Path) -> Iterator[Board]:
+    b = Board(tmp_path)
+    yield b
+    b.close()
+
+
+def dsc_flash(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "host_tools", "flash", *argv],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_flash_development_build(board: Board) -> None:
+    p = dsc_flash("--board", "pico", "--port", board.port, "--json", "--timeout", "15")
+    assert p.returncode == 0, p.stderr + board.close()
+    out = json.loads(p.stdout)
+    assert out["board"] == "pico" and out["locked"] is False and out["provisioned"] is False
+    d = board.dir
+    assert (d / "main.py").read_bytes() == (FIRMWARE / "main.py").read_bytes()
+    assert (d / "board.py").read_bytes() == (FIRMWARE.parent / "boards" / "pico.py").read_bytes()
+    assert not (d / "build_config.py").exists()
+    mpys = sorted(p.name for p in (d / "dsc").iterdir())
+    assert "service.mpy" in mpys and "protocol.mpy" in mpys and not any(
+        n.endswith(".py") for n in mpys)
+    # The firmware that runs is the flashed one: it answers INFO again over the same port.
+    from host_tools.client import CardClient
+    from host_tools.transport import open_transport
+    with CardClient(open_transport(board.port)) as client:
+        assert client.info().firmware == out["firmware"]
+
+
+def test_flash_production_build(board: Board) -> None:
+    (board.dir / "dsc").mkdir()
+    (board.dir / "dsc" / "ocra.py").write_text("raise ImportError('stale source')\n")
+    p = dsc_flash("--board", "pico", "--port", board.port, "--production", "--timeout", "15")
+    assert p.returncode == 0, p.stderr + board.close()
+    assert "production (locked)" in p.stdout
+    assert (board.dir / "build_config.py").read_bytes() == flash.PRODUCTION_CONFIG
+    assert not (board.dir / "dsc" / "ocra.py").exists()  # stale source removed
+
+
+def test_dry_run_touches_nothing(tmp_path: Path) -> None:
+    p = dsc_flash("--board", "pico2", "--port", "/dev/nonexistent", "--dry-run", "--production")
+    assert p.returncode == 0, p.stderr
+    arch = load_board("pico2")["mpy_arch"]
+    assert p.stdout.startswith(f"flash pico2 (mpy-cross -march={arch}) on /dev/nonexistent as a "
+                               "PRODUCTION build:")
+    assert "copy   build_config.py" in p.stdout and "copy   dsc/service.mpy" in p.stdout
+    p = dsc_flash("--board", "pico", "--port", "x", "--dry-run", "--json")
+    plan = json.loads(p.stdout)
+    assert plan["dry_run"] and "build_config.py" in plan["remove"]
+    assert {"main.py", "board.py", "dsc/protocol.mpy"} <= {f["target"] for f in plan["files"]}
+
+
+def test_flash_errors_are_one_line() -> None:
+    p = dsc_flash("--board", "pico", "--port", "/dev/nonexistent-tty")
+    assert p.returncode == 1 and p.stderr.startswith("dsc: error: cannot open /dev/nonexistent")
+    assert p.stderr.count("\n") == 1
+    p = dsc_flash("--board", "nosuchboard", "--port", "x", "--dry-run")
+    assert p.returncode == 2 and "unknown board" in p.stderr
+
