@@ -105,10 +105,11 @@ class Display:
         if not isinstance(view, tuple) or not view:
             raise ValueError("display: a view is a non-empty tuple")
         kind = view[0]
-        if kind == "pin" and len(view) == 3 and isinstance(view[1], int) and view[1] >= 0:
-            return self._prompt("PIN>", "*" * view[1])
-        if kind == "challenge" and len(view) == 3 and isinstance(view[1], str):
-            return self._prompt("CHALLNG>", view[1].upper())
+        prompt = len(view) == 3 and isinstance(view[2], int)
+        if kind == "pin" and prompt and isinstance(view[1], int) and view[1] >= 0:
+            return self._prompt("PIN>", "*" * view[1], view[2])
+        if kind == "challenge" and prompt and isinstance(view[1], str):
+            return self._prompt("CHALLNG>", view[1].upper(), view[2])
         if kind == "response" and len(view) == 2 and isinstance(view[1], str):
             return self._response(view[1].upper())
         if kind == "message" and len(view) >= 2:
@@ -122,10 +123,11 @@ class Display:
         # Name only the kind: a view's other fields are never echoed into an error.
         raise ValueError("display: bad %r view" % (kind,))
 
-    def _prompt(self, prompt, typed):
+    def _prompt(self, prompt, typed, length):
+        # The font follows the expected length, so it does not change while the user types.
         lines = [(prompt, self.small, False)]
         if typed:
-            if self._fits(typed, self.big):
+            if self._fits(typed, self.big) and self._fits("0" * length, self.big):
                 lines.append((typed, self.big, False))
             else:
                 for part in self._chunks(typed):

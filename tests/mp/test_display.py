@@ -310,6 +310,9 @@ def test_long_challenge_wraps_in_small_font():
     assert has_text(frame, SMALL, "CHALLNG>", 2, top)
     assert has_text(frame, SMALL, digits[:20], 2, top + 10)
     assert has_text(frame, SMALL, digits[20:], 2, top + 20)
+    disp.render(("challenge", "123", 12))  # 12 expected digits: small from the first one
+    top = (32 - 2 * font.SMALL_H - 3) // 2
+    assert has_text(last_frame(hal), SMALL, "123", 2, top + 10)
 
 
 @test
@@ -363,7 +366,8 @@ def test_bad_view_changes_nothing():
     hal, disp = make()
     disp.render(("pin", 2, 4))
     n = len(hal.i2c)
-    for bad in [(), "pin", ("dance",), ("pin", -1, 4), ("pin", "2", 4), ("response", 12345678),
+    for bad in [(), "pin", ("dance",), ("pin", -1, 4), ("pin", "2", 4), ("pin", 2, None),
+                ("challenge", "12", "6"), ("challenge", "12"), ("response", 12345678),
                 ("message",), ("message", None, ""), ["pin", 1, 4]]:
         e = raises(ValueError, disp.render, bad)
         assert "display" in str(e)

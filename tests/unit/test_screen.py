@@ -53,6 +53,7 @@ VIEWS: list[tuple[tuple[Any, ...], str]] = [
     (("challenge", "123", 6), "CHALLNG>\n123"),
     (("challenge", "123456", 6), "CHALLNG>\n123456"),
     (("challenge", "9876543210", 10), "CHALLNG>\n9876543210"),
+    (("challenge", "98765", 12), "CHALLNG>\n98765"),  # small: 12 will not fit large
     (("challenge", DIGITS64[:40], 64), f"CHALLNG>\n{DIGITS64[:20]}\n{DIGITS64[20:40]}"),
     (("response", "12345678"), "1234 5678"),
     (("response", "1234"), "1234"),
