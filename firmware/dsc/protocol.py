@@ -11,7 +11,7 @@ import binascii
 import struct
 
 try:
-    from micropython import const
+    from micropython import const  # pyright: ignore[reportAssignmentType]
 except ImportError:  # CPython
     def const(x):  # type: ignore[no-redef]
         return x
@@ -116,12 +116,13 @@ def encode(ftype: int, rid: int, payload: bytes = b"") -> bytes:
 
 def decode_line(line: "bytes | memoryview") -> "tuple[int, int, int, bytes]":
     """Decode one line (without "~" and "\\n"): (0, type, rid, payload) or (ERR_FRAME_*, ...)."""
+    text = bytes(line)
     try:
-        raw = binascii.a2b_base64(line)
+        raw = binascii.a2b_base64(text)
     except Exception:  # binascii.Error (ValueError); the wasm build's binascii raises Exception
         return (ERR_FRAME_BASE64, 0, 0, b"")
     # a2b_base64 skips foreign characters on some builds: accept only the canonical encoding.
-    if binascii.b2a_base64(raw, newline=False) != bytes(line):
+    if binascii.b2a_base64(raw, newline=False) != text:
         return (ERR_FRAME_BASE64, 0, 0, b"")
     return decode_frame(raw)
 
@@ -261,7 +262,7 @@ def to_uint(raw: bytes, size: int) -> int:
 
 
 def error_payload(code: int, retry_ms: "int | None" = None) -> bytes:
-    items = [(T_CODE, code)]
+    items = [(T_CODE, code)]  # type: list[tuple[int, bytes | str | int]]
     if retry_ms is not None:
         items.append((T_RETRY_MS, uint(retry_ms, 4)))
     return tlv_encode(items)

@@ -8,7 +8,7 @@ from dsc import ocra, record, session
 from dsc import protocol as P
 
 try:
-    from micropython import const
+    from micropython import const  # pyright: ignore[reportAssignmentType]
 except ImportError:  # CPython
     def const(x):  # type: ignore[no-redef]
         return x

@@ -18,7 +18,7 @@ from dsc.mac import compare_digest as _compare_digest
 from dsc.mac import hmac
 
 try:
-    from micropython import const
+    from micropython import const  # pyright: ignore[reportAssignmentType]
 except ImportError:  # CPython
     def const(x):  # type: ignore[no-redef]
         return x
