@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Env
+from regkit import Env
 
 from provisioning import lifecycle, support, temporary, verification
 from provisioning.errors import CardStateError, UserStateError, VerificationRejected

@@ -6,8 +6,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import SUITE, Clock
 from dsc import ocra
+from regkit import SUITE, Clock
 
 from provisioning import audit, support, verification
 from provisioning.registry import Registry

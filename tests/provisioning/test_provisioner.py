@@ -7,8 +7,8 @@ import hmac
 from dataclasses import dataclass
 
 import pytest
-from conftest import Env
 from dsc import ocra
+from regkit import Env
 
 from host_tools.client import AuthenticationFailed, CardError
 from provisioning import provisioner

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pskc
 import pytest
-from conftest import Env
+from regkit import Env
 
 from provisioning import audit, pskc_io, support
 from provisioning.errors import PskcError

@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import Env
+from regkit import Env
 
 from provisioning import audit, schema, temporary, verification
 from provisioning.errors import AuditError, MasterKeyError, RegistryError

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import SUITE, Env
 from dsc import ocra
+from regkit import SUITE, Env
 
 from provisioning import support, verification
 from provisioning.errors import (
