@@ -27,7 +27,7 @@ from dsc import ocra
 
 from host_tools.errors import DscError
 from provisioning import lifecycle, ocra_check
-from provisioning.errors import ProvisionFailed
+from provisioning.errors import InvalidInputError, ProvisionFailed
 from provisioning.registry import Registry
 
 DeriveKey = Callable[[bytes, str], bytes]
@@ -169,6 +169,9 @@ def provision_batch(reg: Registry, ports: Sequence[str], opener: Opener, count: 
                     master_admin_key: bytes, derive: DeriveKey, opts: Options, *,
                     wait: float = 300.0, poll: float = 0.5, report: Report = lambda s: None,
                     progress: Callable[[int, int], None] = lambda i, n: None) -> Batch:
+    ocra_check.suite_info(opts.suite)  # a bad suite is refused before any card is touched
+    if not 4 <= opts.pin_len <= 12:
+        raise InvalidInputError("--pin-len must be 4 to 12")
     batch = Batch(wanted=count, done=[], skipped=[])
     progress(0, count)
     while len(batch.done) < count:

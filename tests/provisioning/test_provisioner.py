@@ -157,3 +157,15 @@ def test_wipe_a_returned_card(env: Env) -> None:
     support.return_card(env.reg, serial)
     provisioner.wipe_card(env.reg, serial, card)
     assert card.serial is None and env.reg.card(serial).status == "wiped"
+
+
+def test_bad_suite_is_refused_before_any_card_is_touched(env: Env) -> None:
+    from provisioning.errors import InvalidInputError
+
+    def opener(port: str) -> FakeCard:
+        raise AssertionError("no card may be opened")
+
+    with pytest.raises(InvalidInputError, match="bad OCRA suite"):
+        provisioner.provision_batch(env.reg, ["p"], opener, 1, MASTER, derive,
+                                    provisioner.Options(suite="OCRA-1:HOTP-MD5-8:QN06"))
+    assert env.reg.cards() == []
