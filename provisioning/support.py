@@ -45,11 +45,13 @@ def assign(reg: Registry, serial_number: str, user: str, pin: str | None) -> str
     A card already assigned or active may serve one more user; the PIN may be omitted for a
     user who already has one (it is one PIN per user, for all their cards)."""
     with reg.db.transaction():
+        # Lock order everywhere: user, then card, then the audit head (no deadlocks on
+        # PostgreSQL between an assignment and a verification).
+        urow = _ensure_user(reg, user)
         card = reg.card_row(serial_number, lock=True)
         if card["status"] not in (lifecycle.ASSIGNED, lifecycle.ACTIVE):
             lifecycle.target("assign", serial_number, card["status"])
         info = ocra_check.suite_info(card["suite"])
-        urow = _ensure_user(reg, user)
         if pin is not None:
             _set_pin(reg, urow, pin, int(card["pin_len"]))
         elif urow["pin_enc"] is None and info.pin_hash:
