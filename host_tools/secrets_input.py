@@ -21,7 +21,8 @@ def read_text_secret(*, file: str | Path | None = None, stdin: bool = False,
     """Return the stripped text of a secret from exactly one source."""
     sources = [s for s in (file is not None, stdin, env is not None) if s]
     if len(sources) != 1:
-        raise SecretInputError(f"give the {what} in exactly one way (a file, stdin or an environment variable)")
+        raise SecretInputError(
+            f"give the {what} in exactly one way (a file, stdin or an environment variable)")
     if file is not None:
         try:
             text = Path(file).read_text(encoding="utf-8")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mpvm import ROOT, VECTORS  # noqa: E402
+from mpvm import ROOT, VECTORS
 
 # tests/mp/ holds plain scripts for the MicroPython VMs; tests/conformance/ runs them.
 collect_ignore = ["mp"]

@@ -112,7 +112,7 @@ def cases(draw: st.DrawFn) -> tuple[list[str], str]:
     challenge = draw(st.text(alphabet, min_size=4, max_size=q_len))
     key = draw(st.binary(min_size=1, max_size=100))
     want = reference_response(suite, key, challenge, **kw)
-    return ["--suite", suite, "--key", key.hex(), "--challenge", challenge, *args], want
+    return ["--suite", suite, "--key", key.hex(), f"--challenge={challenge}", *args], want
 
 
 @settings(max_examples=150, deadline=None)
