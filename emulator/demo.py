@@ -1,9 +1,12 @@
-"""`make demo`: an emulated card at work.
+"""`make demo`: the main job end to end on embedded defaults, then the card up close.
 
-On a desktop (DISPLAY set, CI not "true") a window opens with a provisioned demo card.
-Otherwise a scripted walkthrough prints each screen as text: power on, PIN, challenge,
-response, and the response checked by an independent computation with the firmware's OCRA
-module on the host. Each step is one function, so the walkthrough reads like the manual.
+1. The support desk (`provisioning.demo`): a blank emulated card is provisioned over its serial
+   port into a fresh SQLite registry, assigned to a user, and a login typed on its keypad is
+   verified by the registry.
+2. The card: on a desktop (DISPLAY set, CI not "true") a window opens with a provisioned demo
+   card; otherwise a scripted walkthrough prints each screen as text: power on, PIN, challenge,
+   response, the response checked by an independent computation with the firmware's OCRA module
+   on the host, and the auto-off. Each step is one function, so it reads like the manual.
 """
 
 from __future__ import annotations
@@ -105,6 +108,12 @@ def window() -> int:
 
 
 def main() -> int:
+    from provisioning import demo as support_demo
+
+    print("== the support desk: provision, assign, verify a login ==")
+    if support_demo.main() != 0:
+        return 1
+    print("\n== the card up close ==")
     if has_display():
         try:
             return window()
