@@ -101,5 +101,7 @@ def test_demo_walkthrough_without_a_display() -> None:
     r = subprocess.run([sys.executable, "-m", "emulator.demo"], capture_output=True, text=True,
                        env=env, timeout=60)
     assert r.returncode == 0, r.stderr
-    for step in ("PIN>", "****", "CHALLNG>", "-> accepted", "(display off)"):
+    for step in ("PIN>", "****", "CHALLNG>", "-> accepted", "(display off)",
+                 "provisioned DSC00000001", "verify: accepted: alice by card DSC00000001",
+                 "is now active"):
         assert step in r.stdout
