@@ -74,8 +74,8 @@ test: setup lint typecheck mpy postgres
 postgres:
 	bash scripts/postgres.sh start
 
-bench: setup
-	$(PY) -m bench.run
+bench: setup postgres
+	source scripts/postgres-env.sh && $(PY) -m bench.run
 
 demo: setup
 	$(PY) -m emulator.demo

@@ -43,6 +43,14 @@ def heap_unix() -> dict[str, Any]:
     return parse("unix", r.returncode, r.stdout, r.stderr)
 
 
+def heap_unix_mpy() -> dict[str, Any]:
+    """The same phases with the firmware as a board gets it from `dsc flash`: .mpy files."""
+    with tempfile.TemporaryDirectory() as tmp:
+        build_firmware(Path(tmp))
+        r = run("unix", SCRIPT, paths=(Path(tmp), MP_TESTS))
+    return parse("unix_mpy", r.returncode, r.stdout, r.stderr)
+
+
 def heap_wasm() -> dict[str, Any]:
     cmd = ["node", str(WASM), str(FIRMWARE), str(MP_TESTS), str(SCRIPT)]
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
@@ -61,6 +69,7 @@ def mpy_size() -> dict[str, Any]:
 def main() -> dict[str, Any]:
     figures: dict[str, Any] = {}
     figures.update(heap_unix())
+    figures.update(heap_unix_mpy())
     figures.update(heap_wasm())
     figures.update(mpy_size())
     figures["targets"] = "app steady heap <= 16384 bytes, all .mpy <= 49152 bytes"
