@@ -15,7 +15,7 @@ from typing import Any
 from dsc import ocra
 
 from host_tools.errors import UsageError
-from host_tools.secrets_input import read_hex_secret
+from host_tools.secrets_input import read_hex_secret, read_text_secret
 
 _KEY_MAX_BYTES = 1024
 
@@ -23,7 +23,7 @@ HELP = "compute an OCRA (RFC 6287) response with the card's own code"
 EPILOG = """\
 The key is the card's seed as hex. --key puts it in the command line, where other users of this
 machine can read it (ps, /proc) and where shell history keeps it: prefer --key-file, --key-stdin
-or --key-env for real seeds. The same holds for --pin.
+or --key-env for real seeds. The same holds for --pin: prefer --pin-file or --pin-env.
 
 Exit status: 0 with the response printed; 2 when an input is wrong (one line on stderr, never
 the key or the PIN).
@@ -45,7 +45,12 @@ def register(subparsers: Any) -> None:
                       help="read the key (hex text) from environment variable VAR")
     p.add_argument("--challenge", required=True, metavar="Q",
                    help="the challenge as typed: decimal (QN), text (QA) or hex (QH)")
-    p.add_argument("--pin", metavar="PIN", help="the clear PIN, for suites with P")
+    pins = p.add_mutually_exclusive_group()
+    pins.add_argument("--pin", metavar="PIN",
+                      help="the clear PIN, for suites with P (visible to other users: see below)")
+    pins.add_argument("--pin-file", metavar="FILE", help="read the clear PIN from FILE")
+    pins.add_argument("--pin-env", metavar="VAR",
+                      help="read the clear PIN from environment variable VAR")
     p.add_argument("--counter", metavar="N", help="the counter, decimal, for suites with C")
     p.add_argument("--timestamp", metavar="HEX",
                    help="the count of time steps as hex (as in RFC 6287), for suites with T")
@@ -67,6 +72,13 @@ def _key(args: argparse.Namespace) -> bytes:
     if not 1 <= len(key) <= _KEY_MAX_BYTES:
         raise UsageError(f"the key is {len(key)} bytes; it must be 1 to {_KEY_MAX_BYTES} bytes")
     return key
+
+
+def _pin(args: argparse.Namespace) -> str | None:
+    if args.pin_file is None and args.pin_env is None:
+        pin: str | None = args.pin
+        return pin
+    return read_text_secret(file=args.pin_file, env=args.pin_env, what="PIN")
 
 
 def _int(text: str | None, base: int, what: str) -> int | None:
@@ -112,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     timestamp = _int(args.timestamp, 16, "timestamp")
     session = _session(args.session)
     try:
-        result: str = ocra.response(suite, key, args.challenge, counter=counter, pin=args.pin,
+        result: str = ocra.response(suite, key, args.challenge, counter=counter, pin=_pin(args),
                                     session=session, timestamp=timestamp)
     except ocra.OcraError as e:
         raise UsageError(_with_option(str(e))) from None

@@ -185,3 +185,21 @@ def test_missing_options_are_usage_errors(capsys: pytest.CaptureFixture[str]) ->
             main(argv)
         assert info.value.code == 2
         assert KEY20 not in capsys.readouterr().err
+
+
+def test_pin_from_file_or_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    v = next(v for v in RFC if "pin" in v)
+    base = ["ocra", "--suite", v["suite"], "--key", v["key"], f"--challenge={v['challenge']}"]
+    if "counter" in v:
+        base += ["--counter", str(v["counter"])]
+    pin_file = tmp_path / "pin"
+    pin_file.write_text(v["pin"] + "\n")
+    monkeypatch.setenv("TEST_DSC_PIN", v["pin"])
+    for extra in (["--pin-file", str(pin_file)], ["--pin-env", "TEST_DSC_PIN"]):
+        assert main([*base, *extra]) == 0
+        assert capsys.readouterr().out.strip() == v["expected"]
+    monkeypatch.delenv("TEST_DSC_PIN")
+    assert main([*base, "--pin-env", "TEST_DSC_PIN"]) == 2
+    err = capsys.readouterr().err
+    assert "TEST_DSC_PIN" in err and v["pin"] not in err
