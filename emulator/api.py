@@ -21,7 +21,7 @@ from typing import Any
 from emulator.board import VirtualBoard
 from emulator.flash import Flash
 from emulator.scheduler import EmulatorError, Scheduler
-from emulator.serialport import InProcessTransport, open_port
+from emulator.serialport import InProcessTransport, check_baud, open_port
 
 DEFAULT_SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
 DEFAULT_SERIAL_NUMBER = "DSC00000001"
@@ -42,7 +42,8 @@ class Emulator:
     board on the wall clock. Keyword-only extras: the record's pin_len/idle_ms/response_ms,
     production (a production build), bounce_ms (contact chatter per press/release), seed
     (a deterministic "TRNG"), unix_time (the board's clock at virtual time 0, for Tn suites),
-    app_factory (a stand-in for dsc.app.App, CPython runtime only).
+    app_factory (a stand-in for dsc.app.App, CPython runtime only), baud (pace the `serial`
+    port like a UART at that rate, 8N1, both directions; None: as fast as the host goes).
     """
 
     def __init__(self, board: str | dict[str, Any] = "pico", runtime: str = "cpython",
@@ -52,10 +53,12 @@ class Emulator:
                  pin_len: int = 4, idle_ms: int = 30000, response_ms: int = 60000,
                  production: bool = False, bounce_ms: int = BOUNCE_MS,
                  seed: int | None = None, unix_time: int | None = None,
-                 app_factory: Any = None) -> None:
+                 app_factory: Any = None, baud: int | None = None) -> None:
         if runtime not in RUNTIMES:
             raise EmulatorError(f"unknown runtime {runtime!r}: use {' or '.join(RUNTIMES)}")
+        _check_baud(baud, serial)
         self.runtime_name = runtime
+        self.baud = baud
         self.bounce_ms = bounce_ms
         self.board = VirtualBoard(board, state_dir=state_dir, unix_time=unix_time)
         self.runtime = _make_runtime(runtime, self.board, production, seed, app_factory)
@@ -70,7 +73,7 @@ class Emulator:
             if key is not None:
                 self._provision(key, suite, pin_len, idle_ms, response_ms)
             if serial is not None:
-                self._port = open_port(self.board.serial, serial)
+                self._port = open_port(self.board.serial, serial, baud=baud)
                 self.realtime()
         except BaseException:
             self.close()
@@ -224,6 +227,17 @@ class Emulator:
         client.provision(self.serial_number, suite, key, self.admin_key, pin_len=pin_len,
                          idle_ms=idle_ms, response_ms=response_ms)
         self.advance(SETTLE_MS)
+
+
+def _check_baud(baud: int | None, serial: str | None) -> None:
+    if baud is None:
+        return
+    try:
+        check_baud(baud)
+    except ValueError as e:
+        raise EmulatorError(str(e)) from None
+    if serial is None:
+        raise EmulatorError("baud= paces the pty or TCP port: give serial= too")
 
 
 def _make_runtime(name: str, board: VirtualBoard, production: bool, seed: int | None,

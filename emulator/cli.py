@@ -4,6 +4,7 @@ scenario. `host_tools/commands/emulator.py` registers these arguments under `dsc
     dsc emulator                                 # a window with a blank card
     dsc emulator --key-file seed.hex             # provisioned (key as hex text in the file)
     dsc emulator --headless --serial pty         # prints "serial: /dev/pts/N", runs until ^C
+    dsc emulator --headless --serial tcp --baud 115200   # the port paced like a UART
     dsc emulator --key-stdin --script login.txt  # exits 1 at the first failed expectation
 """
 
@@ -32,6 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--state", metavar="DIR", help="keep the card's flash in DIR between runs")
     p.add_argument("--serial", metavar="pty|tcp[:PORT]",
                    help="expose the card's serial port as a pty or a TCP socket (prints it)")
+    p.add_argument("--baud", type=int, metavar="N",
+                   help="pace the --serial port like a UART at N baud, 8N1, both directions "
+                        "(default: unpaced)")
     p.add_argument("--headless", action="store_true", help="no window")
     p.add_argument("--script", metavar="FILE", help="run a scenario file and exit")
     keys = p.add_mutually_exclusive_group()
@@ -64,6 +68,10 @@ def _check_args(args: argparse.Namespace) -> None:
     if args.serial is not None and not (args.serial in ("pty", "tcp")
                                         or args.serial.startswith("tcp:")):
         raise UsageError(f"--serial {args.serial}: use pty, tcp or tcp:PORT")
+    if args.baud is not None and args.baud <= 0:
+        raise UsageError(f"--baud {args.baud}: give a positive number of bits per second")
+    if args.baud is not None and args.serial is None:
+        raise UsageError("--baud paces the serial port: give --serial pty|tcp[:PORT] too")
     if args.scale < 1 or args.scale > 16:
         raise UsageError("--scale must be 1 to 16")
     if (args.admin_key_file or args.serial_number) and not (args.key or args.key_file
@@ -79,7 +87,7 @@ def _make_card(args: argparse.Namespace, key: bytes | None, admin: bytes | None)
     try:
         return Emulator(board=args.board, runtime=args.runtime, key=key, suite=args.suite,
                         serial_number=args.serial_number, state_dir=args.state,
-                        serial=args.serial, admin_key=admin)
+                        serial=args.serial, admin_key=admin, baud=args.baud)
     except (EmulatorError, ValueError, OSError) as e:
         if isinstance(e, BoardError):
             raise

@@ -9,6 +9,14 @@
 The pty and TCP ports exchange bytes from a pump thread while the board runs on the wall
 clock. Like a USB CDC port with no terminal attached, output nobody reads is dropped once the
 OS buffer is full, never blocking the card.
+
+With `baud=N` the pty and TCP ports behave like a UART at N baud, 8N1: each byte takes 10 bit
+times on the wire in each direction (the two directions are independent, full duplex), and
+the pump hands a byte over only once the wall clock says the line has carried it. The pump
+sleeps in its selector until the next byte is through (in slices of at least `SLICE_NS`), so
+pacing costs no busy-waiting. Host input beyond `RX_LIMIT` bytes in flight is left in the OS
+buffer, so a host that writes faster than the line blocks as it would on a real port.
+`InProcessTransport` runs in virtual time and is never throttled.
 """
 
 from __future__ import annotations
@@ -18,12 +26,19 @@ import os
 import selectors
 import socket
 import threading
+import time
 import tty
 from collections.abc import Callable
 
 from host_tools.transport import Transport, TransportError
 
 MAX_BUFFER = 1 << 16  # bytes kept per direction before the oldest are dropped (like a FIFO)
+BITS_PER_BYTE = 10  # 8N1: a start bit, 8 data bits, a stop bit
+SLICE_NS = 1_000_000  # a throttled pump wakes at most about once per ms while bytes flow
+RX_LIMIT = 4096  # host->card bytes held in flight before the pump stops reading the host
+TX_LIMIT = 4096  # card->host bytes held in flight; the rest waits in the SerialLine
+IDLE_S = 0.5  # the pump's select timeout when nothing is in flight
+_NS = 1_000_000_000
 
 
 class SerialLine:
@@ -115,13 +130,78 @@ class InProcessTransport(Transport):
             raise TransportError("the emulator's transport is closed")
 
 
+def check_baud(baud: object) -> int:
+    """A baud rate is a positive whole number of bits per second."""
+    if isinstance(baud, bool) or not isinstance(baud, int) or baud <= 0:
+        raise ValueError(f"baud must be a positive whole number of bits per second, "
+                         f"not {baud!r}")
+    return baud
+
+
+class LinePacer:
+    """One direction of a UART at `baud`, 8N1: holds bytes until the wire has carried them.
+
+    While bytes are queued they leave back to back: byte k (from 1) of a busy period that
+    began at `start` is through at start + ceil(k * 10 s / baud). Times are integer
+    nanoseconds of `time.monotonic_ns()`, so rounding never lets the pacer run ahead of the
+    line. An empty queue means the line is idle: every byte handed over had already arrived.
+    """
+
+    def __init__(self, baud: int) -> None:
+        self.baud = check_baud(baud)
+        self._queue = bytearray()
+        self._start = 0  # ns: when the current busy period began
+        self._done = 0  # bytes of the current busy period already handed over
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def push(self, data: bytes, now: int) -> None:
+        """Queue bytes that reached the line's sending end at `now`."""
+        if not data:
+            return
+        if not self._queue:
+            self._start, self._done = now, 0
+        self._queue += data
+
+    def pop(self, now: int) -> bytes:
+        """The bytes that have completely crossed the line by `now`."""
+        through = (now - self._start) * self.baud // (BITS_PER_BYTE * _NS)
+        n = max(0, min(len(self._queue), through - self._done))
+        data = bytes(self._queue[:n])
+        del self._queue[:n]
+        self._done += n
+        return data
+
+    def wait_ns(self, now: int) -> int | None:
+        """How long the pump may sleep before more bytes are through (None: nothing queued).
+
+        Until the next byte is through, but no more often than once per slice, except that
+        the last queued byte is handed over on time."""
+        if not self._queue:
+            return None
+        following = self._through(self._done + 1)
+        last = self._through(self._done + len(self._queue))
+        return max(0, max(following, min(now + SLICE_NS, last)) - now)
+
+    def _through(self, k: int) -> int:
+        return self._start + -(-k * BITS_PER_BYTE * _NS // self.baud)
+
+
 class _Port:
-    """A pump thread between the SerialLine and one OS endpoint (pty master or socket)."""
+    """A pump thread between the SerialLine and one OS endpoint (pty master or socket).
+
+    baud: None moves bytes as fast as the host allows; a number paces both directions as a
+    UART at that rate would (see `LinePacer`).
+    """
 
     url = ""
 
-    def __init__(self, line: SerialLine) -> None:
+    def __init__(self, line: SerialLine, baud: int | None = None) -> None:
         self.line = line
+        self.baud = None if baud is None else check_baud(baud)
+        self._rx = LinePacer(baud) if baud is not None else None  # host -> card
+        self._tx = LinePacer(baud) if baud is not None else None  # card -> host
         self._sel = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
@@ -153,15 +233,56 @@ class _Port:
 
     def _run(self) -> None:
         while not self._stop:
-            for key, _ in self._sel.select(timeout=0.5):
+            for key, _ in self._sel.select(timeout=self._timeout()):
                 if key.data == "wake":
                     with contextlib.suppress(BlockingIOError):
                         os.read(self._wake_r, 4096)
                 else:
                     self._readable(key)
+            self._move()
+
+    def _move(self) -> None:
+        """Hand over what the line has carried: host input to the card, card output out."""
+        now = time.monotonic_ns()
+        if self._rx is not None:
+            data = self._rx.pop(now)
+            if data:
+                self.line.host_write(data)
+            self._set_reading(len(self._rx) < RX_LIMIT)
+        if self._tx is None:
             self._pending += self.line.host_read()
-            if self._pending:
-                self._flush()
+        else:
+            self._tx.push(self.line.host_read(TX_LIMIT - len(self._tx)), now)
+            self._pending += self._tx.pop(now)
+        if self._pending:
+            self._flush()
+
+    def _timeout(self) -> float:
+        now = time.monotonic_ns()
+        waits = [p.wait_ns(now) for p in (self._rx, self._tx) if p is not None]
+        due = [w for w in waits if w is not None]
+        return min(due) / _NS if due else IDLE_S
+
+    def _from_host(self, data: bytes) -> None:
+        """Bytes the host wrote: to the card now, or once the paced line has carried them."""
+        if self._rx is None:
+            self.line.host_write(data)
+        else:
+            self._rx.push(data, time.monotonic_ns())
+
+    def _set_reading(self, on: bool) -> None:
+        """Watch the host's endpoint for input, or leave input in the OS buffer for now."""
+        fileobj = self._endpoint()
+        if fileobj is None:
+            return
+        watched = fileobj in self._sel.get_map()
+        if on and not watched:
+            self._sel.register(fileobj, selectors.EVENT_READ, "host")
+        elif watched and not on:
+            self._sel.unregister(fileobj)
+
+    def _endpoint(self) -> int | socket.socket | None:
+        raise NotImplementedError
 
     def _readable(self, key: selectors.SelectorKey) -> None:
         raise NotImplementedError
@@ -176,8 +297,8 @@ class _Port:
 class PtyPort(_Port):
     """The card's port as a pseudo-terminal: `url` is the /dev/pts path to open."""
 
-    def __init__(self, line: SerialLine) -> None:
-        super().__init__(line)
+    def __init__(self, line: SerialLine, baud: int | None = None) -> None:
+        super().__init__(line, baud)
         self._master, self._slave = os.openpty()
         # Raw mode on the terminal side: no echo, no line editing, no CR/LF translation, so
         # the service protocol's binary frames pass untouched. Keeping our own handle on the
@@ -185,8 +306,11 @@ class PtyPort(_Port):
         tty.setraw(self._slave)
         os.set_blocking(self._master, False)
         self.url = os.ttyname(self._slave)
-        self._sel.register(self._master, selectors.EVENT_READ, "pty")
+        self._sel.register(self._master, selectors.EVENT_READ, "host")
         self.start()
+
+    def _endpoint(self) -> int:
+        return self._master
 
     def _readable(self, key: selectors.SelectorKey) -> None:
         try:
@@ -194,7 +318,7 @@ class PtyPort(_Port):
         except (BlockingIOError, OSError):
             return
         if data:
-            self.line.host_write(data)
+            self._from_host(data)
 
     def _flush(self) -> None:
         try:
@@ -214,8 +338,9 @@ class PtyPort(_Port):
 class TcpPort(_Port):
     """The card's port as a TCP server: `url` is `socket://127.0.0.1:PORT` (one client)."""
 
-    def __init__(self, line: SerialLine, port: int = 0, host: str = "127.0.0.1") -> None:
-        super().__init__(line)
+    def __init__(self, line: SerialLine, port: int = 0, host: str = "127.0.0.1",
+                 baud: int | None = None) -> None:
+        super().__init__(line, baud)
         self._server = socket.create_server((host, port))
         self._server.setblocking(False)
         self.port = self._server.getsockname()[1]
@@ -236,9 +361,12 @@ class TcpPort(_Port):
         except OSError:
             data = b""
         if data:
-            self.line.host_write(data)
+            self._from_host(data)
         else:
             self._drop_client()
+
+    def _endpoint(self) -> socket.socket | None:
+        return self._client
 
     def _accept(self) -> None:
         try:
@@ -249,11 +377,12 @@ class TcpPort(_Port):
         conn.setblocking(False)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._client = conn
-        self._sel.register(conn, selectors.EVENT_READ, "client")
+        self._sel.register(conn, selectors.EVENT_READ, "host")
 
     def _drop_client(self) -> None:
         if self._client is not None:
-            self._sel.unregister(self._client)
+            if self._client in self._sel.get_map():
+                self._sel.unregister(self._client)
             self._client.close()
             self._client = None
 
@@ -275,12 +404,14 @@ class TcpPort(_Port):
         self._server.close()
 
 
-def open_port(line: SerialLine, spec: str) -> _Port:
-    """`pty`, `tcp` (a free port) or `tcp:PORT`."""
+def open_port(line: SerialLine, spec: str, baud: int | None = None) -> _Port:
+    """`pty`, `tcp` (a free port) or `tcp:PORT`; `baud` paces it like a UART (None: unpaced)."""
+    if baud is not None:
+        check_baud(baud)
     if spec == "pty":
-        return PtyPort(line)
+        return PtyPort(line, baud)
     if spec == "tcp":
-        return TcpPort(line)
+        return TcpPort(line, baud=baud)
     if spec.startswith("tcp:"):
         try:
             port = int(spec[4:])
@@ -288,5 +419,5 @@ def open_port(line: SerialLine, spec: str) -> _Port:
             raise ValueError(f"bad TCP port in {spec!r}") from None
         if not 0 <= port <= 65535:
             raise ValueError(f"bad TCP port in {spec!r}")
-        return TcpPort(line, port)
+        return TcpPort(line, port, baud=baud)
     raise ValueError(f"unknown serial kind {spec!r}: use pty, tcp or tcp:PORT")
