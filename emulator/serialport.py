@@ -225,11 +225,11 @@ class _Port:
             self._thread.join(timeout=2)
         with contextlib.suppress(ValueError):
             self.line.on_output.remove(self._wake)
+        self._close_endpoint()  # before the selector closes: a connected client unregisters
         self._sel.close()
         for fd in (self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
-        self._close_endpoint()
 
     def _run(self) -> None:
         while not self._stop:
@@ -381,8 +381,8 @@ class TcpPort(_Port):
 
     def _drop_client(self) -> None:
         if self._client is not None:
-            if self._client in self._sel.get_map():
-                self._sel.unregister(self._client)
+            with contextlib.suppress(KeyError, ValueError):
+                self._sel.unregister(self._client)  # maybe not watched while paced input waits
             self._client.close()
             self._client = None
 

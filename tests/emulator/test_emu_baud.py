@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -24,7 +25,7 @@ from emulator.serialport import (
 )
 from host_tools.cli import main as dsc_main
 from host_tools.client import CardClient
-from host_tools.transport import Transport, open_transport
+from host_tools.transport import Transport, TransportError, open_transport
 
 KEY = bytes(range(32))
 BAUD = 9600
@@ -107,7 +108,10 @@ def _card_receives(line: SerialLine, n: int, timeout: float) -> tuple[bytes, lis
     return got, times
 
 
-def test_host_to_card_takes_ten_bit_times_a_byte(paced) -> None:
+Paced = tuple[SerialLine, _Port, Transport]
+
+
+def test_host_to_card_takes_ten_bit_times_a_byte(paced: Paced) -> None:
     line, _, host = paced
     data = os.urandom(N)
     t0 = time.monotonic()
@@ -121,7 +125,7 @@ def test_host_to_card_takes_ten_bit_times_a_byte(paced) -> None:
     assert len(times) > 5
 
 
-def test_card_to_host_takes_ten_bit_times_a_byte(paced) -> None:
+def test_card_to_host_takes_ten_bit_times_a_byte(paced: Paced) -> None:
     line, _, host = paced
     data = os.urandom(N)
     t0 = time.monotonic()
@@ -174,6 +178,20 @@ def test_a_fast_host_is_held_back_not_buffered_without_bound() -> None:
     assert max(in_flight) <= RX_LIMIT + 4096  # one read of the socket beyond the limit
 
 
+@pytest.mark.parametrize("baud", [None, BAUD])
+def test_a_port_closes_with_its_client_still_attached(baud: int | None) -> None:
+    line = SerialLine()
+    port = open_port(line, "tcp", baud=baud)
+    with open_transport(port.url, BAUD) as host:
+        host.send(b"ping")
+        assert _card_receives(line, 4, timeout=5)[0] == b"ping"
+        port.close()  # the client is still connected: no error, the socket is closed
+        with pytest.raises(TransportError):
+            for _ in range(50):
+                host.send(b"x" * 4096)
+                time.sleep(0.01)
+
+
 # --- through the Emulator API and `dsc emulator` ---
 
 def test_emulator_baud_paces_the_service_protocol() -> None:
@@ -213,7 +231,7 @@ def test_cli_refuses_a_bad_baud(argv: list[str], message: str,
     assert message in capsys.readouterr().err
 
 
-def test_cli_baud_paces_the_port(tmp_path) -> None:
+def test_cli_baud_paces_the_port(tmp_path: Path) -> None:
     key_file = tmp_path / "seed.hex"
     key_file.write_text(KEY.hex())
     baud = 2400
