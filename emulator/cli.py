@@ -11,7 +11,6 @@ scenario. `host_tools/commands/emulator.py` registers these arguments under `dsc
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import signal
 import sys
@@ -19,7 +18,7 @@ import time
 from typing import Any
 
 from host_tools.errors import DscError, UsageError
-from host_tools.secrets_input import read_hex_secret
+from host_tools.secrets_input import add_key_options, key_from_args, read_hex_secret
 
 KEY_BYTES = (16, 64)
 
@@ -38,11 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: unpaced)")
     p.add_argument("--headless", action="store_true", help="no window")
     p.add_argument("--script", metavar="FILE", help="run a scenario file and exit")
-    keys = p.add_mutually_exclusive_group()
-    keys.add_argument("--key-file", metavar="F", help="provision with the key in F (hex text)")
-    keys.add_argument("--key-stdin", action="store_true", help="read the key (hex) from stdin")
-    keys.add_argument("--key", metavar="HEX",
-                      help="the key on the command line (visible to other users: avoid)")
+    add_key_options(p, required=False, what="key to provision with")
     p.add_argument("--admin-key-file", metavar="F",
                    help="the admin key to provision with (hex text); default: a random one")
     p.add_argument("--suite", default=DEFAULT_SUITE, help=f"OCRA suite (default {DEFAULT_SUITE})")
@@ -52,16 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _read_key(args: argparse.Namespace) -> bytes | None:
     lo, hi = KEY_BYTES
-    if args.key is not None:
-        print("dsc emulator: warning: --key puts the key in the process list and shell "
-              "history; prefer --key-file or --key-stdin", file=sys.stderr)
-        return read_hex_secret(stdin=True, stream=io.StringIO(args.key), what="key",
-                               min_bytes=lo, max_bytes=hi)
-    if args.key_file:
-        return read_hex_secret(file=args.key_file, what="key", min_bytes=lo, max_bytes=hi)
-    if args.key_stdin:
-        return read_hex_secret(stdin=True, what="key", min_bytes=lo, max_bytes=hi)
-    return None
+    return key_from_args(args, min_bytes=lo, max_bytes=hi, prog="dsc emulator")
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -74,8 +60,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError("--baud paces the serial port: give --serial pty|tcp[:PORT] too")
     if args.scale < 1 or args.scale > 16:
         raise UsageError("--scale must be 1 to 16")
-    if (args.admin_key_file or args.serial_number) and not (args.key or args.key_file
-                                                             or args.key_stdin):
+    has_key = args.key or args.key_file or args.key_env or args.key_stdin
+    if (args.admin_key_file or args.serial_number) and not has_key:
         raise UsageError("--admin-key-file and --serial-number need a key to provision with")
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from dsc import ocra
 
 from host_tools.errors import UsageError
-from host_tools.secrets_input import read_hex_secret, read_text_secret
+from host_tools.secrets_input import add_key_options, key_from_args, read_text_secret
 
 _KEY_MAX_BYTES = 1024
 
@@ -35,14 +35,7 @@ def register(subparsers: Any) -> None:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suite", required=True, metavar="SUITE",
                    help="OCRA suite, e.g. OCRA-1:HOTP-SHA256-8:QN06-PSHA1")
-    keys = p.add_mutually_exclusive_group(required=True)
-    keys.add_argument("--key", metavar="HEX",
-                      help="the key as hex (visible to other users: see below)")
-    keys.add_argument("--key-file", metavar="FILE", help="read the key (hex text) from FILE")
-    keys.add_argument("--key-stdin", action="store_true",
-                      help="read the key (hex text) from the first line of standard input")
-    keys.add_argument("--key-env", metavar="VAR",
-                      help="read the key (hex text) from environment variable VAR")
+    add_key_options(p, required=True)
     p.add_argument("--challenge", required=True, metavar="Q",
                    help="the challenge as typed: decimal (QN), text (QA) or hex (QH)")
     pins = p.add_mutually_exclusive_group()
@@ -61,16 +54,8 @@ def register(subparsers: Any) -> None:
 
 
 def _key(args: argparse.Namespace) -> bytes:
-    if args.key is None:
-        return read_hex_secret(file=args.key_file, stdin=args.key_stdin, env=args.key_env,
-                               what="key", min_bytes=1, max_bytes=_KEY_MAX_BYTES)
-    text = "".join(args.key.split())
-    try:
-        key = binascii.unhexlify(text)
-    except (binascii.Error, ValueError):
-        raise UsageError("the key is not hex text") from None
-    if not 1 <= len(key) <= _KEY_MAX_BYTES:
-        raise UsageError(f"the key is {len(key)} bytes; it must be 1 to {_KEY_MAX_BYTES} bytes")
+    key = key_from_args(args, min_bytes=1, max_bytes=_KEY_MAX_BYTES, prog="dsc ocra")
+    assert key is not None  # the option group is required
     return key
 
 

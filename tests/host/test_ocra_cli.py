@@ -19,6 +19,8 @@ from host_tools.cli import main
 
 RFC = load_vectors("rfc6287.json")["vectors"]
 KEY20 = "3132333435363738393031323334353637383930"
+KEY_WARNING = ("dsc ocra: warning: --key puts the key in the process list and the shell history; "
+               "prefer --key-file, --key-stdin or --key-env")
 KEY32 = "3132333435363738393031323334353637383930313233343536373839303132"
 
 
@@ -30,7 +32,12 @@ def run(*argv: str, stdin: str | None = None,
         monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(["ocra", *argv])
-    return code, out.getvalue(), err.getvalue()
+    errors = err.getvalue()
+    if errors.startswith("dsc ocra: warning"):  # a key from argv: warned, never repeated
+        assert "--key" in argv
+        warning, _, errors = errors.partition("\n")
+        assert warning == KEY_WARNING
+    return code, out.getvalue(), errors
 
 
 def vector_args(v: dict[str, Any]) -> list[str]:
@@ -129,7 +136,7 @@ BAD = [
     (["--suite", "OCRA-1:HOTP-SHA1-6:QN08", "--key", "31zz", "--challenge", "12345678"],
      "not hex"),
     (["--suite", "OCRA-1:HOTP-SHA1-6:QN08", "--key", "", "--challenge", "12345678"],
-     "key is 0 bytes"),
+     "the key is empty"),
     (["--suite", "OCRA-1:HOTP-SHA1-6:QN08", "--key", KEY20, "--challenge", "1234567x"],
      "--challenge"),
     (["--suite", "OCRA-1:HOTP-SHA1-6:QN08", "--key", KEY20, "--challenge", "12345678",
