@@ -19,7 +19,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from mpvm import FIRMWARE, MP_TESTS, run  # noqa: E402
+from mpvm import BOARDS, FIRMWARE, MP_TESTS, run  # noqa: E402
 
 from host_tools.build import build_firmware  # noqa: E402
 
@@ -39,7 +39,7 @@ def parse(vm: str, returncode: int, out: str, err: str) -> dict[str, Any]:
 
 
 def heap_unix() -> dict[str, Any]:
-    r = run("unix", SCRIPT, paths=(FIRMWARE, MP_TESTS))
+    r = run("unix", SCRIPT, paths=(FIRMWARE, MP_TESTS, BOARDS))
     return parse("unix", r.returncode, r.stdout, r.stderr)
 
 
@@ -47,12 +47,12 @@ def heap_unix_mpy() -> dict[str, Any]:
     """The same phases with the firmware as a board gets it from `dsc flash`: .mpy files."""
     with tempfile.TemporaryDirectory() as tmp:
         build_firmware(Path(tmp))
-        r = run("unix", SCRIPT, paths=(Path(tmp), MP_TESTS))
+        r = run("unix", SCRIPT, paths=(Path(tmp), MP_TESTS, BOARDS))
     return parse("unix_mpy", r.returncode, r.stdout, r.stderr)
 
 
 def heap_wasm() -> dict[str, Any]:
-    cmd = ["node", str(WASM), str(FIRMWARE), str(MP_TESTS), str(SCRIPT)]
+    cmd = ["node", str(WASM), str(FIRMWARE), str(MP_TESTS), str(BOARDS), str(SCRIPT)]
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
     return parse("wasm", p.returncode, p.stdout, p.stderr)
 

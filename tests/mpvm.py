@@ -12,6 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
 MP_TESTS = ROOT / "tests" / "mp"
+BOARDS = ROOT / "boards"
 SHARED = Path(os.environ.get("DSC_SHARED", ROOT.parent / "shared"))
 VECTORS = SHARED / "vectors"
 WASM_RUNNER = MP_TESTS / "run_wasm.mjs"
@@ -34,7 +35,7 @@ def micropython_unix() -> str:
 
 
 def run(vm: str, script: Path, *args: str, timeout: float = 300,
-        paths: tuple[Path, ...] = (FIRMWARE, MP_TESTS)) -> Run:
+        paths: tuple[Path, ...] = (FIRMWARE, MP_TESTS, BOARDS)) -> Run:
     """Run `script` on `vm` with `paths` importable and the vectors dir as argv[1]."""
     argv = [str(VECTORS), *args]
     if vm == "cpython":

@@ -6,23 +6,8 @@
 #   hal.cut_after(17)      # the 18th flash byte written raises PowerCut
 from dsc.hal import PULL_UP, Hal
 
-PICO = {
-    "name": "pico",
-    "keypad": {
-        "kind": "matrix",
-        "rows": [2, 3, 4, 5],
-        "cols": [6, 7, 8],
-        "keys": ["1", "2", "3", "4", "5", "6", "7", "8", "9", "CLR", "0", "OK"],
-    },
-    "power": {"pin": 15, "active_low": True},
-    "display": {"bus": 0, "sda": 16, "scl": 17, "freq": 400000, "addr": 0x3C,
-                "width": 128, "height": 32},
-    "serial": {"kind": "usb_cdc"},
-    "flash": {"dir": "/dsc", "size": 1441792, "fs": "littlefs2"},
-    "battery": None,
-    "led": 25,
-    "sleep": "lightsleep",
-}
+# The Pico's board file itself (boards/ is on the path of every VM's run): board facts live once.
+from pico import BOARD as PICO
 
 DIRECT = {
     "name": "direct",

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "mp"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "boards"))
 from dsc import record
 from dsc.app import App
 from dsc.record import Record
