@@ -94,7 +94,15 @@ _V1 = [
     """INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '')""",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1]
+# v2: the failure counter keeps the times of the current run of failures (a sliding 24-hour
+# window needs each one, not just the first), and the audit head carries a MAC under the
+# master key (so deleting the newest entries and rewriting the head is found).
+_V2 = [
+    """ALTER TABLE users ADD COLUMN failure_times TEXT""",
+    """ALTER TABLE audit_head ADD COLUMN mac TEXT""",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2]
 VERSION = len(MIGRATIONS)
 
 

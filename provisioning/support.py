@@ -173,13 +173,26 @@ def reset_pin(reg: Registry, user: str, pin: str) -> None:
         reg.log("reset-pin", "ok", user=user)
 
 
+def recent_failures(urow: Row, now: int, window: int) -> list[int]:
+    """Times of the user's current run of failures that fall within the window, oldest first."""
+    text = urow["failure_times"]
+    if text:
+        times = [int(t) for t in str(text).split()]
+    elif urow["failures"] and urow["failures_since"] is not None:
+        # a row last written before schema v2 kept only the count and the first time
+        times = [int(urow["failures_since"])] * int(urow["failures"])
+    else:
+        times = []
+    return [t for t in times if now - t < window]
+
+
 def unlock(reg: Registry, user: str) -> bool:
     """Clear the failure count and any lock; True when the user was locked."""
     with reg.db.transaction():
         urow = reg.user_row(user, lock=True)
         was = urow["locked_until"] is not None and int(urow["locked_until"]) > reg.now()
         reg.db.execute("UPDATE users SET failures = 0, failures_since = NULL, "
-                       "locked_until = NULL WHERE id = ?", (urow["id"],))
+                       "failure_times = NULL, locked_until = NULL WHERE id = ?", (urow["id"],))
         reg.log("unlock", "ok", user=user, detail={"was_locked": was})
     return was
 
@@ -202,7 +215,7 @@ def user_view(reg: Registry, name: str) -> dict[str, Any]:
         "cards": [{"serial_number": c["serial_number"], "status": c["status"],
                    "suite": c["suite"]} for c in _user_cards(reg, urow["id"])],
         "pin_set": urow["pin_enc"] is not None,
-        "failures": int(urow["failures"]),
+        "failures": len(recent_failures(urow, now, reg.policy.failure_window)),
         "locked_until": int(urow["locked_until"]) if locked else None,
         "status": "locked" if locked else "ok",
         "temporary_access": [dict(t) for t in temp],

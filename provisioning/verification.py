@@ -4,11 +4,16 @@ reactivation.
 A verification is one transaction. It first locks the user's row (`SELECT ... FOR UPDATE` on
 PostgreSQL; SQLite's `BEGIN IMMEDIATE` already holds the write lock), so concurrent attempts
 for one user run one after the other and the failure count is exact. A challenge is single use:
-any attempt consumes it, right or wrong. Failure counting: the first failure opens a window of
-`failure_window` seconds; `max_failures` failures inside it lock the user for `lock_seconds`
-(then the count starts afresh); a success clears the count. Unknown, expired or reused
-challenges and attempts while locked are refused without counting: they prove nothing about
-the PIN. Every outcome goes to the audit log (never the response itself).
+any attempt consumes it, right or wrong.
+
+Failure counting is a sliding window: the user's row keeps the time of each failure of the
+current run (no success in between). When a failure makes `max_failures` of them fall within
+the last `failure_window` seconds, the user is locked for `lock_seconds` and the run starts
+afresh; failures older than the window drop out one by one. Any accepted method (card,
+passcode, security card) clears the run. Unknown, expired or reused challenges, attempts while
+locked, and a correct response from a card that is unavailable are refused without counting:
+they prove nothing against the holder. Every outcome goes to the audit log (never the response
+itself).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from provisioning import lifecycle, ocra_check, support, temporary
+from provisioning.cliutil import when
 from provisioning.db import Row
 from provisioning.errors import (
     CardStateError,
@@ -54,6 +60,7 @@ class Outcome:
     serial_number: str | None = None
     attempts_remaining: int | None = None
     locked_until: int | None = None
+    hint: str | None = None                # what to do instead, when there is something
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -64,11 +71,16 @@ class Outcome:
         if self.accepted:
             via = f"card {self.serial_number}" if self.method == "card" else self.method
             return f"accepted: {self.user} by {via}, {self.access} access"
+        if self.reason == "locked" and self.locked_until is not None:
+            return f"rejected: locked (until {when(self.locked_until)}; `dsc unlock` ends it early)"
         text = f"rejected: {self.reason}"
-        if self.attempts_remaining is not None and self.reason == "wrong":
-            text += f" ({self.attempts_remaining} attempts left before the user is locked)"
         if self.locked_until is not None:
-            text += f" (locked until {self.locked_until})"
+            return f"{text}; the user is now locked until {when(self.locked_until)}"
+        if self.attempts_remaining is not None and self.reason == "wrong":
+            left = self.attempts_remaining
+            text += f" ({left} attempt{'' if left == 1 else 's'} left before the user is locked)"
+        if self.hint:
+            text += f" ({self.hint})"
         return text
 
 
@@ -140,24 +152,22 @@ def _consume(reg: Registry, urow: Row, challenge_id: str) -> tuple[Row | None, O
 
 
 def _count_failure(reg: Registry, urow: Row) -> Outcome:
+    """One more failure; the one that puts `max_failures` inside the window locks the user.
+
+    Read-modify-write is exact: the caller holds the user's row lock for the transaction."""
     now, pol = reg.now(), reg.policy
-    row = reg.db.one(
-        "UPDATE users SET "
-        "failures = CASE WHEN failures_since IS NULL OR failures_since <= ? "
-        "THEN 1 ELSE failures + 1 END, "
-        "failures_since = CASE WHEN failures_since IS NULL OR failures_since <= ? "
-        "THEN ? ELSE failures_since END "
-        "WHERE id = ? RETURNING failures",
-        (now - pol.failure_window, now - pol.failure_window, now, urow["id"]))
-    assert row is not None
-    failures = int(row["failures"])
-    if failures < pol.max_failures:
+    times = [*support.recent_failures(urow, now, pol.failure_window), now]
+    if len(times) < pol.max_failures:
+        reg.db.execute("UPDATE users SET failures = ?, failures_since = ?, failure_times = ? "
+                       "WHERE id = ?", (len(times), times[0], " ".join(map(str, times)),
+                                        urow["id"]))
         return Outcome(False, urow["name"], "wrong",
-                       attempts_remaining=pol.max_failures - failures)
+                       attempts_remaining=pol.max_failures - len(times))
     until = now + pol.lock_seconds
-    reg.db.execute("UPDATE users SET locked_until = ?, failures = 0, failures_since = NULL "
-                   "WHERE id = ?", (until, urow["id"]))
-    reg.log("lock", "locked", user=urow["name"], detail={"failures": failures, "until": until})
+    reg.db.execute("UPDATE users SET locked_until = ?, failures = 0, failures_since = NULL, "
+                   "failure_times = NULL WHERE id = ?", (until, urow["id"]))
+    reg.log("lock", "locked", user=urow["name"],
+            detail={"failures": len(times), "since": times[0], "until": until})
     return Outcome(False, urow["name"], "wrong", attempts_remaining=0, locked_until=until)
 
 
@@ -176,9 +186,9 @@ def _attempt(reg: Registry, user: str, challenge_id: str, action: str, check: Ch
                 outcome = _count_failure(reg, urow)
             if outcome.serial_number is None and card is not None:
                 outcome = replace(outcome, serial_number=card["serial_number"])
-            elif outcome.accepted and int(urow["failures"]):
-                reg.db.execute("UPDATE users SET failures = 0, failures_since = NULL "
-                               "WHERE id = ?", (urow["id"],))
+            if outcome.accepted and (urow["failures"] or urow["failure_times"]):
+                reg.db.execute("UPDATE users SET failures = 0, failures_since = NULL, "
+                               "failure_times = NULL WHERE id = ?", (urow["id"],))
         assert outcome is not None
         detail = {k: v for k, v in (("reason", outcome.reason), ("method", outcome.method),
                                     ("access", outcome.access), ("challenge", challenge_id),
@@ -232,6 +242,13 @@ def verify(reg: Registry, user: str, challenge_id: str, response: str) -> Outcom
         if found:
             method, access = found
             return Outcome(True, name, method=method, access=access)
+        if card is not None and card["status"] == lifecycle.UNAVAILABLE and \
+                _ocra_ok(reg, card, ch, _pin_of(reg, urow), response):
+            # The holder has the card back: not a failure, but login goes through reactivation.
+            return Outcome(False, name, "no active card", serial_number=card["serial_number"],
+                           hint=f"card {card['serial_number']} is unavailable while temporary "
+                                f"access runs: take a new challenge and end that with "
+                                f"`dsc reactivate`")
         return None
 
     return _attempt(reg, user, challenge_id, "verify", check)

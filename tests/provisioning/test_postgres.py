@@ -9,7 +9,7 @@ import pytest
 from dsc import ocra
 from regkit import SUITE, Clock
 
-from provisioning import audit, support, verification
+from provisioning import audit, schema, support, verification
 from provisioning.registry import Registry
 
 pytestmark = pytest.mark.postgres
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.postgres
 
 def _setup(url: str, key: Path, clock: Clock) -> tuple[Registry, str, bytes]:
     reg, _, applied = Registry.init(url, key, clock=clock, operator="pg")
-    assert applied == 1
+    assert applied == schema.VERSION
     serial = reg.allocate_serial(SUITE)
     seed = b"\x07" * 32
     reg.confirm_provisioned(serial, seed=seed, admin_key=b"A" * 32, suite=SUITE)

@@ -42,7 +42,7 @@ def test_open_refuses_missing_registry_wrong_key_and_newer_schema(env: Env,
     assert "00" not in str(e.value).split(":")[-1]
     with sqlite3.connect(env.url) as conn:
         conn.execute("INSERT INTO schema_version VALUES (?, 0)", (schema.VERSION + 1,))
-    with pytest.raises(RegistryError, match=r"schema version 2.*upgrade OpenDSC"):
+    with pytest.raises(RegistryError, match=f"schema version {schema.VERSION + 1}.*upgrade"):
         Registry.open(env.url, env.key_file)
 
 

@@ -196,3 +196,65 @@ def test_rfc_suite_default_matches_firmware(env: Env) -> None:
     ch = verification.issue_challenge(env.reg, "alice")
     direct = ocra.response(SUITE, env.seeds[serial], ch.challenge, pin="1234")
     assert verification.verify(env.reg, "alice", ch.id, direct).accepted
+
+
+def test_ten_failures_inside_any_24h_lock_even_across_the_first_ones_window(env: Env) -> None:
+    # 1 failure, then 8 nearly a day later, then 2 more: the last 10 all fall within 2 hours
+    env.active()
+    env.wrong("alice")
+    env.clock.advance(23 * 3600)
+    for _ in range(8):
+        env.wrong("alice")
+    env.clock.advance(2 * 3600)  # the very first failure is now older than 24 h
+    out = env.wrong("alice")
+    assert out.attempts_remaining == 1 and out.locked_until is None
+    out = env.wrong("alice")
+    assert out.attempts_remaining == 0 and out.locked_until == env.clock.t + DAY
+
+
+def test_failures_older_than_the_window_drop_out_one_by_one(env: Env) -> None:
+    env.active()
+    for _ in range(9):  # one failure an hour
+        env.wrong("alice")
+        env.clock.advance(3600)
+    env.clock.advance(DAY - 9 * 3600)  # now the first one is exactly 24 h old: out
+    assert env.wrong("alice").attempts_remaining == 1  # 8 recent ones + this one
+    assert support.user_view(env.reg, "alice")["failures"] == 9
+
+
+def test_any_accepted_method_clears_the_failure_count(env: Env) -> None:
+    from provisioning import temporary
+
+    env.active()
+    for _ in range(3):
+        env.wrong("alice")
+    code, _, _ = temporary.issue_passcode(env.reg, "alice")
+    ch = verification.issue_challenge(env.reg, "alice")
+    assert verification.verify(env.reg, "alice", ch.id, code).method == "passcode"
+    assert support.user_view(env.reg, "alice")["failures"] == 0
+    outs = [env.wrong("alice") for _ in range(9)]
+    assert outs[-1].attempts_remaining == 1 and outs[-1].locked_until is None
+
+
+def test_the_unavailable_card_itself_is_told_to_reactivate_not_counted(env: Env) -> None:
+    from provisioning import temporary
+
+    serial = env.active()
+    temporary.issue_passcode(env.reg, "alice")
+    ch = verification.issue_challenge(env.reg, "alice")
+    out = verification.verify(env.reg, "alice", ch.id, env.answer(serial, ch.challenge))
+    assert (out.accepted, out.reason, out.serial_number) == (False, "no active card", serial)
+    assert "dsc reactivate" in out.describe()
+    assert support.user_view(env.reg, "alice")["failures"] == 0
+    assert env.reg.card(serial).status == "unavailable"
+
+
+def test_rejection_text_gives_the_lock_end_as_a_date(env: Env) -> None:
+    env.active()
+    env.reg.set_policy("max_failures", 2)
+    assert env.wrong("alice").describe() == \
+        "rejected: wrong (1 attempt left before the user is locked)"
+    text = env.wrong("alice").describe()
+    assert text == "rejected: wrong; the user is now locked until 2025-06-16 15:06:40 UTC"
+    assert env.wrong("alice").describe() == \
+        "rejected: locked (until 2025-06-16 15:06:40 UTC; `dsc unlock` ends it early)"
