@@ -7,9 +7,19 @@ Every entry's hash covers its own fields and the previous entry's hash:
 
 so editing any entry breaks its hash, and deleting or inserting one breaks the chain (and the
 sequence numbers). `audit_head` keeps the last sequence number and hash, so dropping entries
-from the end is found too; quoting the head (`dsc audit --verify` prints it) somewhere outside
-the database also catches someone who rewrites the head along with the tail. Appending takes the
-head's row lock (FOR UPDATE / the SQLite write lock), so concurrent writers extend one chain.
+from the end is found too.
+
+The chain alone does not stop someone who can write the database: they could delete the
+newest entries and point the head at the new last one, or edit an entry and recompute every
+hash after it. So the head also carries a MAC of (seq, hash) under a key derived from the
+registry master key, which lives outside the database (`Sealer.mac`). Any rewrite of the
+tail or of the chain leaves a head whose MAC does not match, and without the key file a valid
+one cannot be made. Every append checks the head's MAC before it extends the chain (appending
+onto a forged head would launder the cut) and refuses to log — so refuses the operation — when
+it fails. What the MAC cannot catch is the whole database put back to an older copy: quote the
+head that `dsc audit --verify` prints somewhere outside the database for that.
+Appending takes the head's row lock (FOR UPDATE / the SQLite write lock), so concurrent writers
+extend one chain.
 
 Details must never hold a secret: callers pass names, reasons and counts only.
 """
@@ -24,6 +34,12 @@ from typing import Any
 
 from provisioning.db import Database, Row
 from provisioning.errors import AuditError
+from provisioning.keys import Sealer
+
+_PURPOSE = "audit head"
+_BROKEN_HEAD = ("audit log broken: its head fails its MAC check (the newest entries were "
+                "deleted, or entries edited and the chain recomputed, by someone without the "
+                "master key)")
 
 
 @dataclass(frozen=True)
@@ -49,12 +65,15 @@ def _digest(prev: str, fields: list[Any]) -> str:
     return hashlib.sha256(f"{prev}\n{body}".encode()).hexdigest()
 
 
-def append(db: Database, *, at: int, operator: str, action: str, outcome: str,
+def append(db: Database, sealer: Sealer, *, at: int, operator: str, action: str, outcome: str,
            serial_number: str | None = None, user: str | None = None,
            detail: Mapping[str, Any] | None = None) -> int:
     """Add one entry inside the caller's transaction; returns its sequence number."""
-    head = db.one("SELECT seq, hash FROM audit_head WHERE id = 1", lock=True)
+    head = db.one("SELECT seq, hash, mac FROM audit_head WHERE id = 1", lock=True)
     assert head is not None, "audit_head row missing"
+    if not _head_ok(sealer, head):
+        raise AuditError(f"{_BROKEN_HEAD}: nothing more is logged, so nothing is done, until "
+                         f"it is looked into (see docs/registry.md, audit log)")
     seq = int(head["seq"]) + 1
     detail_json = json.dumps(dict(detail or {}), separators=(",", ":"), sort_keys=True)
     fields = [seq, at, operator, action, serial_number, user, outcome, detail_json]
@@ -62,8 +81,35 @@ def append(db: Database, *, at: int, operator: str, action: str, outcome: str,
     db.execute("INSERT INTO audit (seq, at, operator, action, serial_number, user_name, outcome, "
                "detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                (*fields, head["hash"], digest))
-    db.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, digest))
+    db.execute("UPDATE audit_head SET seq = ?, hash = ?, mac = ? WHERE id = 1",
+               (seq, digest, _head_mac(sealer, seq, digest)))
     return seq
+
+
+def _head_data(seq: int, digest: str) -> bytes:
+    return f"{seq}:{digest}".encode("ascii")
+
+
+def _head_mac(sealer: Sealer, seq: int, digest: str) -> str:
+    return sealer.mac(_head_data(seq, digest), _PURPOSE)
+
+
+def _head_ok(sealer: Sealer, head: Row) -> bool:
+    return sealer.mac_ok(head["mac"], _head_data(int(head["seq"]), head["hash"]), _PURPOSE)
+
+
+def anchor(db: Database, sealer: Sealer) -> int | None:
+    """Give a head without a MAC (a new registry, or one from before schema v2) its MAC.
+
+    Only `dsc registry init` calls this: whoever runs it holds the key file and vouches for
+    the log as it stands. Returns the head's sequence number when it anchored, else None."""
+    head = db.one("SELECT seq, hash, mac FROM audit_head WHERE id = 1", lock=True)
+    assert head is not None, "audit_head row missing"
+    if head["mac"] is not None:
+        return None
+    db.execute("UPDATE audit_head SET mac = ? WHERE id = 1",
+               (_head_mac(sealer, int(head["seq"]), head["hash"]),))
+    return int(head["seq"])
 
 
 def _entry(row: Row) -> Entry:
@@ -100,8 +146,8 @@ def _rows(db: Database, batch: int = 5000) -> Iterator[Row]:
         last = int(rows[-1]["seq"])
 
 
-def verify(db: Database) -> tuple[int, str]:
-    """Check the whole chain: (entries, head hash), or AuditError at the first break."""
+def verify(db: Database, sealer: Sealer) -> tuple[int, str]:
+    """Check the chain and its head: (entries, head hash), or AuditError at the first break."""
     prev, expected_seq = "", 1
     with db.transaction():  # one consistent snapshot of log and head
         for row in _rows(db):
@@ -117,9 +163,11 @@ def verify(db: Database) -> tuple[int, str]:
             if _digest(prev, fields) != row["hash"]:
                 raise AuditError(f"audit log broken at entry {seq}: its content was edited")
             prev, expected_seq = row["hash"], seq + 1
-        head = db.one("SELECT seq, hash FROM audit_head WHERE id = 1")
+        head = db.one("SELECT seq, hash, mac FROM audit_head WHERE id = 1")
     count = expected_seq - 1
     if head is None or int(head["seq"]) != count or head["hash"] != prev:
         raise AuditError(f"audit log broken: the log ends at entry {count} but its head says "
                          f"{head['seq'] if head else '?'}: entries at the end were deleted")
+    if not _head_ok(sealer, head):
+        raise AuditError(_BROKEN_HEAD)
     return count, prev

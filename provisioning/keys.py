@@ -15,10 +15,16 @@ associated data names the table, column and row (e.g. `cards.seed_enc:DSC0000000
 ciphertext copied into another row or column fails to decrypt instead of being accepted.
 Rotation appends a new key, re-encrypts every value in one transaction, then drops the old key;
 a crash in between leaves a file with both keys, which still opens every row.
+
+The same keys also authenticate values that must stay readable but must not be forged by
+someone who can write the database without holding the key file (the audit log's head):
+`mac()` gives `key id:HMAC-SHA256` under a key derived per purpose from the master key.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -113,6 +119,7 @@ class Sealer:
         if not keys:
             raise MasterKeyError("no master key")
         self._ciphers = {kid.encode("ascii"): AESGCM(key) for kid, key in keys}
+        self._raw = dict(keys)
         self.key_id = keys[-1][0]
         self._current = self._ciphers[self.key_id.encode("ascii")]
         self._current_id = self.key_id.encode("ascii")
@@ -142,3 +149,20 @@ class Sealer:
 
     def key_id_of(self, sealed: bytes) -> str:
         return bytes(sealed[:_ID_LEN]).decode("ascii", "replace")
+
+    def mac(self, data: bytes, purpose: str) -> str:
+        """`<key id>:<hex HMAC-SHA256>` of `data` under the current key, for `purpose`."""
+        return f"{self.key_id}:{self._mac(self.key_id, data, purpose)}"
+
+    def mac_ok(self, value: str | None, data: bytes, purpose: str) -> bool:
+        """True when `value` is a MAC of `data` under any key of the file (timing-safe)."""
+        kid, _, tag = (value or "").partition(":")
+        if kid not in self._raw:
+            return False
+        return hmac.compare_digest(self._mac(kid, data, purpose).encode(), tag.encode())
+
+    def _mac(self, kid: str, data: bytes, purpose: str) -> str:
+        # A key per purpose, derived from the master key: never the AES-GCM key itself.
+        key = hmac.new(self._raw[kid], b"OpenDSC MAC key: " + purpose.encode(),
+                       hashlib.sha256).digest()
+        return hmac.new(key, data, hashlib.sha256).hexdigest()

@@ -128,6 +128,7 @@ class Registry:
             with db.transaction():
                 if db.one("SELECT value FROM meta WHERE name = 'key_check'") is None:
                     _store_key_check(db, sealer)
+                    audit.anchor(db, sealer)
                     reg = cls(db, sealer, key_file, **kw)
                     reg.log("registry.init", "ok", detail={"schema": schema.VERSION})
                     return reg, created, applied
@@ -137,7 +138,12 @@ class Registry:
                 if created:  # a fresh key cannot open an existing registry: do not leave it
                     key_file.unlink()
                 raise
-            return cls(db, sealer, key_file, **kw), created, applied
+            reg = cls(db, sealer, key_file, **kw)
+            with db.transaction():
+                anchored = audit.anchor(db, sealer)  # an upgrade from before the head MAC
+                if anchored is not None:
+                    reg.log("audit.anchor", "ok", detail={"head": anchored})
+            return reg, created, applied
         except BaseException:
             db.close()
             raise
@@ -173,9 +179,9 @@ class Registry:
 
     def log(self, action: str, outcome: str, *, serial_number: str | None = None,
             user: str | None = None, detail: Mapping[str, Any] | None = None) -> int:
-        return audit.append(self.db, at=self.now(), operator=self.operator, action=action,
-                            outcome=outcome, serial_number=serial_number, user=user,
-                            detail=detail)
+        return audit.append(self.db, self.sealer, at=self.now(), operator=self.operator,
+                            action=action, outcome=outcome, serial_number=serial_number,
+                            user=user, detail=detail)
 
     def seal(self, plaintext: bytes, table: str, column: str, ident: str) -> bytes:
         return self.sealer.seal(plaintext, aad(table, column, ident))
@@ -325,7 +331,11 @@ class Registry:
                                     (value, row["id"]))
                     count += 1
             _store_key_check(self.db, both)
-            self.log("registry.rotate-key", "ok", detail={"key_id": fresh[0], "values": count})
+            # Logged under both keys: the head's old MAC is checked, the new one made with the
+            # fresh key (the old one leaves the file below).
+            audit.append(self.db, both, at=self.now(), operator=self.operator,
+                         action="registry.rotate-key", outcome="ok",
+                         detail={"key_id": fresh[0], "values": count})
         write_key_file(self.key_file, [fresh])
         self.sealer = Sealer([fresh])
         return fresh[0]

@@ -181,7 +181,7 @@ def _wipe(args: argparse.Namespace) -> int:
 def _audit(args: argparse.Namespace) -> int:
     with open_registry(args) as reg:
         if args.verify:
-            count, head = audit.verify(reg.db)
+            count, head = audit.verify(reg.db, reg.sealer)
             emit(args, {"entries": count, "head": head, "status": "intact"},
                  f"audit log intact: {count} entries, head {head}")
             return 0

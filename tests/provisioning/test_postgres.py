@@ -36,7 +36,7 @@ def test_login_and_life_cycle_on_postgres(pg_url: str, tmp_path: Path) -> None:
         assert reg.card(serial).status == "active"
         reg.rotate_key()
         assert reg.seed(serial) == seed
-        assert audit.verify(reg.db)[0] > 5
+        assert audit.verify(reg.db, reg.sealer)[0] > 5
     with Registry.open(pg_url, tmp_path / "k", clock=clock) as again:
         assert again.card(serial).users == ("alice",)
 
@@ -71,6 +71,6 @@ def test_failure_count_is_exact_with_parallel_workers(pg_url: str, tmp_path: Pat
     with Registry.open(pg_url, tmp_path / "k", clock=clock) as reg:
         view = support.user_view(reg, "alice")
         assert view["status"] == "locked"
-        audit.verify(reg.db)  # one chain, no entry lost to the races
+        audit.verify(reg.db, reg.sealer)  # one chain, no entry lost to the races
         verifies = reg.db.one("SELECT COUNT(*) AS n FROM audit WHERE action = 'verify'")
         assert verifies is not None and verifies["n"] == 40

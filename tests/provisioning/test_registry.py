@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from regkit import Env
 
-from provisioning import audit, schema, temporary, verification
+from provisioning import audit, schema, support, temporary, verification
+from provisioning.db import Database
 from provisioning.errors import AuditError, MasterKeyError, RegistryError
 from provisioning.keys import read_key_file
 from provisioning.registry import Registry
@@ -89,7 +90,7 @@ def test_audit_chain_records_actions_and_finds_tampering(env: Env) -> None:
     serial = env.active()
     env.login("alice", serial)
     env.wrong("alice")
-    count, _ = audit.verify(env.reg.db)
+    count, _ = audit.verify(env.reg.db, env.reg.sealer)
     actions = [e.action for e in audit.entries(env.reg.db)]
     assert actions[:4] == ["registry.init", "allocate", "provision", "assign"]
     assert actions.count("verify") == 2 and count == len(actions)
@@ -99,19 +100,19 @@ def test_audit_chain_records_actions_and_finds_tampering(env: Env) -> None:
     db = env.reg.db
     db.execute("UPDATE audit SET outcome = 'accepted' WHERE seq = ?", (last.seq,))
     with pytest.raises(AuditError, match=f"entry {last.seq}: its content was edited"):
-        audit.verify(db)
+        audit.verify(db, env.reg.sealer)
     db.execute("UPDATE audit SET outcome = 'rejected' WHERE seq = ?", (last.seq,))
     db.execute("DELETE FROM audit WHERE seq = 3")
     with pytest.raises(AuditError, match="entry 3 is missing"):
-        audit.verify(db)
+        audit.verify(db, env.reg.sealer)
 
 
 def test_audit_finds_deleted_tail(env: Env) -> None:
     env.active()
-    count, _ = audit.verify(env.reg.db)
+    count, _ = audit.verify(env.reg.db, env.reg.sealer)
     env.reg.db.execute("DELETE FROM audit WHERE seq = ?", (count,))
     with pytest.raises(AuditError, match="entries at the end were deleted"):
-        audit.verify(env.reg.db)
+        audit.verify(env.reg.db, env.reg.sealer)
 
 
 def test_audit_never_holds_secrets(env: Env) -> None:
@@ -119,3 +120,75 @@ def test_audit_never_holds_secrets(env: Env) -> None:
     code, _, _ = temporary.issue_passcode(env.reg, "alice")
     text = repr([e.as_json() for e in audit.entries(env.reg.db)])
     assert code not in text and "1234" not in text and env.seeds[serial].hex() not in text
+
+
+def _rechain(db: Database, start: int) -> None:
+    """What someone with write access to the database (but not the master key) can do:
+    recompute every hash from entry `start` on and point the head at the new last one."""
+    prev = db.one("SELECT hash FROM audit WHERE seq = ?", (start - 1,))
+    last = prev["hash"] if prev else ""
+    for row in db.all("SELECT * FROM audit WHERE seq >= ? ORDER BY seq", (start,)):
+        fields = [row["seq"], row["at"], row["operator"], row["action"], row["serial_number"],
+                  row["user_name"], row["outcome"], row["detail"]]
+        digest = audit._digest(last, fields)
+        db.execute("UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?",
+                   (last, digest, row["seq"]))
+        last = digest
+    top = db.one("SELECT MAX(seq) AS n FROM audit")
+    db.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (top["n"] or 0, last))
+
+
+def test_audit_finds_the_newest_entries_deleted_with_the_head_rewritten(env: Env) -> None:
+    serial = env.active()
+    env.wrong("alice")
+    env.login("alice", serial)
+    count, _ = audit.verify(env.reg.db, env.reg.sealer)
+    env.reg.db.execute("DELETE FROM audit WHERE seq > ?", (count - 2,))
+    _rechain(env.reg.db, count - 2)
+    with pytest.raises(AuditError, match="head fails its MAC check"):
+        audit.verify(env.reg.db, env.reg.sealer)
+    # nothing more is chained onto a head that fails its check (it would launder the cut)
+    with pytest.raises(AuditError, match="head fails its MAC check"):
+        support.unlock(env.reg, "alice")
+
+
+def test_audit_finds_an_edit_whose_chain_was_recomputed(env: Env) -> None:
+    env.active()
+    env.wrong("alice")
+    env.reg.db.execute("UPDATE audit SET outcome = 'accepted' WHERE action = 'verify'")
+    _rechain(env.reg.db, 1)
+    with pytest.raises(AuditError, match="head fails its MAC check"):
+        audit.verify(env.reg.db, env.reg.sealer)
+
+
+def test_audit_head_survives_key_rotation_and_reopening(env: Env) -> None:
+    env.active()
+    env.reg.rotate_key()
+    with env.reopen() as reg:
+        support.unlock(reg, "alice")
+        count, head = audit.verify(reg.db, reg.sealer)
+        assert audit.entries(reg.db)[-1].hash == head and count > 5
+
+
+def test_upgrade_from_schema_1_anchors_the_head_and_keeps_failure_counts(env: Env) -> None:
+    serial = env.active()
+    for _ in range(3):
+        env.wrong("alice")
+    env.reg.close()
+    # put the file back to what schema v1 left: no failure_times, no head MAC
+    with sqlite3.connect(env.url) as conn:
+        conn.execute("UPDATE users SET failures = 3, failures_since = ? WHERE name = 'alice'",
+                     (env.clock.t,))
+        conn.execute("ALTER TABLE users DROP COLUMN failure_times")
+        conn.execute("ALTER TABLE audit_head DROP COLUMN mac")
+        conn.execute("DELETE FROM schema_version WHERE version > 1")
+    with pytest.raises(RegistryError, match="run `dsc registry init` to migrate"):
+        env.reopen()
+    reg, created, applied = Registry.init(env.url, env.key_file, clock=env.clock)
+    with reg:
+        assert (created, applied) == (False, schema.VERSION - 1)
+        assert audit.entries(reg.db)[-1].action == "audit.anchor"
+        assert audit.verify(reg.db, reg.sealer)[0] == len(audit.entries(reg.db, limit=1000))
+        env.reg = reg
+        assert env.wrong("alice").attempts_remaining == 6  # the 3 from before still count
+        assert env.login("alice", serial).accepted
