@@ -35,20 +35,22 @@ class MachineHal(Hal):
         self._poll = None
         ser = board["serial"]
         if ser["kind"] == "uart" and not ser.get("repl"):
-            self._uart = machine.UART(ser["id"], baudrate=ser.get("baud", 115200),
-                                      tx=machine.Pin(ser["tx"]), rx=machine.Pin(ser["rx"]))
+            self._uart = _make_uart(board)
         elif select is not None:  # USB CDC, or the UART that carries the REPL: via stdio
             self._poll = select.poll()
             self._poll.register(sys.stdin, select.POLLIN)
         led = board.get("led")
         self._led = machine.Pin(led, machine.Pin.OUT, value=0) if led is not None else None
         bat = board.get("battery")
-        self._adc = machine.ADC(machine.Pin(bat["adc"])) if bat else None
+        self._adc = _make_adc(bat["adc"]) if bat else None
         vbus = board.get("vbus")
         self._vbus = machine.Pin(vbus, machine.Pin.IN) if vbus is not None else None
         power = board["power"]
-        self._power = machine.Pin(power["pin"], machine.Pin.IN)
         self._power_low = bool(power.get("active_low", True))
+        # The same pull as the keypad gives it: on rp2 and stm32 a Pin made without pull=
+        # switches the pull off, and this pin must stay pulled while the board sleeps.
+        self._power_pull = machine.Pin.PULL_UP if self._power_low else machine.Pin.PULL_DOWN
+        self._power = machine.Pin(power["pin"], machine.Pin.IN, self._power_pull)
         self._epoch = _EPOCH_2000 if time.gmtime(0)[0] == 2000 else 0
 
     # --- time ---
@@ -77,17 +79,37 @@ class MachineHal(Hal):
         return kind is not None and self._vbus is not None and self._vbus.value() == 0
 
     def _sleep(self):
-        level = 0 if self._power_low else 1
         if esp32 is not None:
-            esp32.wake_on_ext0(pin=self._power, level=level)  # pyright: ignore
-        else:  # rp2 and others: any pin interrupt ends a light sleep
-            trigger = machine.Pin.IRQ_FALLING if self._power_low else machine.Pin.IRQ_RISING
-            self._power.irq(handler=_wake, trigger=trigger)
+            self._sleep_esp32()
+            return
+        # rp2, stm32: a pin interrupt ends a light sleep; on rp2 only one that has a handler,
+        # and only a sleep with a timeout (machine.lightsleep() without one, and deepsleep()
+        # without one, enter DORMANT, which no Pin.irq ends). Plugging USB in (VBUS rising)
+        # wakes the board too, so the serial port comes up at once.
+        wakes = [(self._power, machine.Pin.IRQ_FALLING if self._power_low
+                  else machine.Pin.IRQ_RISING)]
+        if self._vbus is not None:
+            wakes.append((self._vbus, machine.Pin.IRQ_RISING))
+        for pin, trigger in wakes:
+            pin.irq(handler=_wake, trigger=trigger)
+        try:
+            if self.board.get("sleep") == "deepsleep":
+                machine.deepsleep(_MAX_SLEEP_MS)  # rp2: a light sleep, then a reset
+            machine.lightsleep(_MAX_SLEEP_MS)
+        finally:
+            for pin, _trigger in wakes:
+                pin.irq(handler=None)
+
+    def _sleep_esp32(self):
+        # ext0: the chip wakes when the RTC GPIO reaches the level. It cannot also watch VBUS
+        # (ext0 takes one pin), so plugging USB in is noticed at the next timed wake-up.
+        esp32.wake_on_ext0(pin=self._power, level=0 if self._power_low else 1)  # pyright: ignore
         if self.board.get("sleep") == "deepsleep":
             machine.deepsleep()  # wakes through a reset: main.py starts over
         machine.lightsleep(_MAX_SLEEP_MS)
-        if esp32 is None:
-            self._power.irq(handler=None)
+        # ext0 left the pin an RTC IO, which the digital input no longer reads; a mode-setting
+        # init makes it a digital input again (MicroPython calls rtc_gpio_deinit).
+        self._power.init(machine.Pin.IN, self._power_pull)
 
     # --- GPIO ---
     def pin_out(self, num, value):
@@ -160,10 +182,14 @@ class MachineHal(Hal):
         return os.urandom(n)
 
     def battery_mv(self):
-        if self._adc is None:
+        adc = self._adc
+        if adc is None:
             return None
         divider = self.board["battery"].get("divider", 1.0)
-        return int(self._adc.read_u16() * 3300 * divider) // 65535
+        read_uv = getattr(adc, "read_uv", None)
+        if read_uv is not None:  # esp32: calibrated microvolts (the raw scale is not linear)
+            return int(read_uv() * divider) // 1000
+        return int(adc.read_u16() * 3300 * divider) // 65535  # 3.3 V reference (rp2, stm32)
 
     def led(self, on):
         if self._led is not None:
@@ -190,6 +216,24 @@ def _makedirs(path):
             os.mkdir(cur)
         except OSError:
             pass  # exists
+
+
+def _make_uart(board):
+    ser = board["serial"]
+    baud = ser.get("baud", 115200)
+    if board["port"] == "stm32":  # fixed pins per UART id, no tx=/rx= arguments
+        return machine.UART(ser["id"], baudrate=baud)
+    return machine.UART(ser["id"], baudrate=baud, tx=machine.Pin(ser["tx"]),
+                        rx=machine.Pin(ser["rx"]))
+
+
+def _make_adc(pin):
+    # esp32 ADCs start at 0 dB attenuation (about 1.1 V full scale), which a cell behind a
+    # 1/2 divider saturates; 11 dB reads up to about 2.5-3.1 V. Other ports have no atten=.
+    atten = getattr(machine.ADC, "ATTN_11DB", None)
+    if esp32 is not None and atten is not None:
+        return machine.ADC(machine.Pin(pin), atten=atten)  # pyright: ignore[reportCallIssue]
+    return machine.ADC(machine.Pin(pin))
 
 
 def _make_i2c(board):
