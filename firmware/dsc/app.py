@@ -70,10 +70,13 @@ class App:
         return -1
 
     def run(self):
-        if not self.production:
-            while True:  # development: Ctrl-C reaches the REPL
+        # Development: exceptions (and Ctrl-C) reach the REPL. Production: never returns,
+        # never leaves a traceback. Checked every round: a LOCK over serial switches a
+        # running development card to the production loop at once.
+        while True:
+            if not self.production:
                 self.hal.idle(self.step())
-        while True:  # production: never returns, never leaves a traceback on the display
+                continue
             try:
                 self.hal.idle(self.step())
             except Exception:

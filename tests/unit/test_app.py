@@ -322,6 +322,40 @@ def test_production_run_survives_exceptions_and_development_run_does_not() -> No
         app.run()
 
 
+def test_a_card_locked_while_running_keeps_running_through_errors() -> None:
+    # LOCK arrives over serial while a development build is in run(): from then on the loop
+    # must behave like a production one (no way back to the REPL through an exception).
+    class Flaky(Views):
+        fails = 0
+
+        def render(self, view: tuple[Any, ...]) -> None:
+            if self.fails:
+                self.fails -= 1
+                raise RuntimeError("I2C bus error")
+            super().render(view)
+
+    hal = provisioned()
+    views = Flaky()
+    app = App(hal, display=views, service=NoService())
+    steps: list[int] = []
+
+    def idle(ms: int) -> None:
+        steps.append(ms)
+        hal.t += 10
+        if len(steps) == 5:
+            assert app.record is not None
+            app.replace_record(app.record.copy(locked=True))
+            views.fails = 3
+        if len(steps) > 30:
+            raise Stop()
+
+    hal.idle = idle  # type: ignore[method-assign]
+    with pytest.raises(Stop):
+        app.run()
+    assert app.production and hal.locked
+    assert ("message", "ERROR", "RESTART") in views.views
+
+
 def test_step_asks_for_sleep_only_when_off_and_idle() -> None:
     hal = provisioned()
     app, _ = boot(hal)
