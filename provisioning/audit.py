@@ -98,15 +98,14 @@ def _head_ok(sealer: Sealer, head: Row) -> bool:
     return sealer.mac_ok(head["mac"], _head_data(int(head["seq"]), head["hash"]), _PURPOSE)
 
 
-def anchor(db: Database, sealer: Sealer) -> int | None:
-    """Give a head without a MAC (a new registry, or one from before schema v2) its MAC.
+def anchor(db: Database, sealer: Sealer) -> int:
+    """MAC the head as it stands; returns its sequence number.
 
-    Only `dsc registry init` calls this: whoever runs it holds the key file and vouches for
-    the log as it stands. Returns the head's sequence number when it anchored, else None."""
-    head = db.one("SELECT seq, hash, mac FROM audit_head WHERE id = 1", lock=True)
+    For `dsc registry init` on a new or upgraded registry, and `dsc audit --anchor` after an
+    alarm was looked into: whoever runs it holds the key file and vouches for the log as it
+    is. Nothing else ever re-MACs a head that fails its check."""
+    head = db.one("SELECT seq, hash FROM audit_head WHERE id = 1", lock=True)
     assert head is not None, "audit_head row missing"
-    if head["mac"] is not None:
-        return None
     db.execute("UPDATE audit_head SET mac = ? WHERE id = 1",
                (_head_mac(sealer, int(head["seq"]), head["hash"]),))
     return int(head["seq"])

@@ -37,6 +37,7 @@ from provisioning.keys import (
 Clock = Callable[[], float]
 DEFAULT_SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
 _CHECK = b"OpenDSC registry key check"
+_HEAD_MAC_SINCE = 2  # the schema version that gave the audit head its MAC
 # (table, sealed column, column naming the row in the associated data)
 SEALED = (("cards", "seed_enc", "serial_number"), ("cards", "admin_key_enc", "serial_number"),
           ("users", "pin_enc", "name"), ("temp_access", "secret_enc", "uid"))
@@ -139,10 +140,8 @@ class Registry:
                     key_file.unlink()
                 raise
             reg = cls(db, sealer, key_file, **kw)
-            with db.transaction():
-                anchored = audit.anchor(db, sealer)  # an upgrade from before the head MAC
-                if anchored is not None:
-                    reg.log("audit.anchor", "ok", detail={"head": anchored})
+            if schema.VERSION - applied < _HEAD_MAC_SINCE:  # this run added the head's MAC
+                reg.anchor_audit("schema upgrade")
             return reg, created, applied
         except BaseException:
             db.close()
@@ -311,6 +310,13 @@ class Registry:
                                  f"{row['status']})", serial_number=serial_number,
                                  status=row["status"])
         return self.unseal(row["seed_enc"], "cards", "seed_enc", serial_number)
+
+    def anchor_audit(self, why: str) -> int:
+        """MAC the audit head as it stands (after an upgrade, or an investigated alarm)."""
+        with self.db.transaction():
+            seq = audit.anchor(self.db, self.sealer)
+            self.log("audit.anchor", "ok", detail={"head": seq, "why": why})
+        return seq
 
     # --- key rotation -------------------------------------------------------------------------
     def rotate_key(self) -> str:

@@ -3,7 +3,7 @@
     dsc registry init | rotate-key | config [NAME VALUE]
     dsc provision --port P|auto [--port P2 ...] [--count N] [--suite S] [--batch NAME]
     dsc wipe SERIAL --port P
-    dsc audit [--verify] [--user U] [--serial-number S] [--limit N]
+    dsc audit [--verify | --anchor] [--user U] [--serial-number S] [--limit N]
     dsc pskc export --out F (--password-stdin | --psk-file F) [SERIAL ...]
     dsc pskc import F (--password-stdin | --psk-file F)
 
@@ -36,7 +36,10 @@ def register(sub: Any) -> None:
     p.add_argument("value", nargs="?", type=int, metavar="VALUE")
     _register_cards(sub, c)
     p = add(sub, "audit", _audit, "show the audit log, or --verify its hash chain", c)
-    p.add_argument("--verify", action="store_true")
+    p.add_argument("--verify", action="store_true", help="check the hash chain and its head")
+    p.add_argument("--anchor", action="store_true",
+                   help="after an alarm was looked into: vouch for the log as it stands "
+                        "(MAC its head again; logged)")
     p.add_argument("--user")
     p.add_argument("--serial-number")
     p.add_argument("--limit", type=int, default=50)
@@ -179,7 +182,14 @@ def _wipe(args: argparse.Namespace) -> int:
 
 # --- audit, PSKC ----------------------------------------------------------------------------
 def _audit(args: argparse.Namespace) -> int:
+    if args.verify and args.anchor:
+        raise UsageError("give --verify or --anchor, not both")
     with open_registry(args) as reg:
+        if args.anchor:
+            seq = reg.anchor_audit("support, after an investigation")
+            emit(args, {"head": seq, "status": "anchored"},
+                 f"audit head re-anchored at entry {seq} (logged as audit.anchor)")
+            return 0
         if args.verify:
             count, head = audit.verify(reg.db, reg.sealer)
             emit(args, {"entries": count, "head": head, "status": "intact"},

@@ -192,3 +192,19 @@ def test_upgrade_from_schema_1_anchors_the_head_and_keeps_failure_counts(env: En
         env.reg = reg
         assert env.wrong("alice").attempts_remaining == 6  # the 3 from before still count
         assert env.login("alice", serial).accepted
+
+
+def test_only_an_explicit_anchor_clears_an_alarm(env: Env) -> None:
+    env.active()
+    count, _ = audit.verify(env.reg.db, env.reg.sealer)
+    env.reg.db.execute("DELETE FROM audit WHERE seq = ?", (count,))
+    _rechain(env.reg.db, count)
+    env.reg.db.execute("UPDATE audit_head SET mac = NULL")  # hoping init re-anchors it
+    reg, _, applied = Registry.init(env.url, env.key_file, clock=env.clock)
+    with reg:
+        assert applied == 0
+        with pytest.raises(AuditError, match="head fails its MAC check"):
+            audit.verify(reg.db, reg.sealer)
+        assert reg.anchor_audit("looked into") == count - 1
+        assert audit.verify(reg.db, reg.sealer)[0] == count
+        assert audit.entries(reg.db)[-1].detail == {"head": count - 1, "why": "looked into"}
