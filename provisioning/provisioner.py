@@ -205,7 +205,8 @@ def _next_card(reg: Registry, ports: Sequence[str], opener: Opener, batch: Batch
             if todo:
                 return client
             client.close()
-            if done is not None and done not in batch.skipped:
+            ours = {p.serial_number for p in batch.done}  # still on the port until swapped
+            if done is not None and done not in batch.skipped and done not in ours:
                 batch.skipped.append(done)
                 report(f"{port}: card {done} is already done: connect the next card")
         if time.monotonic() >= deadline:

@@ -135,19 +135,37 @@ def _provision(args: argparse.Namespace) -> int:
     if count < 1:
         raise UsageError("--count must be at least 1")
     opts = provisioner.Options(suite=args.suite, batch=args.batch, pin_len=args.pin_len)
+    bar = _ProgressBar()
     with open_registry(args) as reg:
         result = provisioner.provision_batch(
             reg, ports, cardlink.open_client, count, master, cardlink.derive_admin_key, opts,
-            wait=args.wait, report=stderr, progress=_progress_bar)
+            wait=args.wait, report=bar.say, progress=bar.draw)
+    bar.close()
     return _summary(args, result)
 
 
-def _progress_bar(done: int, total: int) -> None:
+class _ProgressBar:
+    """A bar on stderr, redrawn in place; messages get lines of their own above it."""
+
     width = 30
-    filled = width * done // max(total, 1)
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-    sys.stderr.write("\n" if done == total else "")
-    sys.stderr.flush()
+
+    def __init__(self) -> None:
+        self.open = False  # the cursor is at the end of a drawn bar
+
+    def draw(self, done: int, total: int) -> None:
+        filled = self.width * done // max(total, 1)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done}/{total}")
+        sys.stderr.flush()
+        self.open = True
+
+    def say(self, text: str) -> None:
+        self.close()
+        stderr(text)
+
+    def close(self) -> None:
+        if self.open:
+            sys.stderr.write("\n")
+            self.open = False
 
 
 def _summary(args: argparse.Namespace, result: Any) -> int:

@@ -169,3 +169,35 @@ def test_bad_suite_is_refused_before_any_card_is_touched(env: Env) -> None:
         provisioner.provision_batch(env.reg, ["p"], opener, 1, MASTER, derive,
                                     provisioner.Options(suite="OCRA-1:HOTP-MD5-8:QN06"))
     assert env.reg.cards() == []
+
+
+def test_batch_does_not_count_its_own_cards_as_already_done(env: Env) -> None:
+    # the desk leaves each card on the port a while after it is done, then swaps it
+    a, b = FakeCard(), FakeCard()
+    shown = [a, a, a, a, b]
+
+    def opener(port: str) -> FakeCard:
+        return shown.pop(0) if len(shown) > 1 else shown[0]
+
+    messages: list[str] = []
+    batch = provisioner.provision_batch(env.reg, ["fake"], opener, 2, MASTER, derive,
+                                        provisioner.Options(), wait=5, poll=0,
+                                        report=messages.append)
+    assert [p.serial_number for p in batch.done] == ["DSC00000001", "DSC00000002"]
+    assert batch.skipped == [] and batch.failed is None
+    assert not any("already done" in m for m in messages)
+
+
+def test_progress_messages_get_lines_of_their_own(capsys: pytest.CaptureFixture[str]) -> None:
+    from host_tools.commands.registry_admin import _ProgressBar
+
+    bar = _ProgressBar()
+    bar.draw(0, 2)
+    bar.say("provisioned DSC00000001: connect the next card")
+    bar.draw(1, 2)
+    bar.draw(2, 2)
+    bar.close()
+    lines = capsys.readouterr().err.split("\n")
+    assert lines[0] == "\r[" + "." * 30 + "] 0/2"
+    assert lines[1] == "provisioned DSC00000001: connect the next card"
+    assert lines[2].endswith("\r[" + "#" * 30 + "] 2/2") and lines[3] == ""
