@@ -2,13 +2,15 @@
 # S3's native USB port. Pins avoid the strapping pins (0, 3, 45, 46), USB (19/20), UART0
 # (43/44) and the flash/PSRAM pins (26-37); the RGB LED (WS2812) is not a plain LED.
 # POWER is on GPIO1, an RTC GPIO, so esp32.wake_on_ext0 can wake the chip from sleep.
+# USB: the stock ESP32_GENERIC_S3 build's TinyUSB CDC port, 303A:4001 (Espressif's VID, the
+# TinyUSB default PID for CDC alone); 303A:1001 is the chip's USB-Serial/JTAG (ROM download).
 # Plain literals only: the host reads this file with ast.literal_eval, the firmware imports it.
 BOARD = {
     "name": "esp32s3_devkitc",
     "title": "Espressif ESP32-S3-DevKitC-1",
     "port": "esp32",
     "mpy_arch": "xtensawin",
-    "usb": [0x303A, 0x1001],
+    "usb": [0x303A, 0x4001],
     "keypad": {
         "kind": "matrix",
         "rows": [4, 5, 6, 7],

@@ -65,10 +65,19 @@ def pin_rows(board: dict[str, Any]) -> list[tuple[str, Any, str]]:
         rows.append(("battery", board["battery"]["adc"],
                      f"ADC input, cell through a 1/{board['battery']['divider']:g} divider"))
     if board.get("vbus") is not None:
-        rows.append(("VBUS sense", board["vbus"], "input; high while USB powers the board"))
+        rows.append(("VBUS sense", board["vbus"], vbus_note(board)))
     if board.get("led") is not None:
         rows.append(("LED", board["led"], "output; lit while the card is on"))
     return rows
+
+
+def vbus_note(board: dict[str, Any]) -> str:
+    """Where the VBUS sense comes from: the Pico and the pyboard wire it on the board; an ESP32
+    dev kit needs the 5 V of its USB connector brought down to 3.3 V (never 5 V on a GPIO)."""
+    if board["port"] == "esp32":
+        return ("input; wire USB 5 V through a divider (e.g. 100k/100k to GND): "
+                "high while USB powers the board")
+    return "input, wired on the board; high while USB powers the board"
 
 
 def board_section(board: dict[str, Any]) -> str:

@@ -89,6 +89,37 @@ def test_esp32_boards_avoid_strapping_flash_and_input_only_misuse() -> None:
         assert board["power"]["pin"] in rtc, "POWER must be an RTC GPIO for ext0 wake-up"
 
 
+# The USB identity of the stock MicroPython build for each board's native USB (discovery finds
+# cards by it): rp2 2E8A:0005; stm32 F055:9800 (pyboard, CDC + mass storage); esp32-s2/s3
+# TinyUSB CDC with Espressif's VID and TinyUSB's default CDC-only PID 0x4001 (303A:1001 is the
+# chip's USB-Serial/JTAG unit, seen in the ROM download mode, not MicroPython's CDC port).
+STOCK_USB = {"rp2": (0x2E8A, 0x0005), "stm32": (0xF055, 0x9800), "esp32": (0x303A, 0x4001)}
+USB_BRIDGES = {(0x10C4, 0xEA60), (0x1A86, 0x7523), (0x0403, 0x6001)}  # CP210x, CH340, FT232
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_usb_id_is_the_stock_micropython_one(name: str) -> None:
+    board = load_board(name)
+    usb = tuple(board["usb"])
+    if board["serial"]["kind"] == "usb_cdc":
+        assert usb == STOCK_USB[board["port"]], (name, [hex(v) for v in usb])
+    else:
+        assert usb in USB_BRIDGES, (name, [hex(v) for v in usb])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_sleep_mode_can_be_woken_by_power(name: str) -> None:
+    # rp2: MachineHal sleeps with a timeout and a Pin.irq handler (both needed to wake it);
+    # esp32: ext0 on an RTC GPIO. stm32 standby is ended by the WKUP pin's rising edge only,
+    # not by a Pin.irq: a deepsleeping pyboard would not notice POWER.
+    board = load_board(name)
+    allowed = {"rp2": {None, "lightsleep", "deepsleep"}, "esp32": {None, "lightsleep", "deepsleep"},
+               "stm32": {None, "lightsleep"}}
+    assert board.get("sleep") in allowed[board["port"]], name
+    if board.get("sleep") is not None:
+        assert board.get("vbus") is not None, "without VBUS sense the board never sleeps"
+
+
 def test_parse_board_source_refuses_bad_files() -> None:
     with pytest.raises(BoardError, match="plain literals"):
         parse_board_source("BOARD = {'name': open('x')}")
