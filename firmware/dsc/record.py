@@ -220,5 +220,12 @@ def erase(hal):
         else:
             # A record we cannot parse may still hold a secret: overwrite all of it.
             _replace(hal, bytes(len(data)))
+    else:
+        # No record, but record.new may hold one (a FAT replace cut before its rename) or part
+        # of one (a save cut part-way): overwrite it too. A cut here leaves a record.new that
+        # load() does not adopt (zeros or nothing), so the card comes up blank.
+        new = hal.fs_read(NEW)
+        if new:
+            hal.fs_write(NEW, bytes(len(new)))
     for name in FILES:
         hal.fs_remove(name)

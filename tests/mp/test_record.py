@@ -181,6 +181,39 @@ def test_erase_of_a_corrupt_record_overwrites_it_all():
 
 
 @test
+def test_erase_overwrites_a_lone_new_file_too():
+    # FAT cut between "remove record" and "rename record.new": the whole record, secret
+    # included, is in record.new; a save cut part-way may have left the secret there too.
+    whole = record.encode(rec())
+    for data in (whole, whole[:-7]):
+        hal = FakeHal()
+        hal.flash["record.new"] = data
+        record.erase(hal)
+        assert not hal.flash
+        assert hal.writes and hal.writes[0][0] == "record.new", hal.writes
+        for _name, written in hal.writes:
+            assert SECRET not in written and ADMIN not in written
+
+
+@test
+def test_power_cut_while_erasing_a_lone_new_file_leaves_a_blank_card():
+    whole = record.encode(rec())
+    for n in range(len(whole) + 2):
+        hal = FakeHal()
+        hal.flash["record.new"] = whole
+        hal.cut_after(n)
+        try:
+            record.erase(hal)
+        except PowerCut:
+            pass
+        hal.budget = -1
+        got = record.load(hal)
+        assert got is None or same(got, rec()), n
+        for name in hal.flash:
+            assert SECRET not in hal.flash[name] or same(got, rec()), n
+
+
+@test
 def test_power_cut_during_erase_never_leaves_the_secret_or_a_broken_card():
     total = len(record.encode(rec())) + 1
     for n in range(total + 1):
