@@ -55,6 +55,11 @@ def new_key() -> tuple[str, bytes]:
 def read_key_file(path: Path) -> list[tuple[str, bytes]]:
     """The keys in file order (the last one is current). Errors name the file, never a key."""
     try:
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:  # like ssh with a private key: refuse rather than use an exposed key
+            raise MasterKeyError(f"the master key file {path} can be read by others (mode "
+                                 f"{mode:04o}): chmod 600 {path}, and consider whether to "
+                                 f"`dsc registry rotate-key`")
         text = path.read_text(encoding="ascii")
     except FileNotFoundError:
         raise MasterKeyError(

@@ -44,7 +44,7 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 _NEXT_STEP = {
     BLANK: "its provisioning was never confirmed: run `dsc provision` with the card attached",
     PROVISIONED: "it is in stock: assign it with `dsc assign`",
-    ASSIGNED: "it waits for its first correct response (or `dsc activate`)",
+    ASSIGNED: "it waits for its first correct response or `dsc activate`",
     ACTIVE: "it is in use",
     UNAVAILABLE: "temporary access is running: end it with `dsc reactivate`",
     LOST: "it is disabled: assign a replacement with `dsc replace`, or `dsc return` it",
@@ -54,19 +54,38 @@ _NEXT_STEP = {
 }
 
 
+# How a refusal names each action ({} is the serial number).
+_DOING = {
+    "provision": "provision card {}",
+    "assign": "assign card {}",
+    "activate": "activate card {}",
+    "temporary-access": "give temporary access in place of card {}",
+    "reactivate": "reactivate card {}",
+    "lost": "report card {} lost",
+    "return": "record card {} as returned",
+    "wipe": "wipe card {}",
+    "retire": "retire card {}",
+}
+
+
 def describe(status: str) -> str:
     return _NEXT_STEP.get(status, "unknown state")
+
+
+def refusal(action: str, serial_number: str, status: str,
+            allowed: tuple[str, ...]) -> CardStateError:
+    """The error for `action` on a card in `status`: what it is, what to do, what it needs."""
+    doing = _DOING.get(action, action + " card {}").format(serial_number)
+    needs = ", ".join(allowed[:-1]) + " or " + allowed[-1] if len(allowed) > 1 else allowed[0]
+    return CardStateError(f"cannot {doing}: it is {status} ({describe(status)}); that needs a "
+                          f"card that is {needs}", serial_number=serial_number, status=status)
 
 
 def target(action: str, serial_number: str, status: str) -> str:
     """The state `action` leads to from `status`, or a CardStateError saying what to do."""
     sources, dest = TRANSITIONS[action]
     if status not in sources:
-        allowed = " or ".join(sources)
-        raise CardStateError(
-            f"cannot {action} card {serial_number}: it is {status} ({describe(status)}); "
-            f"{action} needs a card that is {allowed}",
-            serial_number=serial_number, status=status)
+        raise refusal(action, serial_number, status, sources)
     return dest
 
 

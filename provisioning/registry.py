@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioning import audit, lifecycle, ocra_check, schema
-from provisioning.db import Database, Row, is_postgres_url
+from provisioning.db import Database, Row, is_postgres_url, sqlite_path
 from provisioning.errors import (
     CardStateError,
     InvalidInputError,
@@ -119,8 +119,7 @@ class Registry:
         url = url or default_db_url()
         key_file = key_file or default_key_file()
         if not is_postgres_url(url):
-            Path(url.removeprefix("sqlite://")).expanduser().parent.mkdir(parents=True,
-                                                                         exist_ok=True)
+            _create_private(sqlite_path(url))
         db = Database(url)
         try:
             created = create_key_file(key_file)
@@ -151,7 +150,7 @@ class Registry:
     def open(cls, url: str | None = None, key_file: Path | None = None, **kw: Any) -> Registry:
         url = url or default_db_url()
         key_file = key_file or default_key_file()
-        if not is_postgres_url(url) and not Path(url.removeprefix("sqlite://")).expanduser().exists():
+        if not is_postgres_url(url) and not sqlite_path(url).exists():
             raise RegistryError(f"no registry at {url}: run `dsc registry init` (or set DSC_DB)")
         db = Database(url)
         try:
@@ -364,6 +363,18 @@ def _check_key(db: Database, sealer: Sealer, key_file: Path) -> None:
     if not ok:
         raise MasterKeyError(f"the master key file {key_file} does not hold this registry's "
                              f"key (wrong DSC_MASTER_KEY_FILE?)")
+
+
+def _create_private(path: Path) -> None:
+    """A new SQLite registry is readable by its owner only (WAL and SHM files inherit it):
+    its secrets are sealed, but names, assignments and the audit log are nobody else's."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise RegistryError(f"cannot create the registry {path}: {e.strerror}") from None
 
 
 def _login_name() -> str:

@@ -49,8 +49,10 @@ def assign(reg: Registry, serial_number: str, user: str, pin: str | None) -> str
         # PostgreSQL between an assignment and a verification).
         urow = _ensure_user(reg, user)
         card = reg.card_row(serial_number, lock=True)
-        if card["status"] not in (lifecycle.ASSIGNED, lifecycle.ACTIVE):
-            lifecycle.target("assign", serial_number, card["status"])
+        shared = (lifecycle.ASSIGNED, lifecycle.ACTIVE)  # one more user on a card in use
+        if card["status"] not in (lifecycle.PROVISIONED, *shared):
+            raise lifecycle.refusal("assign", serial_number, card["status"],
+                                    (lifecycle.PROVISIONED, *shared))
         info = ocra_check.suite_info(card["suite"])
         if pin is not None:
             _set_pin(reg, urow, pin, int(card["pin_len"]))

@@ -19,6 +19,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from host_tools.errors import UsageError
 from provisioning import support, temporary, verification
 from provisioning.cliutil import add, common, emit, open_registry, read_pin, read_response, when
 from provisioning.errors import NotFoundError
@@ -96,7 +97,7 @@ def _assign(args: argparse.Namespace) -> int:
 
 def _activate(args: argparse.Namespace) -> int:
     if bool(args.due) == bool(args.serial_number):
-        raise NotFoundError("give a serial number or --due")
+        raise UsageError("give either a serial number or --due")
     with open_registry(args) as reg:
         if args.due:
             done = support.activate_due(reg)

@@ -140,3 +140,27 @@ def test_temporary_access_needs_a_card_in_use(env: Env) -> None:
     env.assigned("bob")
     with pytest.raises(UserStateError, match="holds no such card"):
         temporary.issue_passcode(env.reg, "bob")
+
+
+@pytest.mark.parametrize(("action", "status", "text"), [
+    ("lost", "provisioned", "cannot report card DSC00000001 lost: it is provisioned (it is in "
+                            "stock: assign it with `dsc assign`); that needs a card that is "
+                            "assigned, active or unavailable"),
+    ("return", "assigned", "cannot record card DSC00000001 as returned: it is assigned (it waits "
+                           "for its first correct response or `dsc activate`); that needs a "
+                           "card that is lost"),
+    ("temporary-access", "lost", "cannot give temporary access in place of card DSC00000001: "
+                                 "it is lost"),
+])
+def test_refusals_read_as_sentences(action: str, status: str, text: str) -> None:
+    with pytest.raises(CardStateError) as e:
+        lifecycle.target(action, "DSC00000001", status)
+    assert str(e.value).startswith(text)
+
+
+def test_assign_refusal_names_every_state_it_accepts(env: Env) -> None:
+    serial = env.active()
+    support.mark_lost(env.reg, serial)
+    with pytest.raises(CardStateError, match="that needs a card that is provisioned, assigned "
+                                             "or active"):
+        support.assign(env.reg, serial, "bob", "1111")

@@ -38,6 +38,7 @@ def test_open_refuses_missing_registry_wrong_key_and_newer_schema(env: Env,
         Registry.open(env.url, tmp_path / "missing.key")
     bad = tmp_path / "bad.key"
     bad.write_text("zz 00\n")
+    bad.chmod(0o600)
     with pytest.raises(MasterKeyError, match="line 1") as e:
         Registry.open(env.url, bad)
     assert "00" not in str(e.value).split(":")[-1]
@@ -208,3 +209,14 @@ def test_only_an_explicit_anchor_clears_an_alarm(env: Env) -> None:
         assert reg.anchor_audit("looked into") == count - 1
         assert audit.verify(reg.db, reg.sealer)[0] == count
         assert audit.entries(reg.db)[-1].detail == {"head": count - 1, "why": "looked into"}
+
+
+def test_registry_file_is_private_and_a_readable_key_file_is_refused(env: Env,
+                                                                     tmp_path: Path) -> None:
+    assert stat.S_IMODE(Path(env.url).stat().st_mode) == 0o600
+    assert stat.S_IMODE(env.key_file.parent.stat().st_mode) == 0o700
+    env.key_file.chmod(0o640)
+    with pytest.raises(MasterKeyError, match=r"can be read by others \(mode 0640\): chmod 600"):
+        env.reopen()
+    env.key_file.chmod(0o600)
+    env.reopen().close()
