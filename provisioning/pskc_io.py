@@ -12,7 +12,8 @@ Each card becomes one KeyPackage that another OCRA server can take over:
 
 Files are always encrypted (seeds are secrets): with a password (PBKDF2, AES-256-CBC and an
 HMAC over the ciphertext) or a pre-shared AES key. Import checks every key package before it
-writes anything, then records all cards in one transaction: a bad file changes nothing.
+writes anything (suite, formats that fit it, secret, PIN policy, serial numbers), then records
+all cards in one transaction: a bad file changes nothing.
 Imported cards enter as `provisioned` (the exporting system vouches for them; they carry no
 admin key of ours, so they cannot be wiped over the service protocol without one).
 """
@@ -60,6 +61,8 @@ class Protection:
 def export(reg: Registry, out: Path, protection: Protection,
            serials: list[str] | None = None) -> list[str]:
     """Write the cards' seeds to `out`; returns the serial numbers exported."""
+    if not out.parent.is_dir():
+        raise PskcError(f"{out}: no directory {out.parent}")
     cards = _cards_to_export(reg, serials)
     doc = pskc.PSKC()
     for card in cards:
@@ -71,15 +74,25 @@ def export(reg: Registry, out: Path, protection: Protection,
         assert protection.psk is not None
         doc.encryption.setup_preshared_key(key=protection.psk,
                                            algorithm=_PSK_ALGORITHMS[len(protection.psk)])
-    tmp = out.with_name(out.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        doc.write(f)
-    os.replace(tmp, out)
     done = [c.serial_number for c in cards]
     with reg.db.transaction():
+        # Logged first, in the same transaction: seeds leave only when the log took the entry.
         reg.log("pskc.export", "ok", detail={"cards": done, "protection": protection.kind})
+        _write(doc, out)
     return done
+
+
+def _write(doc: pskc.PSKC, out: Path) -> None:
+    """Owner-only file, written whole under a temporary name, then renamed into place."""
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            doc.write(f)
+        os.replace(tmp, out)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise PskcError(f"cannot write {out}: {e.strerror}") from None
 
 
 def _cards_to_export(reg: Registry, serials: list[str] | None) -> list[_Card]:
@@ -182,6 +195,7 @@ def _check_key(key: pskc.key.Key, number: int, path: Path) -> Imported:
         raise
     except Exception as e:  # InvalidInputError from the suite check
         raise PskcError(f"{where} ({serial}): {e}") from None
+    _check_formats(key, info, where, str(serial))
     try:
         seed = key.secret
     except PSKCError:
@@ -191,6 +205,20 @@ def _check_key(key: pskc.key.Key, number: int, path: Path) -> Imported:
         raise PskcError(f"{where} ({serial}): no secret, or shorter than 16 bytes")
     pin_len = _pin_len(key, info, where, str(serial))
     return Imported(str(serial), info.suite, bytes(seed), pin_len, int(key.counter or 0))
+
+
+def _check_formats(key: pskc.key.Key, info: ocra_check.SuiteInfo, where: str,
+                   serial: str) -> None:
+    """ChallengeFormat / ResponseFormat, when present, must say what the suite says."""
+    q_enc, q_max = key.challenge_encoding, key.challenge_max_length
+    if (q_enc and q_enc != _ENCODING[info.challenge_format]) or \
+            (q_max is not None and int(q_max) != info.challenge_len):
+        raise PskcError(f"{where} ({serial}): challenge format {q_enc}/{q_max} does not fit "
+                        f"the suite {info.suite}")
+    r_enc, r_len = key.response_encoding, key.response_length
+    if (r_enc and r_enc != "DECIMAL") or (r_len is not None and int(r_len) != info.response_digits):
+        raise PskcError(f"{where} ({serial}): response format {r_enc}/{r_len} does not fit "
+                        f"the suite {info.suite}")
 
 
 def _pin_len(key: pskc.key.Key, info: ocra_check.SuiteInfo, where: str, serial: str) -> int:

@@ -10,7 +10,7 @@ import pytest
 from regkit import Env
 
 from provisioning import audit, pskc_io, support
-from provisioning.errors import PskcError
+from provisioning.errors import AuditError, PskcError
 from provisioning.registry import Registry
 
 INVALID = Path(__file__).parent / "pskc_invalid"
@@ -23,6 +23,8 @@ EXPECT = {
     "short-secret.pskcxml": "shorter than 16 bytes",
     "duplicate-serial.pskcxml": "appears twice",
     "pin-not-algorithmic.pskcxml": "expected Algorithmic",
+    "response-length-mismatch.pskcxml": "response format DECIMAL/6 does not fit the suite",
+    "challenge-format-mismatch.pskcxml": "challenge format HEXADECIMAL/8 does not fit",
 }
 
 
@@ -117,3 +119,21 @@ def test_export_refuses_cards_without_a_seed(env: Env, tmp_path: Path) -> None:
     with pytest.raises(PskcError, match="blank: it holds no seed"):
         pskc_io.export(env.reg, tmp_path / "x", pskc_io.Protection(password="pw"), [blank])
     assert not (tmp_path / "x").exists()
+
+
+def test_export_to_a_missing_directory_is_a_clear_error(env: Env, tmp_path: Path) -> None:
+    env.card()
+    before = _counts(env.reg)
+    with pytest.raises(PskcError, match="no directory"):
+        pskc_io.export(env.reg, tmp_path / "nowhere" / "c.pskcxml",
+                       pskc_io.Protection(password="pw"))
+    assert _counts(env.reg) == before
+
+
+def test_no_seed_leaves_unless_the_export_is_logged(env: Env, tmp_path: Path) -> None:
+    env.card()
+    env.reg.db.execute("UPDATE audit_head SET mac = 'x:0'")  # the audit log refuses to extend
+    out = tmp_path / "c.pskcxml"
+    with pytest.raises(AuditError):
+        pskc_io.export(env.reg, out, pskc_io.Protection(password="pw"))
+    assert not any(p.name.startswith("c.pskcxml") for p in tmp_path.iterdir())
