@@ -144,7 +144,8 @@ class Service:
         if wait > 0:
             raise _Refuse(P.ERR_AUTH_DELAY, wait)
         self._close()  # a new AUTH ends the old session
-        nc = bytes(self.hal.random_bytes(session.NONCE_LEN))
+        nc = session.card_nonce(self.hal.random_bytes(session.NONCE_RANDOM),
+                                self._throttle.attempts)
         self._pending = (nh, nc)
         proof = session.card_proof(rec.admin_key, nh, nc, rec.serial)
         return P.tlv_encode([(P.T_NONCE, nc), (P.T_PROOF, proof)])

@@ -2,7 +2,8 @@
 # The card and the host both use this file (the host imports it as dsc.session).
 #
 # AUTH: mutual HMAC-SHA256 challenge-response under the card's admin key K with a 16-byte nonce
-# from each side (Nh from the host, Nc fresh from the card's TRNG on every AUTH_BEGIN):
+# from each side (Nh from the host; Nc from the card: 12 TRNG bytes and its persisted count of AUTH
+# attempts, so it never repeats even if the TRNG does):
 #   card proof = HMAC(K, "DSC1 card proof" | Nh | Nc | serial)
 #   host proof = HMAC(K, "DSC1 host proof" | Nh | Nc | serial)
 # Session keys: HKDF-SHA256 (RFC 5869) with salt Nh | Nc and input keying material K; four 32-byte
@@ -24,6 +25,7 @@ except ImportError:  # CPython
         return x
 
 NONCE_LEN = const(16)
+NONCE_RANDOM = const(12)  # of the card's nonce; the other 4 bytes count AUTH attempts
 PROOF_LEN = const(32)
 TAG_LEN = const(16)
 SEQ_LEN = const(4)
@@ -146,6 +148,15 @@ class Session:
         return seq, plaintext
 
 
+def card_nonce(random: bytes, attempts: int) -> bytes:
+    """The card's AUTH nonce Nc: NONCE_RANDOM bytes from the TRNG, then the count of AUTH_FINISH
+    attempts checked so far (4 bytes). The count is persisted before every check, so the Nc of an
+    accepted AUTH never comes back, even from a TRNG that repeats itself after a boot."""
+    if len(random) != NONCE_RANDOM:
+        raise ValueError("bad nonce size")
+    return bytes(random) + struct.pack(">I", attempts & MAX_SEQ)
+
+
 def delay_ms(failures: int) -> int:
     """Wait imposed before the next AUTH after `failures` wrong attempts in a row."""
     if failures <= 0:
@@ -156,39 +167,59 @@ def delay_ms(failures: int) -> int:
 
 
 class Throttle:
-    """Counts wrong AUTH attempts in the file FAIL_FILE and spaces them out exponentially.
+    """Counts AUTH attempts in the file FAIL_FILE and spaces wrong ones out exponentially.
 
-    The count is written *before* a proof is checked (charge), and cleared only after a good one,
-    so cutting the power to hide a failure does not reset it. After a reboot the card cannot know
-    how long it was off, so the wait restarts at boot.
+    The file holds two ASCII numbers, "failures attempts": wrong proofs in a row (for the wait)
+    and every AUTH_FINISH the card ever checked (for its nonces, card_nonce). Both are written
+    *before* a proof is checked (charge), and the failures are cleared only after a good one, so
+    cutting the power to hide a failure does not reset them. After a reboot the card cannot know
+    how long it was off, so the wait restarts at boot. The wait is kept as a start and a length
+    (never as an end in ticks: ticks + delay may pass TICKS_MAX, which time.ticks_diff on a
+    32-bit board cannot take).
     """
 
     def __init__(self, hal):
         self._hal = hal
-        self.failures = self._load()
-        self._until = hal.ticks_ms() + delay_ms(self.failures)
+        self.failures, self.attempts = self._load()
+        self._since = hal.ticks_ms()
+        self._delay = delay_ms(self.failures)
 
     def _load(self):
         raw = self._hal.fs_read(FAIL_FILE)
         if raw is None:
-            return 0
+            return 0, 0
         try:
-            return max(0, int(bytes(raw).decode()))
-        except (ValueError, UnicodeError):
-            return 23  # unreadable: assume the worst (the longest wait)
+            parts = bytes(raw).decode().split()
+            failures = int(parts[0])
+            attempts = int(parts[1]) if len(parts) == 2 else failures  # the older "failures"
+            if failures < 0 or attempts < 0 or len(parts) > 2:
+                raise ValueError
+            return failures, attempts & MAX_SEQ
+        except (ValueError, UnicodeError, IndexError):
+            return 23, 0  # unreadable: assume the worst (the longest wait)
 
     def wait_ms(self):
-        return max(0, self._hal.ticks_diff(self._until, self._hal.ticks_ms()))
+        if self._delay:
+            elapsed = self._hal.ticks_diff(self._hal.ticks_ms(), self._since)
+            if 0 <= elapsed < self._delay:
+                return self._delay - elapsed
+            self._delay = 0  # over (elapsed < 0: more than half a ticks period went by)
+        return 0
+
+    def _save(self):
+        self._hal.fs_write(FAIL_FILE + ".new", ("%d %d" % (self.failures, self.attempts)).encode())
+        self._hal.fs_rename(FAIL_FILE + ".new", FAIL_FILE)
 
     def charge(self):
         """Count an attempt before checking it (persisted; raises OSError if flash fails)."""
         self.failures += 1
-        self._hal.fs_write(FAIL_FILE + ".new", str(self.failures).encode())
-        self._hal.fs_rename(FAIL_FILE + ".new", FAIL_FILE)
-        self._until = self._hal.ticks_ms() + delay_ms(self.failures)
+        self.attempts = (self.attempts + 1) & MAX_SEQ
+        self._save()
+        self._since = self._hal.ticks_ms()
+        self._delay = delay_ms(self.failures)
 
     def clear(self):
         if self.failures:
-            self._hal.fs_remove(FAIL_FILE)
-        self.failures = 0
-        self._until = self._hal.ticks_ms()
+            self.failures = 0
+            self._save()
+        self._delay = 0

@@ -31,6 +31,7 @@ class FakeHal(Hal):
         self.files: dict[str, bytes] = {} if files is None else files
         self.rx = bytearray()
         self.tx = bytearray()
+        self.seed = seed
         self.rng = random.Random(seed)
         self.fail_writes = False
         self.repl_locked = False
@@ -113,9 +114,13 @@ class Card:
         self.app = FakeApp(self.hal)
         self.service = Service(self.hal, self.app)
 
-    def reboot(self) -> None:
+    def reboot(self, trng_restarts: bool = False) -> None:
+        """Boot again on the same flash; `trng_restarts`: the "TRNG" starts its sequence over
+        (a weak RNG on a board that seeds it the same way at every boot)."""
         self.hal.rx.clear()
         self.hal.tx.clear()
+        if trng_restarts:
+            self.hal.rng = random.Random(self.hal.seed)
         self._boot()
 
     def feed(self, data: bytes) -> bytes:

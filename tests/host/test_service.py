@@ -9,7 +9,7 @@ import pytest
 from dsc import ocra, record
 from dsc import protocol as P
 from dsc import session as S
-from fakes import ADMIN_KEY, SECRET, SERIAL, SUITE, Card, error_code
+from fakes import ADMIN_KEY, SECRET, SERIAL, SUITE, Card, FakeHal, error_code
 
 
 def provision_payload(drop: int | None = None, **extra: bytes) -> bytes:
@@ -155,7 +155,7 @@ def wrong_auth(card: Card) -> tuple[int, int, bytes]:
 def test_wrong_proof_counted_and_delayed_exponentially() -> None:
     card = Card(provisioned=True)
     assert error_code(wrong_auth(card)) == P.ERR_AUTH_FAILED
-    assert card.hal.files["authfail"] == b"1"
+    assert card.hal.files["authfail"] == b"1 1"  # wrong proofs in a row, attempts ever
     begin = P.tlv_encode([(P.T_NONCE, bytes(16))])
     answer = card.ask(P.CMD_AUTH_BEGIN, begin)
     assert error_code(answer) == P.ERR_AUTH_DELAY
@@ -166,11 +166,65 @@ def test_wrong_proof_counted_and_delayed_exponentially() -> None:
     assert P.to_uint(P.tlv_decode(answer[2])[P.T_RETRY_MS], 4) == 2000
     # Persisted across a reboot: the wait starts again at boot.
     card.reboot()
-    assert card.hal.files["authfail"] == b"2"
+    assert card.hal.files["authfail"] == b"2 2"
     assert error_code(card.ask(P.CMD_AUTH_BEGIN, begin)) == P.ERR_AUTH_DELAY
     card.hal.t += 2000
     open_session(card)  # the right key still works once the wait is over
-    assert "authfail" not in card.hal.files
+    assert card.hal.files["authfail"] == b"0 3"
+
+
+class WrappingHal(FakeHal):
+    """Ticks as a 32-bit board has them: folded to 0..TICKS_MAX; time.ticks_diff there cannot
+    take anything else (a bigger number is not a small int: the result is garbage)."""
+
+    def ticks_ms(self) -> int:
+        return self.t & TICKS_MAX
+
+    def ticks_diff(self, a: int, b: int) -> int:
+        if not (0 <= a <= TICKS_MAX and 0 <= b <= TICKS_MAX):
+            raise ValueError("not a ticks value")
+        return ((a - b + TICKS_HALF) & TICKS_MAX) - TICKS_HALF
+
+
+TICKS_MAX = (1 << 30) - 1
+TICKS_HALF = 1 << 29
+
+
+def test_auth_delay_across_the_ticks_wrap() -> None:
+    card = Card(provisioned=True)
+    card.hal = hal = WrappingHal(files=card.hal.files)
+    hal.t = TICKS_MAX - 300  # the wait ends after the ticks wrap to 0
+    card.reboot()
+    assert error_code(wrong_auth(card)) == P.ERR_AUTH_FAILED
+    begin = P.tlv_encode([(P.T_NONCE, bytes(16))])
+    hal.t += 500
+    answer = card.ask(P.CMD_AUTH_BEGIN, begin)
+    assert error_code(answer) == P.ERR_AUTH_DELAY
+    assert P.to_uint(P.tlv_decode(answer[2])[P.T_RETRY_MS], 4) == 500
+    hal.t += 500
+    open_session(card)
+
+
+def test_auth_delay_ends_even_if_nobody_asks_for_days() -> None:
+    card = Card(provisioned=True)
+    card.hal = hal = WrappingHal(files=card.hal.files)
+    card.reboot()
+    for _ in range(12):  # the longest wait
+        hal.t += S.MAX_DELAY_MS
+        assert error_code(wrong_auth(card)) == P.ERR_AUTH_FAILED
+    hal.t += TICKS_HALF + 1000  # ticks_diff folds this to a negative number
+    open_session(card)
+
+
+def test_unreadable_fail_file_means_the_longest_wait() -> None:
+    card = Card(provisioned=True)
+    card.hal.files["authfail"] = b"\xff garbage"
+    card.reboot()
+    answer = card.ask(P.CMD_AUTH_BEGIN, P.tlv_encode([(P.T_NONCE, bytes(16))]))
+    assert P.to_uint(P.tlv_decode(answer[2])[P.T_RETRY_MS], 4) == S.MAX_DELAY_MS
+    card.hal.files["authfail"] = b"3"  # the format before the attempt count: failures only
+    card.reboot()
+    assert card.service._throttle.failures == card.service._throttle.attempts == 3
 
 
 def test_delay_caps() -> None:
@@ -206,6 +260,35 @@ def test_replayed_auth_transcript_refused() -> None:
     # Replaying the finish alone (no fresh begin) is out of order.
     assert P.tlv_decode(P.Deframer().feed(card.feed(finish))[0][3])[P.T_CODE][0] == \
         P.ERR_BAD_STATE
+
+
+def test_nonce_never_repeats_even_if_the_trng_does() -> None:
+    # A board whose RNG starts the same sequence at every boot: an eavesdropper who recorded a
+    # good AUTH and a sealed command replays them after a reboot. The card's nonce carries its
+    # persisted count of AUTH attempts, so it differs and the recorded proof is worthless.
+    card = Card(provisioned=True, seed=11)
+    nh = bytes(range(16))
+    begin = P.encode(P.CMD_AUTH_BEGIN, 1, P.tlv_encode([(P.T_NONCE, nh)]))
+    nc = P.tlv_decode(P.Deframer().feed(card.feed(begin))[0][3])[P.T_NONCE]
+    assert nc[S.NONCE_RANDOM:] == bytes(4)  # no AUTH checked yet on this card
+    finish = P.encode(P.CMD_AUTH_FINISH, 2,
+                      P.tlv_encode([(P.T_PROOF, S.host_proof(ADMIN_KEY, nh, nc, SERIAL))]))
+    s = S.Session(ADMIN_KEY, nh, nc, SERIAL, False)
+    config = P.encode(P.CMD_SET_CONFIG, 3, s.seal(P.CMD_SET_CONFIG, 3, s.next_seq(),
+                                                  P.tlv_encode([(P.T_PIN_LEN, 9)])))
+    assert P.Deframer().feed(card.feed(finish))[0][1] == P.CMD_AUTH_FINISH | P.RSP_FLAG
+    assert P.Deframer().feed(card.feed(config))[0][1] == P.CMD_SET_CONFIG | P.RSP_FLAG
+    rec = sealed(card, s, P.CMD_SET_CONFIG, [(P.T_PIN_LEN, 4)])  # the admin puts it back
+    assert rec == {} and card.app.record is not None and card.app.record.pin_len == 4
+    before = card.state()
+    card.reboot(trng_restarts=True)
+    answer = P.Deframer().feed(card.feed(begin))[0]
+    again = P.tlv_decode(answer[3])[P.T_NONCE]
+    assert again[:S.NONCE_RANDOM] == nc[:S.NONCE_RANDOM]  # the TRNG did repeat itself
+    assert again != nc
+    assert error_code(P.Deframer().feed(card.feed(finish))[0][1:]) == P.ERR_AUTH_FAILED
+    assert error_code(P.Deframer().feed(card.feed(config))[0][1:]) == P.ERR_AUTH_REQUIRED
+    assert card.state() == before
 
 
 # --- sessions ---

@@ -266,6 +266,10 @@ def test_service_on_vm():
         {P.T_RESPONSE: b"90187643"}
     info = P.tlv_decode(ask(P.CMD_INFO, b""))
     assert info[P.T_SERIAL] == b"DSC00000042" and P.T_BATTERY_MV not in info
+    # The card's nonce ends in its persisted count of AUTH attempts ("failures attempts").
+    assert nc[S.NONCE_RANDOM:] == bytes(4) and hal.files[S.FAIL_FILE] == b"0 1"
+    f = P.tlv_decode(ask(P.CMD_AUTH_BEGIN, P.tlv_encode([(P.T_NONCE, _NH)])))
+    assert f[P.T_NONCE][S.NONCE_RANDOM:] == bytes((0, 0, 0, 1))
 
 
 main()
