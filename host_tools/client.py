@@ -92,6 +92,10 @@ _ERRORS: dict[int, tuple[type[CardError], str]] = {
 }
 
 
+_UNREADABLE = {P.ERR_FRAME_BASE64: "base64", P.ERR_FRAME_LENGTH: "length",
+               P.ERR_FRAME_CRC: "CRC"}
+
+
 def card_error(code: int, retry_ms: int | None = None) -> CardError:
     cls, text = _ERRORS.get(code, (CardError, f"the card answered with error 0x{code:02x}"))
     if cls is CardBusy:
@@ -148,6 +152,12 @@ def _tlv(fields: list[tuple[int, Any]]) -> bytes:
         raise CardRejected("a field is too long (at most 255 bytes) or not ASCII") from None
 
 
+def _version_error() -> ProtocolError:
+    return ProtocolError(f"the card speaks another protocol version (this host speaks "
+                         f"{P.VERSION}): update the host tools or the firmware",
+                         P.ERR_FRAME_VERSION)
+
+
 def _opt_text(f: dict[int, bytes], tag: int) -> str | None:
     return f[tag].decode("ascii") if tag in f else None
 
@@ -165,6 +175,7 @@ class CardClient:
         self.retries = retries
         self._random = random
         self._deframer = P.Deframer()
+        self._unreadable: int | None = None  # last ERR_FRAME_* the card sent with request id 0
         self._rid = int.from_bytes(random(2), "big") % 0xFFFF
         self._session: S.Session | None = None
         self._serial: str | None = None
@@ -179,6 +190,7 @@ class CardClient:
     def _exchange(self, ftype: int, build: Builder, retry: bool) -> bytes:
         """Send a request, return the payload of its response; raise on an error response."""
         attempts = 1 + (self.retries if retry else 0)
+        self._unreadable = None
         for attempt in range(attempts):
             rid = self._next_rid()
             line = P.encode(ftype, rid, build(rid))
@@ -189,7 +201,13 @@ class CardClient:
                 return got
             if attempt + 1 < attempts:
                 self._deframer.reset()
-        raise CardTimeout(f"no answer from the card within {self.timeout:g} s")
+        tries = f" ({attempts} tries)" if attempts > 1 else ""
+        if self._unreadable is not None:
+            raise CardTimeout(f"no answer from the card within {self.timeout:g} s{tries}; it "
+                              f"could not read our frames ({_UNREADABLE[self._unreadable]}): "
+                              "a noisy line or a wrong baud rate?")
+        raise CardTimeout(f"no answer from the card within {self.timeout:g} s{tries}: is it "
+                          "running the OpenDSC firmware?")
 
     def _await(self, ftype: int, rid: int) -> bytes | None:
         deadline = time.monotonic() + self.timeout
@@ -197,6 +215,10 @@ class CardClient:
             data = self.transport.receive(left)
             self.bytes_received += len(data)
             for err, rtype, rrid, payload in self._deframer.feed(data):
+                if err == P.ERR_FRAME_VERSION:  # a good CRC: a card of another protocol version
+                    raise _version_error()
+                if not err and rtype == P.RSP_ERROR and rrid == 0:
+                    self._framing_report(payload)
                 if err or rrid != rid or not rtype & P.RSP_FLAG:
                     continue  # noise, a "~" in a debug print, a late answer, our own echo
                 if rtype == P.RSP_ERROR:
@@ -205,6 +227,18 @@ class CardClient:
                     raise ProtocolError(f"the card answered 0x{rtype:02x} to 0x{ftype:02x}")
                 return bytes(payload)
         return None
+
+    def _framing_report(self, payload: bytes) -> None:
+        # The card could not read a line (request id 0): maybe ours, maybe noise before it; kept
+        # for the timeout message. A version complaint passed a CRC: not noise, so we stop.
+        try:
+            code = P.tlv_decode(payload).get(P.T_CODE, b"")
+        except ValueError:
+            return
+        if code == bytes((P.ERR_FRAME_VERSION,)):
+            raise _version_error()
+        if len(code) == 1 and code[0] in _UNREADABLE:
+            self._unreadable = code[0]
 
     def _error(self, payload: bytes) -> CardError:
         try:
@@ -321,7 +355,8 @@ class CardClient:
             fields.append((P.T_SESSION_INFO, session_info))
         f = self._sealed(P.CMD_TEST, fields, True)
         digits = f.get(P.T_RESPONSE, b"")
-        if not digits or not digits.isdigit():
+        # Decimal digits; a suite with 0 digits (no truncation) answers the whole HMAC in hex.
+        if not digits or digits.strip(b"0123456789abcdef"):
             raise ProtocolError("the card's TEST answer is malformed")
         return digits.decode()
 

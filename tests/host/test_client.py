@@ -3,6 +3,9 @@ transport, and the pyserial transport over loop://."""
 
 from __future__ import annotations
 
+import base64
+import time
+
 import pytest
 from dsc import ocra
 from dsc import protocol as P
@@ -199,3 +202,55 @@ def test_client_times_out_on_silent_port() -> None:
         c = CardClient(t, timeout=0.1, retries=1)
         with pytest.raises(CardTimeout):
             c.info()
+
+
+# --- what the client says when the card does not answer ---
+class Garble(CardTransport):
+    """The line flips a bit in every line the host sends: the card reads none of them."""
+
+    def send(self, data: bytes) -> None:
+        super().send(data[:5] + bytes([data[5] ^ 0x01]) + data[6:])
+
+
+def test_timeout_says_the_card_could_not_read_our_frames() -> None:
+    card = Card(provisioned=True)
+    c = CardClient(Garble(card), timeout=0.05, retries=2)
+    with pytest.raises(CardTimeout, match=r"within 0.05 s \(3 tries\); it could not read our "
+                                          r"frames \((CRC|base64)\): a noisy line"):
+        c.info()
+    with open_transport("loop://") as t:  # silence: no such hint
+        with pytest.raises(CardTimeout, match=r"\(2 tries\): is it running the OpenDSC firmware"):
+            CardClient(t, timeout=0.05, retries=1).info()
+
+
+class OtherVersion(CardTransport):
+    """A card of protocol version 2: its frames pass the CRC but carry version 2."""
+
+    def receive(self, timeout: float) -> bytes:
+        out = b""
+        for _err, t, rid, payload in P.Deframer().feed(super().receive(timeout)):
+            body = bytes([2, t]) + rid.to_bytes(2, "big") + len(payload).to_bytes(2, "big")
+            body += payload
+            out += b"~" + base64.b64encode(body + P.crc32(body).to_bytes(4, "big")) + b"\n"
+        return out
+
+
+def test_card_of_another_protocol_version_is_named_at_once() -> None:
+    c = CardClient(OtherVersion(Card()), timeout=5.0)
+    t0 = time.monotonic()
+    with pytest.raises(ProtocolError, match="another protocol version"):
+        c.info()
+    assert time.monotonic() - t0 < 1.0  # not after the timeout and its retries
+    # An older card refuses our version 1 the same way (an error with request id 0).
+    c = client(Card(), noise=P.encode(P.RSP_ERROR, 0, P.error_payload(P.ERR_FRAME_VERSION)))
+    with pytest.raises(ProtocolError, match="another protocol version"):
+        c.info()
+
+
+def test_zero_digit_suite_answers_the_whole_hmac_in_hex() -> None:
+    # RFC 6287 allows HOTP-SHAx-0: no truncation, the response is the HMAC in hex.
+    c = client(Card())
+    c.provision(SERIAL, "OCRA-1:HOTP-SHA1-0:QN08", SECRET, ADMIN_KEY)
+    c.authenticate(ADMIN_KEY)
+    got = c.test("12345678")
+    assert got == ocra.response("OCRA-1:HOTP-SHA1-0:QN08", SECRET, "12345678") and len(got) == 40
