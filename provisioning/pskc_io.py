@@ -2,8 +2,9 @@
 
 Each card becomes one KeyPackage that another OCRA server can take over:
 - algorithm `urn:ietf:params:xml:ns:keyprov:pskc#OCRA-1` with the suite in `<Suite>`
-  (the OCRA profile of the PSKC algorithm-profiles draft); `DeviceInfo/SerialNo` and the key
-  id are the card's serial number;
+  (the OCRA profile of draft-hoyer-keyprov-pskc-algorithm-profiles; import also takes its
+  older form, the suite in the URI: `...pskc#OCRA-1:HOTP-SHA1-6:QN08`); `DeviceInfo/SerialNo`
+  and the key id are the card's serial number;
 - `ChallengeFormat` (DECIMAL / ALPHANUMERIC / HEXADECIMAL, min = max = the suite's length)
   and `ResponseFormat` (DECIMAL, the suite's digits);
 - `PINPolicy PINUsageMode="Algorithmic"`: the PIN is an input of the algorithm (the suite's P),
@@ -29,7 +30,7 @@ import pskc
 from pskc.exceptions import PSKCError
 
 from provisioning import lifecycle, ocra_check
-from provisioning.errors import NotFoundError, PskcError
+from provisioning.errors import InvalidInputError, NotFoundError, PskcError
 from provisioning.registry import Registry
 
 ALGORITHM = "urn:ietf:params:xml:ns:keyprov:pskc#OCRA-1"
@@ -182,18 +183,13 @@ def _unlock(doc: pskc.PSKC, protection: Protection, path: Path) -> None:
 
 def _check_key(key: pskc.key.Key, number: int, path: Path) -> Imported:
     where = f"{path}, key package {number}"
-    if not (key.algorithm or "").upper().endswith("OCRA-1"):
-        raise PskcError(f"{where}: algorithm {key.algorithm!r} is not OCRA-1")
     serial = key.serial or key.id
     if not serial or not _SERIAL.match(str(serial)):
         raise PskcError(f"{where}: missing or unusable serial number {serial!r}")
-    if not key.algorithm_suite:
-        raise PskcError(f"{where} ({serial}): no OCRA suite")
+    suite = _suite_of(key, f"{where} ({serial})")
     try:
-        info = ocra_check.suite_info(str(key.algorithm_suite))
-    except PskcError:
-        raise
-    except Exception as e:  # InvalidInputError from the suite check
+        info = ocra_check.suite_info(suite)
+    except InvalidInputError as e:
         raise PskcError(f"{where} ({serial}): {e}") from None
     _check_formats(key, info, where, str(serial))
     try:
@@ -205,6 +201,23 @@ def _check_key(key: pskc.key.Key, number: int, path: Path) -> Imported:
         raise PskcError(f"{where} ({serial}): no secret, or shorter than 16 bytes")
     pin_len = _pin_len(key, info, where, str(serial))
     return Imported(str(serial), info.suite, bytes(seed), pin_len, int(key.counter or 0))
+
+
+def _suite_of(key: pskc.key.Key, where: str) -> str:
+    """The OCRA suite: `<Suite>`, or the URI's fragment (older profile drafts wrote
+    `...pskc#OCRA-1:HOTP-SHA512-8:C-QN08` and no `<Suite>`); both must agree when both exist."""
+    fragment = (key.algorithm or "").rpartition("#")[2]
+    if not fragment.upper().startswith("OCRA-1"):
+        raise PskcError(f"{where}: algorithm {key.algorithm!r} is not OCRA-1")
+    in_uri = fragment if fragment.upper().startswith("OCRA-1:") else None
+    given = str(key.algorithm_suite) if key.algorithm_suite else None
+    if given and in_uri and given != in_uri:
+        raise PskcError(f"{where}: the algorithm URI names suite {in_uri} but <Suite> says "
+                        f"{given}")
+    suite = given or in_uri
+    if not suite:
+        raise PskcError(f"{where}: no OCRA suite")
+    return suite
 
 
 def _check_formats(key: pskc.key.Key, info: ocra_check.SuiteInfo, where: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
@@ -25,6 +26,7 @@ EXPECT = {
     "pin-not-algorithmic.pskcxml": "expected Algorithmic",
     "response-length-mismatch.pskcxml": "response format DECIMAL/6 does not fit the suite",
     "challenge-format-mismatch.pskcxml": "challenge format HEXADECIMAL/8 does not fit",
+    "suite-uri-mismatch.pskcxml": "the algorithm URI names suite OCRA-1:HOTP-SHA1-6:QN08",
 }
 
 
@@ -137,3 +139,21 @@ def test_no_seed_leaves_unless_the_export_is_logged(env: Env, tmp_path: Path) ->
     with pytest.raises(AuditError):
         pskc_io.export(env.reg, out, pskc_io.Protection(password="pw"))
     assert not any(p.name.startswith("c.pskcxml") for p in tmp_path.iterdir())
+
+
+def test_suite_given_in_the_algorithm_uri_is_taken(other: Registry, tmp_path: Path) -> None:
+    # the older profile drafts name the suite in the URI instead of <Suite>
+    seed = bytes(range(20))
+    out = tmp_path / "uri.pskcxml"
+    out.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<KeyContainer xmlns="urn:ietf:params:xml:ns:keyprov:pskc" Version="1.0"><KeyPackage>'
+        '<DeviceInfo><SerialNo>OLD42</SerialNo></DeviceInfo>'
+        '<Key Id="OLD42" Algorithm="urn:ietf:params:xml:ns:keyprov:pskc#OCRA-1:HOTP-SHA1-6:'
+        'C-QN08"><AlgorithmParameters><ResponseFormat Encoding="DECIMAL" Length="6"/>'
+        '</AlgorithmParameters><Data><Secret><PlainValue>'
+        f'{base64.b64encode(seed).decode()}</PlainValue></Secret><Counter><PlainValue>7'
+        '</PlainValue></Counter></Data></Key></KeyPackage></KeyContainer>\n')
+    assert pskc_io.import_file(other, out, None) == ["OLD42"]
+    assert other.card("OLD42").suite == "OCRA-1:HOTP-SHA1-6:C-QN08"
+    assert other.seed("OLD42") == seed and other.card_row("OLD42")["counter"] == 7
