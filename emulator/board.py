@@ -77,6 +77,13 @@ class VirtualBoard:
         self.led_on = False
         self.repl_locked = False
 
+    def soft_reset(self) -> None:
+        """MicroPython's soft reset: the VM restarts and pins go back to inputs; the serial
+        line stays up (the host keeps talking) and the display keeps its RAM."""
+        self.gpio.reset_pins()
+        self.led_on = False
+        self.repl_locked = False
+
     def pixels(self) -> Any:
         return self.display.pixels()
 

@@ -7,26 +7,34 @@ runtime would use. The virtual hardware never leaves this process. The wire form
 described at the top of hal_bridge.py.
 
 A reset or a power cut ends the subprocess and starts a new one: the VM's RAM is gone, as
-on a board. The firmware's console output (print, tracebacks) goes to a log file whose tail
-is quoted when the firmware fails.
+on a board. The VM's stdout is a pipe this module reads while it waits for the bridge: during
+REPL code (after a Ctrl-C on the serial line, emulator/repl.py) it is the REPL's output, at
+other times (the firmware's prints) it goes to a log file, with the VM's stderr, whose tail
+is quoted when the firmware fails. REPL code runs in the same VM as the interrupted firmware,
+with the card's flash mounted as a VFS (emulator/mp/cardvfs.py, answered by `CardFs`).
 """
 
 from __future__ import annotations
 
 import binascii
 import contextlib
+import errno
 import json
 import os
+import select
+import signal
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from emulator.board import VirtualBoard
+from emulator.cardfs import CardFs
 from emulator.flash import PowerCut
 from emulator.hal import BoardReset, EmuHal
+from emulator.repl import SoftReset
 from emulator.scheduler import EmulatorError, FirmwareError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,9 +74,15 @@ class MicroPythonRuntime:
         self.hal = EmuHal(board, seed=seed)
         self.exe = micropython_exe()
         self.proc: subprocess.Popen[bytes] | None = None
-        self._rf: IO[bytes] | None = None
+        self._rfd = -1  # the bridge, VM -> emulator
+        self._ofd = -1  # the VM's stdout
+        self._buf = bytearray()
         self._wfd = -1
         self._log = tempfile.TemporaryFile(prefix="dsc-mp-")
+        self._sink: Callable[[bytes], None] = self._to_log
+        self.cardfs = CardFs(board.flash, str(board.board["flash"]["dir"]))
+        self._executing = False
+        self._version = ""
         self.calls = 0
         self._dead: str | None = None
         self._ops: dict[int, Callable[[bytes], bytes | None]] = {
@@ -77,16 +91,19 @@ class MicroPythonRuntime:
             ord("F"): self._fs_write, ord("m"): self._fs_rename, ord("x"): self._fs_remove,
             ord("z"): self._fs_free, ord("s"): self._serial_write, ord("n"): self._random,
             ord("b"): self._battery, ord("l"): self._led, ord("L"): self._lock,
+            ord("v"): self._vfs,
         }
         self._pins: dict[bytes, Any] = {}
 
     # --- Runtime interface ---
-    def boot(self, cold: bool) -> None:
+    def boot(self, cold: bool, main: bool = True) -> None:
+        """Start a fresh VM; main=False: no firmware (a soft reset in the raw REPL)."""
         self._stop_process()
         self._dead = None
+        self._version = ""
         self._start_process()
         cfg = {"board": self.board.board, "production": self.production,
-               "ticks": self.hal.ticks_ms(), "unix": self.hal.unix_time()}
+               "ticks": self.hal.ticks_ms(), "unix": self.hal.unix_time(), "main": main}
         self._send(json.dumps(cfg).encode() + b"\n")
         reply = self._serve()
         if reply != b"B":
@@ -104,22 +121,60 @@ class MicroPythonRuntime:
         self._stop_process()
         self._log.close()
 
+    # --- the REPL (emulator.repl.ReplRuntime) ---
+    def repl_enter(self) -> str:
+        if not self._version:
+            self._send(b"R\n")
+            self._version = binascii.unhexlify(self._serve()).decode(errors="replace")
+        return self._version
+
+    def repl_exec(self, code: str, single: bool, out: Callable[[bytes], None]) -> str | None:
+        if self._dead is not None:
+            raise FirmwareError(self._dead)
+        self._sink = out
+        self._executing = True
+        try:
+            self._send(b"E%s%s\n" % (b"s" if single else b"x", binascii.hexlify(code.encode())))
+            reply = self._serve()
+            self._drain()  # what the code printed reached the pipe before its answer
+        finally:
+            self._executing = False
+            self._sink = self._to_log
+        if reply == b"R":
+            raise SoftReset()
+        if reply.startswith(b"T"):
+            return binascii.unhexlify(reply[1:]).decode(errors="replace")
+        return None
+
+    def repl_interrupt(self) -> None:
+        # Called from the host's thread; the VM raises KeyboardInterrupt in the running code.
+        proc = self.proc
+        if self._executing and proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+
+    def repl_reset(self) -> None:
+        self.boot(cold=False, main=False)
+
     # --- the subprocess ---
     def _start_process(self) -> None:
         to_mp_r, to_mp_w = os.pipe()
         from_mp_r, from_mp_w = os.pipe()
+        out_r, out_w = os.pipe()
         env = dict(os.environ, MICROPYPATH=f"{FIRMWARE}:{BRIDGE}")
         try:
             self.proc = subprocess.Popen(
                 [self.exe, "-X", f"heapsize={HEAP}", str(BRIDGE / "runner.py"),
                  str(to_mp_r), str(from_mp_w)],
                 pass_fds=(to_mp_r, from_mp_w), stdin=subprocess.DEVNULL,
-                stdout=self._log, stderr=self._log, env=env, cwd=str(ROOT))
+                stdout=out_w, stderr=self._log, env=env, cwd=str(ROOT))
         finally:
-            os.close(to_mp_r)
-            os.close(from_mp_w)
+            for fd in (to_mp_r, from_mp_w, out_w):
+                os.close(fd)
         self._wfd = to_mp_w
-        self._rf = os.fdopen(from_mp_r, "rb")
+        self._rfd = from_mp_r
+        self._ofd = out_r
+        os.set_blocking(out_r, False)
+        self._buf.clear()
 
     def _stop_process(self) -> None:
         proc, self.proc = self.proc, None
@@ -127,9 +182,11 @@ class MicroPythonRuntime:
             with contextlib.suppress(OSError):
                 os.close(self._wfd)
             self._wfd = -1
-        if self._rf is not None:
-            self._rf.close()
-            self._rf = None
+        for fd in (self._rfd, self._ofd):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._rfd = self._ofd = -1
         if proc is not None and proc.poll() is None:
             proc.kill()
         if proc is not None:
@@ -141,12 +198,48 @@ class MicroPythonRuntime:
         except OSError:
             raise self._died() from None
 
+    def _readline(self) -> bytes:
+        """The bridge's next line (b"" when the VM is gone), moving the VM's stdout meanwhile:
+        a VM blocked on a full stdout pipe would never send it."""
+        buf = self._buf
+        while True:
+            i = buf.find(b"\n")
+            if i >= 0:
+                line = bytes(buf[:i + 1])
+                del buf[:i + 1]
+                return line
+            fds = [self._rfd] if self._ofd < 0 else [self._rfd, self._ofd]
+            ready = select.select(fds, [], [])[0]
+            if self._ofd in ready:
+                self._drain()
+            if self._rfd in ready:
+                chunk = os.read(self._rfd, 65536)
+                if not chunk:
+                    return b""
+                buf += chunk
+
+    def _to_log(self, data: bytes) -> None:
+        self._log.write(data)
+
+    def _drain(self) -> None:
+        while self._ofd >= 0:
+            try:
+                data = os.read(self._ofd, 65536)
+            except BlockingIOError:
+                return
+            if not data:  # the VM closed its stdout (it is exiting)
+                os.close(self._ofd)
+                self._ofd = -1
+                return
+            self._sink(data)
+
     def _serve(self) -> bytes:
         """Answer the bridge's calls until the step's (or boot's) result arrives."""
-        assert self._rf is not None
-        rf, ops = self._rf, self._ops
+        if self._rfd < 0:
+            raise self._died()
+        ops = self._ops
         while True:
-            line = rf.readline()
+            line = self._readline()
             if not line:
                 raise self._died()
             op = line[0]
@@ -238,3 +331,20 @@ class MicroPythonRuntime:
 
     def _lock(self, a: bytes) -> None:
         self.hal.lock_repl()
+
+    def _vfs(self, a: bytes) -> bytes:
+        try:
+            op, *args = json.loads(binascii.unhexlify(a))
+            result = _VFS_OPS[op](self.cardfs, *args)
+        except (KeyError, TypeError, ValueError):
+            raise OSError(errno.EINVAL, "bad file call") from None
+        return b"+" + binascii.hexlify(json.dumps(result).encode())
+
+
+_VFS_OPS: dict[str, Callable[..., Any]] = {
+    "ilistdir": CardFs.ilistdir, "stat": CardFs.stat, "statvfs": CardFs.statvfs,
+    "remove": CardFs.remove, "rename": CardFs.rename, "mkdir": CardFs.mkdir,
+    "rmdir": CardFs.rmdir,
+    "read": lambda fs, path: fs.read(path).hex(),
+    "write": lambda fs, path, data: fs.write(path, bytes.fromhex(data)),
+}

@@ -10,6 +10,10 @@ Key presses are scheduled as contact events, with contact bounce: a press closes
 switch, chatters open/closed once per ms for `bounce_ms`, then stays closed (a release
 likewise), so the firmware's debounce is exercised, not bypassed.
 
+A Ctrl-C from the host on a dev card hands the board to the REPL (`emulator/repl.py`): the
+scheduler then feeds the serial input to the `Console` instead of stepping the firmware, until
+a soft reset or a reset boots the firmware again.
+
 Virtual time (`run_until`) runs as fast as the firmware steps. On the wall clock
 (`start_realtime`) a background thread does the same at the host's pace; callers then share
 the board under `lock`.
@@ -26,6 +30,7 @@ from emulator.board import VirtualBoard
 from emulator.clock import VirtualClock, WallClock
 from emulator.flash import PowerCut
 from emulator.hal import BoardReset
+from emulator.repl import BOOT_FIRMWARE, Console, ReplRuntime
 
 MAX_ZERO_STEPS = 1000  # steps returning 0 at one instant before time is forced on by 1 ms
 
@@ -38,8 +43,8 @@ class FirmwareError(EmulatorError):
     """The firmware raised an exception out of App.step() (its traceback is the message)."""
 
 
-class Runtime(Protocol):
-    def boot(self, cold: bool) -> None: ...
+class Runtime(ReplRuntime, Protocol):
+    def boot(self, cold: bool, main: bool = True) -> None: ...
     def step(self) -> int: ...
     def close(self) -> None: ...
 
@@ -60,6 +65,9 @@ class Scheduler:
         self._stop = False
         self.error: BaseException | None = None  # what killed the wall-clock thread
         board.serial.on_input.append(self._on_serial)
+        self.console = Console(board.serial, runtime, lambda: board.repl_locked,
+                               str(board.board.get("title", board.name)))
+        board.serial.interrupt = self.console.intercept
 
     # --- power ---
     def boot(self, cold: bool = True) -> None:
@@ -69,10 +77,21 @@ class Scheduler:
                 self.board.power_on_reset()
             else:
                 self.board.mcu_reset()
-            self.runtime.boot(cold)
-            self.boots += 1
-            self.next_run = self.board.clock.now()
-            self._zero_steps = 0
+            self._start_firmware(cold)
+
+    def _start_firmware(self, cold: bool) -> None:
+        self.console.reset()
+        self.runtime.boot(cold)
+        self.boots += 1
+        self.next_run = self.board.clock.now()
+        self._zero_steps = 0
+
+    def soft_reset(self) -> None:
+        """A soft reset into the firmware (Ctrl-D at the REPL): the VM restarts, the serial
+        line and the display keep what they hold."""
+        with self.lock:
+            self.board.soft_reset()
+            self._start_firmware(cold=False)
 
     # --- input ---
     def key_events(self, key: str, t_down: int, t_up: int | None, bounce_ms: int) -> None:
@@ -146,10 +165,13 @@ class Scheduler:
                     self.next_run = now  # the POWER pin wakes the sleeping board
             elif self.next_run > now:
                 self.next_run = now  # an input change: let the firmware look at once
-        if self.next_run is None and self.board.serial.card_pending():
+        if self.next_run is None and (self.board.serial.card_pending() or self.console.pending):
             self.next_run = now  # serial traffic wakes the board too
 
     def _step(self, now: int) -> None:
+        if self.console.active:
+            self._repl_step(now)
+            return
         try:
             ms = self.runtime.step()
         except BoardReset:
@@ -169,6 +191,21 @@ class Scheduler:
         else:
             self._zero_steps = 0
         self.next_run = now + ms
+
+    def _repl_step(self, now: int) -> None:
+        # The firmware is interrupted: serial input goes to the REPL, which sleeps in between.
+        try:
+            action = self.console.step()
+        except BoardReset:  # machine.reset()
+            self.boot(cold=False)
+            return
+        except PowerCut:
+            self.boot(cold=True)
+            raise
+        if action == BOOT_FIRMWARE:
+            self.soft_reset()
+            return
+        self.next_run = now if self.board.serial.card_pending() else None
 
     # --- wall clock ---
     def start_realtime(self) -> None:
@@ -217,6 +254,7 @@ class Scheduler:
 
     def close(self) -> None:
         self.stop_realtime()
+        self.board.serial.interrupt = None
         self.runtime.close()
         try:
             self.board.serial.on_input.remove(self._on_serial)

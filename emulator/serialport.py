@@ -39,6 +39,7 @@ RX_LIMIT = 4096  # host->card bytes held in flight before the pump stops reading
 TX_LIMIT = 4096  # card->host bytes held in flight; the rest waits in the SerialLine
 IDLE_S = 0.5  # the pump's select timeout when nothing is in flight
 _NS = 1_000_000_000
+INTERRUPT_CHAR = b"\x03"  # Ctrl-C
 
 
 class SerialLine:
@@ -51,17 +52,32 @@ class SerialLine:
         self._from_card = bytearray()
         self.on_input: list[Callable[[], None]] = []  # wake the board (serial wakes it)
         self.on_output: list[Callable[[], None]] = []  # wake the pty/TCP pump
+        # The board's interrupt character handler, like MicroPython's USB CDC / UART driver
+        # watching for Ctrl-C (micropython.kbd_intr): called for each 0x03 from the host,
+        # it returns True when it took the byte (it then never reaches the card's input).
+        self.interrupt: Callable[[], bool] | None = None
         self.bytes_in = 0
         self.bytes_out = 0
 
     # --- host side ---
     def host_write(self, data: bytes) -> None:
+        hook = self.interrupt
+        if hook is not None and INTERRUPT_CHAR in data:
+            parts = data.split(INTERRUPT_CHAR)
+            self._push(parts[0], len(parts[0]))
+            for part in parts[1:]:
+                taken = hook()
+                self._push(part if taken else INTERRUPT_CHAR + part, len(part) + 1)
+        else:
+            self._push(data, len(data))
+        for cb in self.on_input:
+            cb()
+
+    def _push(self, data: bytes, crossed: int) -> None:
         with self._lock:
             self._to_card += data
             del self._to_card[:-MAX_BUFFER]
-            self.bytes_in += len(data)
-        for cb in self.on_input:
-            cb()
+            self.bytes_in += crossed
 
     def host_read(self, limit: int = MAX_BUFFER) -> bytes:
         with self._lock:
@@ -79,6 +95,12 @@ class SerialLine:
             data = bytes(self._to_card)
             self._to_card.clear()
             return data
+
+    def card_unread(self, data: bytes) -> None:
+        """Put input back in front (the REPL hands what follows a soft reset to the firmware)."""
+        if data:
+            with self._lock:
+                self._to_card[:0] = data
 
     def card_pending(self) -> int:
         with self._lock:

@@ -23,6 +23,7 @@
 #   l<0|1>       led                        (queued)
 #   L            lock_repl                  (queued)
 #   X            reset                      (the process ends; the emulator starts a new one)
+#   v<hex json>  the REPL's file calls      +<hex json> | E<errno>   (see cardvfs.py)
 # Pins are numbers, or 'NAME for ports that name pins (pyboard "X1").
 # Time and serial input come with each step request (see runner.py): while a step runs the
 # virtual clock stands still, so ticks_ms() needs no round trip, and serial_read() returns
@@ -77,6 +78,7 @@ class BridgeHal(Hal):
         self.unix = None
         self.rx = b""
         self.calls = 0
+        self.resetting = False  # reset() is on its way out: not a soft reset (runner.py)
 
     # --- plumbing ---
     def _call(self, msg):
@@ -85,7 +87,7 @@ class BridgeHal(Hal):
         self._out.write(b"".join(q))
         del q[:]
         self.calls += 1
-        reply = self._in.readline()
+        reply = _readline(self._in)
         if not reply:
             sys.exit(1)  # the emulator went away
         return reply[:-1]
@@ -175,4 +177,21 @@ class BridgeHal(Hal):
     def reset(self):
         self._queue.append(b"X\n")
         self.flush()
+        self.resetting = True
         sys.exit(0)
+
+
+def _readline(f):
+    # The emulator interrupts running REPL code with SIGINT (Ctrl-C on the serial line); one
+    # that lands while a call waits for its answer is raised once the answer is in, so the
+    # two sides never lose step.
+    pending = None
+    while True:
+        try:
+            line = f.readline()
+            break
+        except KeyboardInterrupt as e:
+            pending = e
+    if pending is not None:
+        raise pending
+    return line
