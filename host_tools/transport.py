@@ -6,6 +6,7 @@ The transport only moves bytes; framing is `dsc.protocol` and the request logic 
 
 from __future__ import annotations
 
+import errno
 import time
 
 import serial
@@ -57,7 +58,7 @@ class SerialTransport(Transport):
             self._port.write(data)
             self._port.flush()
         except (serial.SerialException, OSError) as e:
-            raise TransportError(f"writing to {self.name} failed: {_reason(e)}") from None
+            raise TransportError(_io_failure("writing to", self.name, e)) from None
 
     def receive(self, timeout: float) -> bytes:
         deadline = time.monotonic() + max(0.0, timeout)
@@ -74,7 +75,7 @@ class SerialTransport(Transport):
                 if first:
                     return bytes(first) + bytes(self._port.read(self._port.in_waiting))
         except (serial.SerialException, OSError) as e:
-            raise TransportError(f"reading from {self.name} failed: {_reason(e)}") from None
+            raise TransportError(_io_failure("reading from", self.name, e)) from None
 
     def close(self) -> None:
         try:
@@ -88,6 +89,22 @@ def _reason(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
+# What a port says when the device behind it is gone: a USB CDC unplugged or reset, a pty whose
+# other end (an emulator) died. pyserial folds the errno into its message.
+_GONE = ("returned no data", *(f"[Errno {n}]" for n in (errno.EIO, errno.ENXIO, errno.ENODEV)))
+_OPEN_HINTS = {
+    errno.ENOENT: "no such port (is the card plugged in?)",
+    errno.EACCES: "permission denied (on Linux, join the dialout group)",
+    errno.EBUSY: "the port is busy (another program has it open)",
+}
+
+
+def _io_failure(doing: str, name: str, e: BaseException) -> str:
+    if any(sign in str(e) for sign in _GONE):
+        return f"lost the card on {name} ({doing} it failed): unplugged or reset?"
+    return f"{doing} {name} failed: {_reason(e)}"
+
+
 def open_transport(port: str, baudrate: int = 115200) -> Transport:
     """Open a device path, a pty path or a pyserial URL (socket://HOST:PORT, loop://)."""
     if not port:
@@ -95,5 +112,6 @@ def open_transport(port: str, baudrate: int = 115200) -> Transport:
     try:
         ser = serial.serial_for_url(port, baudrate=baudrate, timeout=0.05, write_timeout=5)
     except (serial.SerialException, OSError, ValueError) as e:
-        raise CardNotFound(f"cannot open {port}: {_reason(e)}") from None
+        hint = _OPEN_HINTS.get(getattr(e, "errno", None) or 0) or _reason(e)
+        raise CardNotFound(f"cannot open {port}: {hint}") from None
     return SerialTransport(ser, port)

@@ -4,7 +4,9 @@ transport, and the pyserial transport over loop://."""
 from __future__ import annotations
 
 import base64
+import os
 import time
+import tty
 
 import pytest
 from dsc import ocra
@@ -24,7 +26,7 @@ from host_tools.client import (
     SessionLost,
 )
 from host_tools.errors import DscError
-from host_tools.transport import CardNotFound, open_transport
+from host_tools.transport import CardNotFound, TransportError, open_transport
 
 
 def client(card: Card, **kw: object) -> CardClient:
@@ -254,3 +256,26 @@ def test_zero_digit_suite_answers_the_whole_hmac_in_hex() -> None:
     c.authenticate(ADMIN_KEY)
     got = c.test("12345678")
     assert got == ocra.response("OCRA-1:HOTP-SHA1-0:QN08", SECRET, "12345678") and len(got) == 40
+
+
+def test_unplugged_card_is_one_clear_line() -> None:
+    # The pty's other end goes away (an emulator killed, a USB card pulled).
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    t = open_transport(os.ttyname(slave))
+    try:
+        os.close(master)
+        with pytest.raises(TransportError, match=r"^lost the card on /dev/\S+ \(writing to it "
+                                                 r"failed\): unplugged or reset\?$"):
+            CardClient(t, timeout=0.5).info()
+        with pytest.raises(TransportError, match=r"^lost the card on .*\(reading from it"):
+            t.receive(0.5)
+    finally:
+        t.close()
+        os.close(slave)
+
+
+def test_open_errors_say_what_to_do() -> None:
+    with pytest.raises(CardNotFound, match=r"^cannot open /dev/nonexistent-tty: no such port "
+                                           r"\(is the card plugged in\?\)$"):
+        open_transport("/dev/nonexistent-tty")
