@@ -23,7 +23,6 @@ from binascii import hexlify, unhexlify
 
 from hal_bridge import BridgeHal, _readline
 
-
 _HERE = '"' + sys.argv[0].rpartition("/")[0] + "/"  # frames of the bridge's own files
 
 
