@@ -1,16 +1,14 @@
-"""Shared pytest set-up: project paths, the published vectors, and the --port option."""
+"""Shared pytest set-up: project paths and the --port option (vectors: mpvm.load_vectors)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mpvm import ROOT, VECTORS
+from mpvm import ROOT
 
 # tests/mp/ holds plain scripts for the MicroPython VMs; tests/conformance/ runs them.
 collect_ignore = ["mp"]
@@ -35,12 +33,6 @@ def port(request: pytest.FixtureRequest) -> str:
     value = request.config.getoption("--port")
     assert value, "hardware tests need --port"
     return str(value)
-
-
-def load_vectors(name: str) -> Any:
-    """One loader for the published vectors in ../shared/vectors (never copied into the repo)."""
-    with open(VECTORS / name, encoding="utf-8") as f:
-        return json.load(f)
 
 
 @pytest.fixture(scope="session")

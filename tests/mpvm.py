@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
@@ -55,3 +57,9 @@ def run(vm: str, script: Path, *args: str, timeout: float = 300,
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
                           cwd=ROOT, check=False)
     return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def load_vectors(name: str) -> Any:
+    """One loader for the published vectors in ../shared/vectors (never copied into the repo)."""
+    with open(VECTORS / name, encoding="utf-8") as f:
+        return json.load(f)

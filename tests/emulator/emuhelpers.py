@@ -7,7 +7,7 @@ import hmac
 import struct
 from typing import Any
 
-from conftest import load_vectors  # tests/conftest.py, on sys.path via pytest
+from mpvm import load_vectors  # tests/mpvm.py: the one loader of ../shared/vectors
 
 from emulator import Emulator
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import load_vectors
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mpvm import load_vectors
 from ocra_reference import reference_response
 
 from host_tools.cli import main
