@@ -144,6 +144,23 @@ class CardFs:
             raise fs_error(errno.ENOTDIR if name in self.flash.files else errno.ENOENT)
         self._flash(self.flash.rmdir, name)
 
+    # --- files being written (open(path, "w"/"a"/"x") until flush/close) ---
+    def open_write(self, path: str, kind: str) -> tuple[str, bytearray]:
+        """Create or truncate now, as open() does; returns (absolute path, bytes so far).
+        kind: "w" truncate, "a" append, "x" fail with EEXIST when the file exists."""
+        full = self.abspath(path)
+        try:
+            start = self.read(full)
+        except OSError as e:
+            if e.errno != errno.ENOENT:
+                raise
+            start = None
+        if kind == "x" and start is not None:
+            raise fs_error(errno.EEXIST)
+        data = bytearray(start or b"") if kind == "a" else bytearray()
+        self.write(full, bytes(data))
+        return full, data
+
     def chdir(self, path: str) -> None:
         if not self.isdir(path):
             raise fs_error(errno.ENOENT)

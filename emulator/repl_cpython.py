@@ -138,23 +138,13 @@ def _opener(fs: CardFs) -> Callable[..., Any]:
         if "r" in mode:
             data = fs.read(path)
             return io.BytesIO(data) if binary else io.StringIO(data.decode())
-        full = fs.abspath(path)
-        exists = _exists(fs, full)
-        if "x" in mode and exists:
-            raise fs_error(errno.EEXIST)
-        start = fs.read(full) if "a" in mode and exists else b""
-        fs.write(full, start)  # created (or truncated) now, as open() does on a board
-        return _FlashFile(fs, full, start) if binary else _TextFlashFile(fs, full, start)
+        kind = "x" if "x" in mode else "a" if "a" in mode else "w"
+        full, start = fs.open_write(path, kind)  # created (or truncated) now, as on a board
+        if binary:
+            return _FlashFile(fs, full, bytes(start))
+        return _TextFlashFile(fs, full, bytes(start))
 
     return open
-
-
-def _exists(fs: CardFs, path: str) -> bool:
-    try:
-        fs.stat(path)
-        return True
-    except OSError:
-        return False
 
 
 class _FlashFile(io.BytesIO):

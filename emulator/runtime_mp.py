@@ -91,8 +91,9 @@ class MicroPythonRuntime:
             ord("F"): self._fs_write, ord("m"): self._fs_rename, ord("x"): self._fs_remove,
             ord("z"): self._fs_free, ord("s"): self._serial_write, ord("n"): self._random,
             ord("b"): self._battery, ord("l"): self._led, ord("L"): self._lock,
-            ord("v"): self._vfs,
+            ord("v"): self._vfs, ord("V"): self._vfs_read,
         }
+        self._writing: dict[int, tuple[str, bytearray]] = {}  # the REPL's open files
         self._pins: dict[bytes, Any] = {}
 
     # --- Runtime interface ---
@@ -101,6 +102,7 @@ class MicroPythonRuntime:
         self._stop_process()
         self._dead = None
         self._version = ""
+        self._writing.clear()  # the VM that held them is gone
         self._start_process()
         cfg = {"board": self.board.board, "production": self.production,
                "ticks": self.hal.ticks_ms(), "unix": self.hal.unix_time(), "main": main}
@@ -335,16 +337,34 @@ class MicroPythonRuntime:
     def _vfs(self, a: bytes) -> bytes:
         try:
             op, *args = json.loads(binascii.unhexlify(a))
-            result = _VFS_OPS[op](self.cardfs, *args)
+            call = _VFS_OPS.get(op)
+            result = call(self.cardfs, *args) if call is not None else self._vfs_file(op, *args)
         except (KeyError, TypeError, ValueError):
             raise OSError(errno.EINVAL, "bad file call") from None
         return b"+" + binascii.hexlify(json.dumps(result).encode())
+
+    def _vfs_read(self, a: bytes) -> bytes:
+        return b"+" + binascii.hexlify(self.cardfs.read(binascii.unhexlify(a).decode()))
+
+    def _vfs_file(self, op: str, *args: Any) -> int | None:
+        if op == "wopen":
+            handle = max(self._writing, default=0) + 1
+            self._writing[handle] = self.cardfs.open_write(*args)
+            return handle
+        path, data = self._writing[args[0]]
+        if op == "wdata":
+            data += bytes.fromhex(args[1])
+        elif op in ("wflush", "wclose"):
+            if op == "wclose":
+                del self._writing[args[0]]
+            self.cardfs.write(path, bytes(data))
+        else:
+            raise KeyError(op)
+        return None
 
 
 _VFS_OPS: dict[str, Callable[..., Any]] = {
     "ilistdir": CardFs.ilistdir, "stat": CardFs.stat, "statvfs": CardFs.statvfs,
     "remove": CardFs.remove, "rename": CardFs.rename, "mkdir": CardFs.mkdir,
     "rmdir": CardFs.rmdir,
-    "read": lambda fs, path: fs.read(path).hex(),
-    "write": lambda fs, path, data: fs.write(path, bytes.fromhex(data)),
 }

@@ -6,8 +6,10 @@
 # current directory when that lies inside it); each call goes to the emulator as one bridge
 # message with the absolute path, where emulator/cardfs.py resolves it:
 #   v<hex of JSON [op, args...]>   ->   +<hex of JSON result> | E<errno>
-# File contents travel as hex strings inside the JSON. A file opened for writing is kept in
-# RAM and written to the flash at flush()/close(), one fs write as the firmware's HAL does.
+#   V<hex of the path>             ->   +<hex of the file's bytes> | E<errno>   (reading)
+# A file opened for writing streams its bytes to a buffer in the emulator (JSON ops wopen,
+# wdata, wflush, wclose), which writes them to the flash at flush()/close(): one fs write, as
+# the firmware's HAL does, and the VM's heap holds one chunk at a time, not the file.
 import io
 import json
 from binascii import hexlify, unhexlify
@@ -75,30 +77,21 @@ class CardVfs:
         if "+" in mode:
             raise OSError(22)  # EINVAL: read-write files are not offered
         if "r" in mode:
-            data = unhexlify(self._op("read", full))
+            reply = self._hal._call(b"V" + hexlify(full.encode()))
+            self._hal._check(reply)
+            data = unhexlify(reply[1:])
             return io.BytesIO(data) if binary else io.StringIO(data.decode())
-        start = b""
-        if "a" in mode or "x" in mode:
-            try:
-                self._op("stat", full)
-                if "x" in mode:
-                    raise OSError(17)  # EEXIST
-                start = unhexlify(self._op("read", full))
-            except OSError as e:
-                if e.errno != 2:  # ENOENT: a new file
-                    raise
-        self._op("write", full, hexlify(start).decode())  # created/truncated now, as on a board
-        return FlashFile(self, full, start, binary)
+        kind = "x" if "x" in mode else "a" if "a" in mode else "w"
+        # created (or truncated) now, as open() does on a board
+        return FlashFile(self, self._op("wopen", full, kind), binary)
 
 
 class FlashFile:
-    # A file being written; its bytes go to the flash on flush() and close().
-    def __init__(self, vfs, path, start, binary):
+    # A file being written: its bytes collect in the emulator until flush() or close().
+    def __init__(self, vfs, handle, binary):
         self._vfs = vfs
-        self._path = path
+        self._handle = handle
         self._binary = binary
-        self._buf = io.BytesIO()
-        self._buf.write(start)
         self._closed = False
 
     def write(self, data):
@@ -106,16 +99,18 @@ class FlashFile:
             raise OSError(9)  # EBADF
         if not self._binary:
             data = data.encode()
-        return self._buf.write(data)
+        for i in range(0, len(data), 1024):
+            self._vfs._op("wdata", self._handle, hexlify(data[i:i + 1024]).decode())
+        return len(data)
 
     def flush(self):
         if not self._closed:
-            self._vfs._op("write", self._path, hexlify(self._buf.getvalue()).decode())
+            self._vfs._op("wflush", self._handle)
 
     def close(self):
         if not self._closed:
-            self.flush()
             self._closed = True
+            self._vfs._op("wclose", self._handle)
 
     def __enter__(self):
         return self

@@ -24,6 +24,7 @@
 #   L            lock_repl                  (queued)
 #   X            reset                      (the process ends; the emulator starts a new one)
 #   v<hex json>  the REPL's file calls      +<hex json> | E<errno>   (see cardvfs.py)
+#   V<hex path>  the REPL reads a file      +<hex bytes> | E<errno>
 # Pins are numbers, or 'NAME for ports that name pins (pyboard "X1").
 # Time and serial input come with each step request (see runner.py): while a step runs the
 # virtual clock stands still, so ticks_ms() needs no round trip, and serial_read() returns

@@ -235,6 +235,25 @@ def test_repl_code_sees_the_card_and_a_power_cut_ends_it() -> None:
 
 # --- the card's files as REPL code sees them ---
 
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_repl_open_modes_and_a_large_file(runtime: str) -> None:
+    with Emulator(runtime=runtime) as card:
+        t = card.transport()
+        chat(t, b"\x03\x01")
+        code = (b"with open('t.txt', 'w') as f:\n f.write('ab')\n"
+                b"with open('t.txt', 'a') as f:\n f.write('c')\n"
+                b"print(open('t.txt').read(), open('/dsc/t.txt', 'rb').read())\n"
+                b"f = open('big.bin', 'wb')\nf.write(bytes(range(256)) * 160)\nf.close()\n"
+                b"open('t.txt', 'x')\x04")
+        out = chat(t, code)
+        assert out.startswith(b"OKabc b'abc'\r\n\x04Traceback")
+        assert out.endswith(b"OSError: [Errno 17] EEXIST\r\n\x04>")
+        assert card.flash.read("t.txt") == b"abc"
+        assert card.flash.read("big.bin") == bytes(range(256)) * 160  # 40 KB: streamed
+        out = chat(t, b"import os\nos.rename('t.txt', 'u.txt')\nprint(sorted(os.listdir()))\x04")
+        assert out == b"OK['big.bin', 'u.txt']\r\n\x04\x04>"
+
+
 def test_cardfs_paths_errors_and_directories() -> None:
     flash = Flash(size=64 * 1024)
     fs = CardFs(flash, "/flash/dsc/")
