@@ -4,7 +4,8 @@
     dsc card info --port P [--json]
     dsc card provision --port P --serial-number N [--suite S] (--key-file F | --key-stdin)
                        --admin-key-file F [--current-admin-key-file F] [--json]
-    dsc card test --port P --challenge Q [--pin PIN | --pin-stdin] --admin-key-file F [--json]
+    dsc card test --port P --challenge Q [--pin PIN | --pin-stdin | --pin-file F | --pin-env V]
+                  [--session-info HEX] --admin-key-file F [--json]
     dsc card wipe --port P --admin-key-file F [--json]
     dsc card lock --port P --admin-key-file F [--json]
 
@@ -21,13 +22,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from dsc import ocra
+from dsc import ocra, record
 
 from host_tools import admin_keys, discovery
 from host_tools.client import CardClient, CardError, CardInfo, NotProvisioned
-from host_tools.errors import UsageError
+from host_tools.errors import DscError, UsageError
 from host_tools.secrets_input import read_hex_secret, read_text_secret
-from host_tools.transport import open_transport
+from host_tools.transport import TransportError, open_transport
 
 DEFAULT_SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
 EPILOG = """\
@@ -36,12 +37,18 @@ or "auto" (the only card attached). Key files hold the key as hex text. The admi
 card's own (--admin-key-file), or derived from the master admin key in the file named by
 DSC_ADMIN_MASTER_KEY_FILE (or --admin-master-key-file) and the card's serial number.
 --pin puts the PIN in the command line, where other users of this machine can see it: use it for
-test PINs only, else --pin-stdin.
+test PINs only, else --pin-stdin, --pin-file or --pin-env. A suite with a time step (T) is tested
+at the current time.
 """
 
 
 class ConfirmationFailed(CardError):
     """The card's TEST answer after provisioning does not match the host's own OCRA result."""
+
+
+class ClearProvisionRefused(DscError):
+    """The operator named the card's current admin key, but the card says it is blank: sending
+    the seed in the clear would hand it to whoever forged that INFO answer."""
 
 
 def register(sub: Any) -> None:
@@ -69,6 +76,10 @@ def register(sub: Any) -> None:
     pins = p.add_mutually_exclusive_group()
     pins.add_argument("--pin", metavar="PIN", help="the PIN (visible to other users: see below)")
     pins.add_argument("--pin-stdin", action="store_true", help="read the PIN from stdin")
+    pins.add_argument("--pin-file", metavar="F", help="read the PIN from a file")
+    pins.add_argument("--pin-env", metavar="VAR", help="read the PIN from an environment variable")
+    p.add_argument("--session-info", metavar="HEX",
+                   help="session information (hex), for suites with S")
     _admin_args(p)
     _admin_args(_add(csub, "wipe", _wipe, "erase the card's secret and record", True))
     _admin_args(_add(csub, "lock", _lock, "set the production lock (REPL unreachable)", True))
@@ -80,10 +91,20 @@ def _add(csub: Any, name: str, func: Callable[[argparse.Namespace], int], text: 
                                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     if port:
         p.add_argument("--port", required=True, metavar="P")
-        p.add_argument("--timeout", type=float, default=3.0, help="seconds per answer")
+        p.add_argument("--timeout", type=_seconds, default=3.0, help="seconds per answer")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=func)
     return p
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 600:
+        raise argparse.ArgumentTypeError("give seconds, more than 0 and at most 600")
+    return value
 
 
 def _admin_args(p: argparse.ArgumentParser) -> None:
@@ -106,9 +127,9 @@ def _client(args: argparse.Namespace) -> Iterator[CardClient]:
 
 def _admin_key(args: argparse.Namespace, serial_number: str | None,
                file: str | None = None) -> bytes:
-    file = file or args.admin_key_file
-    if file and args.admin_master_key_file:
+    if args.admin_key_file and args.admin_master_key_file:
         raise UsageError("give --admin-key-file or --admin-master-key-file, not both")
+    file = file or args.admin_key_file
     if file:
         return read_hex_secret(file=file, what="admin key", min_bytes=16, max_bytes=64)
     if serial_number is None:
@@ -160,23 +181,57 @@ def _info(args: argparse.Namespace) -> int:
 def _provision(args: argparse.Namespace) -> int:
     seed = read_hex_secret(file=args.key_file, stdin=args.key_stdin, what="seed",
                            min_bytes=16, max_bytes=64)
-    try:
-        suite = ocra.parse_suite(args.suite)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
+    suite = _suite(args.suite)
     new_admin = _admin_key(args, args.serial_number)
+    _check_record(args, seed, new_admin)
     with _client(args) as client:
         info = client.info()
         if info.provisioned:  # re-provisioning: prove the key the card holds now
-            client.authenticate(_admin_key(args, info.serial_number, args.current_admin_key_file)
-                                if args.current_admin_key_file else new_admin)
-        client.provision(args.serial_number, args.suite, seed, new_admin, pin_len=args.pin_len,
-                         idle_ms=args.idle_ms, response_ms=args.response_ms)
-        client.authenticate(new_admin)
-        _confirm(client, suite, seed, args.pin_len)
+            client.authenticate(_admin_key(args, info.serial_number, args.current_admin_key_file))
+        elif args.current_admin_key_file:
+            raise ClearProvisionRefused(
+                "the card says it is blank, but --current-admin-key-file says it holds a key: "
+                "refusing to send the seed in the clear (a forged INFO answer?)")
+        _load(args, client, suite, seed, new_admin)
     return _emit(args, {"serial_number": args.serial_number, "suite": args.suite,
                         "confirmed": True},
                  f"provisioned {args.serial_number} ({args.suite}); TEST confirmed the seed")
+
+
+def _suite(text: str) -> Any:
+    try:
+        return ocra.parse_suite(text)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def _check_record(args: argparse.Namespace, seed: bytes, admin: bytes) -> None:
+    # The card's own limits (dsc.record), checked before a byte goes out; the message names the
+    # field, never its value.
+    try:
+        rec = record.Record(args.serial_number, args.suite, seed, admin,  # type: ignore[no-untyped-call]
+                            args.pin_len, args.idle_ms, args.response_ms)
+        rec.check()  # type: ignore[no-untyped-call]
+    except record.RecordError as e:
+        raise UsageError(f"cannot provision: {e}") from None
+
+
+def _load(args: argparse.Namespace, client: CardClient, suite: Any, seed: bytes,
+          admin: bytes) -> None:
+    """PROVISION, then AUTH with the new admin key and a TEST the host checks. A link that fails
+    midway leaves the card old or new (it writes atomically); the message says which to expect."""
+    try:
+        client.provision(args.serial_number, args.suite, seed, admin, pin_len=args.pin_len,
+                         idle_ms=args.idle_ms, response_ms=args.response_ms)
+    except TransportError as e:
+        raise TransportError(f"{e}; the card holds its old record or the new one: check with "
+                             "`dsc card info`, then run this command again") from None
+    try:
+        client.authenticate(admin)
+        _confirm(client, suite, seed, args.pin_len)
+    except TransportError as e:
+        raise TransportError(f"{e}; the card took the new seed, not yet confirmed: run this "
+                             "command again") from None
 
 
 def _confirm(client: CardClient, suite: Any, seed: bytes, pin_len: int) -> None:
@@ -203,12 +258,50 @@ def _random_challenge(suite: Any) -> str:
 
 def _test(args: argparse.Namespace) -> int:
     _check_key_file(args)
-    pin = read_text_secret(stdin=True, what="PIN") if args.pin_stdin else args.pin
+    pin = _pin(args)
+    info_s = _hex_arg(args.session_info, "--session-info")
     with _client(args) as client:
-        info = _authenticated(args, client)
-        response = client.test(args.challenge, pin)
-    return _emit(args, {"serial_number": info.serial_number, "challenge": args.challenge,
-                        "response": response}, response)
+        info = client.info()
+        if not info.provisioned or info.suite is None:
+            raise NotProvisioned("the card is not provisioned")
+        suite = _suite(info.suite)
+        ts = int(time.time()) // suite.time_step if suite.time_step else None
+        _check_test_inputs(suite, args.challenge, pin, ts, info_s)
+        client.authenticate(_admin_key(args, info.serial_number))
+        response = client.test(args.challenge, pin, timestamp=ts, session_info=info_s)
+    data: dict[str, Any] = {"serial_number": info.serial_number, "challenge": args.challenge,
+                            "response": response}
+    if ts is not None:
+        data["timestamp"] = ts
+    return _emit(args, data, response)
+
+
+def _pin(args: argparse.Namespace) -> str | None:
+    if args.pin_stdin or args.pin_file or args.pin_env:
+        return read_text_secret(stdin=args.pin_stdin, file=args.pin_file, env=args.pin_env,
+                                what="PIN")
+    pin: str | None = args.pin
+    return pin
+
+
+def _hex_arg(text: str | None, option: str) -> bytes | None:
+    if text is None:
+        return None
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise UsageError(f"{option} takes hex digits") from None
+
+
+def _check_test_inputs(suite: Any, challenge: str, pin: str | None, ts: int | None,
+                       session_info: bytes | None) -> None:
+    # The suite's rules (dsc.ocra), checked before AUTH: a clear message instead of the card's
+    # bare "rejected a field". OCRA's messages never quote the PIN.
+    try:
+        ocra.response(suite, b"\x00", challenge, counter=0 if suite.counter else None, pin=pin,
+                      session=session_info, timestamp=ts)
+    except ValueError as e:
+        raise UsageError(f"the card's suite {suite.text}: {e}") from None
 
 
 def _wipe(args: argparse.Namespace) -> int:

@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 from dsc import ocra
+from dsc import protocol as P
 from fakes import ADMIN_KEY, SECRET, SERIAL, SUITE, Card, CardTransport
 
 from host_tools import admin_keys, discovery
 from host_tools.cli import main
 from host_tools.errors import UsageError
-from host_tools.transport import CardNotFound, Transport
+from host_tools.transport import CardNotFound, Transport, TransportError
 
 
 @pytest.fixture
@@ -225,3 +226,164 @@ def test_auto_port(tmp_path: Path) -> None:
         discovery.auto_port(PORTS, opener)
     rows = [f.to_json() for f in discovery.list_cards(PORTS, opener)]
     assert rows[0]["usb"] == "2e8a:0005" and rows[0]["info"] is None
+
+
+# --- what a support engineer runs into ---
+class Wire(CardTransport):
+    """A card behind a line we can watch and tamper with: `sent` keeps what the host sent;
+    `forge_blank_info` makes INFO answers say "blank" (a man in the middle); `cut_at` makes the
+    line fail when the host sends that command (the card never sees it)."""
+
+    def __init__(self, card: Card, forge_blank_info: bool = False, cut_at: int = 0) -> None:
+        super().__init__(card)
+        self.sent = bytearray()
+        self.forge = forge_blank_info
+        self.cut_at = cut_at
+
+    def send(self, data: bytes) -> None:
+        self.sent += data
+        frames = P.Deframer().feed(data)
+        if self.cut_at and frames and frames[0][1] == self.cut_at:
+            raise TransportError("lost the card on fake0 (writing to it failed): unplugged?")
+        super().send(data)
+
+    def receive(self, timeout: float) -> bytes:
+        data = super().receive(timeout)
+        if not self.forge:
+            return data
+        out = b""
+        for _err, t, rid, payload in P.Deframer().feed(data):
+            if t == P.CMD_INFO | P.RSP_FLAG:
+                f = P.tlv_decode(payload)
+                payload = P.tlv_encode([(k, v) for k, v in f.items()
+                                        if k not in (P.T_SERIAL, P.T_SUITE, P.T_PROVISIONED)]
+                                       + [(P.T_PROVISIONED, b"\x00")])
+            out += P.encode(t, rid, payload)
+        return out
+
+
+@pytest.fixture
+def wired(monkeypatch: pytest.MonkeyPatch) -> dict[str, Wire]:
+    lines: dict[str, Wire] = {}
+    monkeypatch.setattr("host_tools.commands.card.open_transport",
+                        lambda port, baudrate=115200: lines[port])
+    return lines
+
+
+def test_forged_blank_info_does_not_get_the_seed_in_the_clear(
+        wired: dict[str, Wire], keyfiles: SimpleNamespace,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    card = Card(provisioned=True)
+    before = card.state()
+    wired["fake0"] = line = Wire(card, forge_blank_info=True)
+    new_seed = keyfiles.dir / "new.hex"
+    new_seed.write_text("5a" * 32)
+    code, out, err = run(capsys, "provision", "--port", "fake0", "--serial-number", SERIAL,
+                         "--key-file", str(new_seed), "--admin-key-file", keyfiles.wrong,
+                         "--current-admin-key-file", keyfiles.admin)
+    assert (code, out) == (1, "") and "refusing to send the seed in the clear" in err
+    frames = P.Deframer().feed(bytes(line.sent))
+    assert all(bytes([0x5A]) * 32 not in f[3] for f in frames)
+    assert {f[1] for f in frames} == {P.CMD_INFO}
+    assert card.state() == before
+
+
+def test_bad_config_is_refused_before_the_card_is_touched(
+        wired: dict[str, Wire], keyfiles: SimpleNamespace,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    wired["fake0"] = line = Wire(Card())
+    for option, value, field in (("--pin-len", "3", "pin_len"), ("--idle-ms", "10", "idle_ms"),
+                                 ("--response-ms", "99999999", "response_ms"),
+                                 ("--serial-number", "x" * 40, "serial")):
+        argv = ["provision", "--port", "fake0", "--serial-number", SERIAL, "--key-file",
+                keyfiles.seed, "--admin-key-file", keyfiles.admin, option, value]
+        code, out, err = run(capsys, *argv)
+        assert (code, out) == (2, "") and f"cannot provision: {field}" in err, err
+        assert err.count("\n") == 1
+    assert line.sent == b""
+
+
+def test_reprovision_current_key_from_a_file_new_key_from_the_master(
+        wired: dict[str, Wire], keyfiles: SimpleNamespace,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    master = keyfiles.dir / "master.hex"
+    master.write_text("11" * 32)
+    card = Card(provisioned=True)
+    wired["fake0"] = Wire(card)
+    code, _, err = run(capsys, "provision", "--port", "fake0", "--serial-number", "DSC7",
+                       "--key-file", keyfiles.seed, "--admin-master-key-file", str(master),
+                       "--current-admin-key-file", keyfiles.admin)
+    assert code == 0, err
+    assert card.app.record is not None
+    assert card.app.record.admin_key == admin_keys.derive_admin_key(bytes([0x11]) * 32, "DSC7")
+
+
+@pytest.mark.parametrize(("cut_at", "text"), [
+    (P.CMD_PROVISION, "the card holds its old record or the new one: check with `dsc card "
+                      "info`, then run this command again"),
+    (P.CMD_TEST, "the card took the new seed, not yet confirmed: run this command again")])
+def test_line_lost_midway_says_what_the_card_holds(
+        wired: dict[str, Wire], keyfiles: SimpleNamespace, capsys: pytest.CaptureFixture[str],
+        cut_at: int, text: str) -> None:
+    wired["fake0"] = Wire(Card(), cut_at=cut_at)
+    code, out, err = run(capsys, "provision", "--port", "fake0", "--serial-number", SERIAL,
+                         "--key-file", keyfiles.seed, "--admin-key-file", keyfiles.admin)
+    assert (code, out) == (1, "") and err.count("\n") == 1
+    assert err.startswith("dsc: error: lost the card on fake0") and text in err
+    assert SECRET.hex() not in err and ADMIN_KEY.hex() not in err
+
+
+def test_test_checks_the_suite_rules_before_auth(
+        wired: dict[str, Wire], keyfiles: SimpleNamespace,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    wired["fake0"] = line = Wire(Card(provisioned=True))
+    for argv, text in ((["--challenge", "12a456", "--pin", "1234"], "the challenge must be"),
+                       (["--challenge", "123456"], "needs a PIN"),
+                       (["--challenge", "123456", "--pin", "1234", "--session-info", "00"],
+                        "takes no session")):
+        code, out, err = run(capsys, "test", "--port", "fake0", "--admin-key-file",
+                             keyfiles.admin, *argv)
+        assert (code, out) == (2, "") and f"the card's suite {SUITE}: " in err, err
+        assert text in err and "1234" not in err
+    assert {f[1] for f in P.Deframer().feed(bytes(line.sent))} == {P.CMD_INFO}  # no AUTH
+    with pytest.raises(SystemExit) as exit_:
+        main(["card", "test", "--port", "fake0", "--challenge", "1", "--timeout", "0"])
+    assert exit_.value.code == 2 and "more than 0" in capsys.readouterr().err
+
+
+def test_test_time_and_session_suites(wired: dict[str, Wire], keyfiles: SimpleNamespace,
+                                      capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    for suite, extra in (("OCRA-1:HOTP-SHA256-8:QA10-T1M", []),
+                         ("OCRA-1:HOTP-SHA1-6:QH08-S064", ["--session-info", "ab" * 64])):
+        card = Card()
+        wired["fake0"] = Wire(card)
+        assert run(capsys, "provision", "--port", "fake0", "--serial-number", SERIAL, "--suite",
+                   suite, "--key-file", keyfiles.seed, "--admin-key-file", keyfiles.admin)[0] == 0
+        monkeypatch.setenv("TEST_PIN", "4321")  # not used by these suites: refused if given
+        code, out, err = run(capsys, "test", "--port", "fake0", "--challenge", "abc12",
+                             "--admin-key-file", keyfiles.admin, "--json", *extra)
+        assert code == 0, err
+        got = json.loads(out)
+        expected = ocra.response(suite, SECRET, "abc12", timestamp=got.get("timestamp"),
+                                 session=bytes([0xAB]) * 64 if extra else None)
+        assert got["response"] == expected
+        assert ("timestamp" in got) == ("-T" in suite)
+        code, _, err = run(capsys, "test", "--port", "fake0", "--challenge", "abc12",
+                           "--admin-key-file", keyfiles.admin, "--pin-env", "TEST_PIN", *extra)
+        assert code == 2 and "takes no PIN" in err and "4321" not in err
+
+
+def test_pin_from_a_file_or_the_environment(wired: dict[str, Wire], keyfiles: SimpleNamespace,
+                                            capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    wired["fake0"] = line = Wire(Card(provisioned=True))
+    pin_file = keyfiles.dir / "pin"
+    pin_file.write_text("7777\n")
+    monkeypatch.setenv("CARD_PIN", "7777")
+    want = ocra.response(SUITE, SECRET, "123456", pin="7777")
+    for source in (["--pin-file", str(pin_file)], ["--pin-env", "CARD_PIN"]):
+        code, out, err = run(capsys, "test", "--port", "fake0", "--challenge", "123456",
+                             "--admin-key-file", keyfiles.admin, *source)
+        assert (code, out.strip()) == (0, want), err
+    assert b"7777" not in bytes(line.sent)  # the PIN went sealed
