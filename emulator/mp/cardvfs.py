@@ -1,7 +1,7 @@
 # The card's flash as a MicroPython VFS, for REPL code on the emulator's MicroPython runtime.
-# runner.py mounts it at the board's flash directory (os.mount(CardVfs(hal, "/dsc"), "/dsc")),
-# so open(), os.listdir(), os.stat(), os.remove(), ... on those paths reach the emulator's
-# Flash; the rest of the VM's filesystem is the unix port's own (the host's).
+# runner.py mounts it at the first part of the board's flash directory ("/dsc"; "/flash" for
+# "/flash/dsc"), so open(), os.listdir(), os.stat(), os.remove(), ... on those paths reach the
+# emulator's Flash; the rest of the VM's filesystem is the unix port's own (the host's).
 # MicroPython hands a VFS paths relative to its mount point ("/x", or "x" relative to the
 # current directory when that lies inside it); each call goes to the emulator as one bridge
 # message with the absolute path, where emulator/cardfs.py resolves it:

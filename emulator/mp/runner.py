@@ -77,7 +77,10 @@ def _repl_start(hal, cfg, repl):
         from cardvfs import CardVfs
 
         path = cfg["board"]["flash"]["dir"]
-        os.mount(CardVfs(hal, path), path)
+        # Mounted at the path's first part ("/flash" for "/flash/dsc"), so the parents exist
+        # in the VM as they do on the board (the emulator answers for them too).
+        top = "/" + path.strip("/").split("/")[0]
+        os.mount(CardVfs(hal, top), top)
         os.chdir(path)
         import machine
         sys.modules["machine"] = Machine(hal, machine)

@@ -254,6 +254,16 @@ def test_repl_open_modes_and_a_large_file(runtime: str) -> None:
         assert out == b"OK['big.bin', 'u.txt']\r\n\x04\x04>"
 
 
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_nested_flash_directory_and_its_parents(runtime: str) -> None:
+    with Emulator(board="pyboard", runtime=runtime, key=KEY) as card:  # flash dir /flash/dsc
+        t = card.transport()
+        chat(t, b"\x03\x01")
+        out = chat(t, b"import os\nprint(os.getcwd(), os.listdir('/flash'), os.listdir('..'), "
+                      b"os.listdir('/flash/dsc'))\x04")
+        assert out == b"OK/flash/dsc ['dsc'] ['dsc'] ['record']\r\n\x04\x04>"
+
+
 def test_cardfs_paths_errors_and_directories() -> None:
     flash = Flash(size=64 * 1024)
     fs = CardFs(flash, "/flash/dsc/")
