@@ -97,7 +97,12 @@ class Console:
     # --- called by the scheduler (board thread) ---
     @property
     def active(self) -> bool:
-        return self.mode != FIRMWARE or self.pending
+        """The board's next step is the REPL's. A Ctrl-C that came while the firmware was
+        still booting, before it locked the REPL, is dropped: the lock is in force first."""
+        with self._lock:
+            if self.pending and self.mode == FIRMWARE and self.locked():
+                self.pending = False
+            return self.mode != FIRMWARE or self.pending
 
     def reset(self) -> None:
         """The board (re)booted into the firmware."""

@@ -1,6 +1,5 @@
 """The card's behaviour end to end: keys pressed on the virtual keypad, text read back from
-the SSD1306 model's pixels, on both runtimes (the MicroPython runtime gets the essential
-scenarios only, to keep the suite fast)."""
+the SSD1306 model's pixels, on both runtimes (the `card` fixture's tests run on each)."""
 
 from __future__ import annotations
 
@@ -78,9 +77,9 @@ def test_time_suite_uses_the_board_clock() -> None:
         assert login(card, None, v["challenge"]) == v["expected"]
 
 
-@pytest.fixture
-def card() -> Emulator:
-    with Emulator(key=bytes(32)) as c:
+@pytest.fixture(params=RUNTIMES)
+def card(request: pytest.FixtureRequest) -> Emulator:
+    with Emulator(key=bytes(32), runtime=request.param) as c:
         yield c
 
 

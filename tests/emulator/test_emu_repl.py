@@ -204,6 +204,16 @@ def test_locked_card_ignores_ctrl_c(runtime: str) -> None:
         assert chat(t, b"\x03") == b"" and card.board.repl_locked
 
 
+def test_a_ctrl_c_during_a_production_boot_is_dropped_once_the_firmware_locks() -> None:
+    with Emulator(production=True) as card:
+        card.board.repl_locked = False  # as during power-on, before App() calls lock_repl()
+        card.transport().send(b"\x03")
+        assert card.scheduler.console.pending
+        card.board.repl_locked = True  # the firmware locked the REPL
+        assert chat(card.transport(), b"") == b"" and not card.scheduler.console.pending
+        assert card.scheduler.console.mode == FIRMWARE
+
+
 def test_repl_machine_reset_and_sys_exit() -> None:
     with Emulator(key=KEY) as card:
         t = card.transport()
