@@ -3,19 +3,23 @@
 The files go where MicroPython looks for them (paths relative to the board's current directory,
 the filesystem root on a board): `main.py`, `dsc/*.mpy`, the board file as `board.py` and, for a
 production build, `build_config.py` with `PRODUCTION = True`. The copy uses mpremote's Python API
-over its raw REPL; the confirmation is an INFO over the service protocol once the board is back.
+over its raw REPL; the confirmation is an INFO over the service protocol once the board is back
+(board name, firmware version and, for --production, the lock must be what was flashed).
 A production-locked card has no REPL any more: reflash it through its bootloader.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import dsc
 
 from host_tools.boards import board_path, load_board
 from host_tools.build import build_firmware
@@ -25,6 +29,9 @@ from host_tools.transport import TransportError, open_transport
 
 PRODUCTION_CONFIG = b"# written by dsc flash --production\nPRODUCTION = True\n"
 RESET = "import time, machine\ntime.sleep_ms(100)\nmachine.reset()\n"
+# mpremote reads a pty without a timeout of its own: a port where nothing answers would hang.
+READ_TIMEOUT = 5.0    # seconds per read from the board's REPL
+REPL_TIMEOUT = 10.0   # seconds for the board to show its raw REPL
 
 
 class FlashError(DscError):
@@ -43,6 +50,7 @@ class Plan:
     arch: str
     production: bool
     steps: tuple[Step, ...]
+    version: str = dsc.VERSION  # what the flashed firmware must answer in INFO
 
     def describe(self, port: str) -> str:
         size = sum(len(s.data) for s in self.steps if s.data is not None)
@@ -65,7 +73,8 @@ def make_plan(board: str, production: bool) -> Plan:
     # A module's old source would shadow its new .mpy (MicroPython looks for .py first).
     stale = [Step(s.target[:-4] + ".py", None) for s in steps if s.target.endswith(".mpy")]
     steps += [Step("board.py", board_path(board).read_bytes())]
-    steps += [Step("build_config.py", PRODUCTION_CONFIG if production else None)]
+    steps += [Step("build_config.py", PRODUCTION_CONFIG if production else None),
+              Step("build_config.mpy", None)]  # a compiled one would switch production on too
     return Plan(board, arch, production, tuple(stale + steps))
 
 
@@ -75,14 +84,15 @@ def copy_to_board(plan: Plan, port: str, baudrate: int = 115200) -> None:
     from mpremote.transport_serial import SerialTransport
 
     try:
-        t = SerialTransport(port, baudrate=baudrate)
+        t = SerialTransport(port, baudrate=baudrate, timeout=READ_TIMEOUT)
     except Exception as e:  # mpremote raises bare Exception/TransportError when it cannot open
         raise FlashError(f"cannot open {port}: {str(e).splitlines()[0] if str(e) else e}") \
             from None
     try:
-        t.enter_raw_repl(soft_reset=True)
-        _write_files(t, plan)
-        t.exec_raw_no_follow(RESET)
+        with contextlib.redirect_stdout(io.StringIO()):  # mpremote prints what it got on failure
+            t.enter_raw_repl(soft_reset=True, timeout_overall=REPL_TIMEOUT)
+            _write_files(t, plan)
+            t.exec_raw_no_follow(RESET)
     except (MpError, OSError) as e:
         raise FlashError(f"copying to {port} failed: {_first_line(e)} (is it a MicroPython "
                          "board with its REPL reachable? a production-locked card must be "
@@ -125,6 +135,9 @@ def confirm(port: str, plan: Plan, timeout: float = 20.0, baudrate: int = 115200
             continue
         if info.board != plan.board:
             raise FlashError(f"the board reports {info.board!r}, not {plan.board!r}")
+        if info.firmware != plan.version:
+            raise FlashError(f"the board runs firmware {info.firmware}, not the {plan.version} "
+                             "just copied: did the copy take?")
         if plan.production and not info.locked:
             raise FlashError("the board runs, but not as a production build")
         return info

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,3 +105,45 @@ def test_flash_errors_are_one_line() -> None:
     p = dsc_flash("--board", "nosuchboard", "--port", "x", "--dry-run")
     assert p.returncode == 2 and "unknown board" in p.stderr
 
+
+
+def test_port_that_does_not_answer(monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    # A pty with nothing behind it: mpremote alone would wait forever on it.
+    from host_tools.cli import main
+    monkeypatch.setattr(flash, "REPL_TIMEOUT", 1.0)
+    monkeypatch.setattr(flash, "READ_TIMEOUT", 0.3)
+    master, slave = os.openpty()
+    port = os.ttyname(slave)
+    codes: list[int] = []
+    run = threading.Thread(target=lambda: codes.append(
+        main(["flash", "--board", "pico", "--port", port, "--json"])), daemon=True)
+    try:
+        run.start()
+        run.join(30)  # a hang fails here instead of blocking the test run
+        assert not run.is_alive(), "dsc flash hangs on a port that does not answer"
+    finally:
+        os.close(master)
+        os.close(slave)
+    out, err = capsys.readouterr()
+    assert codes == [1] and out == "" and err.count("\n") == 1  # nothing from mpremote on stdout
+    assert err.startswith(f"dsc: error: copying to {port} failed: could not enter "
+                          "raw repl") and "REPL reachable" in err
+
+
+def test_confirm_wants_the_version_just_flashed() -> None:
+    # An old firmware that still answers (the copy did not take) is not a confirmation.
+    import dsc
+    from fakes import Card, CardTransport
+    plan = flash.Plan("pico", "armv6m", False, (), version="0.0.1-old")
+    with pytest.raises(flash.FlashError, match=f"runs firmware {dsc.VERSION}, not the "
+                                               r"0.0.1-old just copied"):
+        flash.confirm("fake", plan, timeout=2, opener=lambda port, baud: CardTransport(Card()))
+    assert flash.confirm("fake", flash.Plan("pico", "armv6m", False, ()), timeout=2,
+                         opener=lambda port, baud: CardTransport(Card())).board == "pico"
+
+
+def test_dev_build_removes_a_compiled_production_switch() -> None:
+    plan = flash.make_plan("pico", production=False)
+    removed = {s.target for s in plan.steps if s.data is None}
+    assert {"build_config.py", "build_config.mpy", "dsc/ocra.py"} <= removed
