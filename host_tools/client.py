@@ -312,7 +312,12 @@ class CardClient:
                   pin_len: int = 4, idle_ms: int = 30000, response_ms: int = 60000,
                   counter: int = 0) -> None:
         """Load a card. A blank card takes it in the clear (trusted first use); a provisioned
-        card only inside a session. The session ends: authenticate with the new admin key."""
+        card only inside a session. The session ends: authenticate with the new admin key.
+        Without a session, a card that INFO showed provisioned is refused here, before the seed
+        and the admin key go on the line in the clear."""
+        if self._session is None and self._serial is not None:
+            raise AuthenticationRequired("the card is provisioned: authenticate with its admin "
+                                         "key first (the seed never goes to it in the clear)")
         fields: list[tuple[int, Any]] = [
             (P.T_SERIAL, serial_number), (P.T_SUITE, suite), (P.T_SECRET, secret),
             (P.T_ADMIN_KEY, admin_key), (P.T_PIN_LEN, _u(pin_len, 1, "pin_len")),

@@ -279,3 +279,20 @@ def test_open_errors_say_what_to_do() -> None:
     with pytest.raises(CardNotFound, match=r"^cannot open /dev/nonexistent-tty: no such port "
                                            r"\(is the card plugged in\?\)$"):
         open_transport("/dev/nonexistent-tty")
+
+
+def test_no_clear_provision_to_a_card_known_provisioned() -> None:
+    card = Card(provisioned=True)
+    t = CardTransport(card)
+    sent: list[bytes] = []
+    send = t.send
+    t.send = lambda data: (sent.append(data), send(data))[1]  # type: ignore[method-assign]
+    c = CardClient(t, timeout=0.05)
+    assert c.info().provisioned
+    with pytest.raises(AuthenticationRequired, match="never goes to it in the clear"):
+        c.provision(SERIAL, SUITE, bytes(range(32)), ADMIN_KEY)
+    assert [f[1] for f in P.Deframer().feed(b"".join(sent))] == [P.CMD_INFO]
+    c.authenticate(ADMIN_KEY)  # inside a session it goes, sealed
+    c.provision(SERIAL, SUITE, bytes(range(32)), ADMIN_KEY)
+    assert card.app.record is not None and card.app.record.secret == bytes(range(32))
+    assert all(bytes(range(32)) not in f[3] for f in P.Deframer().feed(b"".join(sent)))
