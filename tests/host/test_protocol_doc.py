@@ -75,3 +75,26 @@ def test_sealed_examples(name: str) -> None:
     if not request:
         receiver.seq = seq  # the host expects the number it sent
     assert receiver.open(ftype, rid, hexbytes(ex["payload"])) == (seq, plain)
+
+
+def test_sealed_test_answer_is_the_rfc_seeds_ocra_response() -> None:
+    # The doc's TEST exchange claims 90187643 for the RFC 6287 32-byte seed: check it with the
+    # tests' independent OCRA, not with dsc.ocra.
+    from ocra_reference import reference_response
+    request = next(f for f in FRAMES if f["name"] == "TEST request, sealed")
+    answer = next(f for f in FRAMES if f["name"] == "TEST response, sealed")
+    fields = P.tlv_decode(hexbytes(request["plaintext"]))
+    seed = b"12345678901234567890123456789012"
+    expected = reference_response("OCRA-1:HOTP-SHA256-8:QN06-PSHA1", seed,
+                                  fields[P.T_CHALLENGE].decode(), pin=fields[P.T_PIN].decode())
+    assert P.tlv_decode(hexbytes(answer["plaintext"])) == {P.T_RESPONSE: expected.encode()}
+    assert f"answered with `{expected}`" in DOC
+
+
+def test_doc_numbers_match_the_codec() -> None:
+    assert f"payload length, at most {P.MAX_PAYLOAD}" in DOC
+    frame = P.HEADER_LEN + P.MAX_PAYLOAD + P.CRC_LEN
+    line = len(P.encode(0xFF, 0xFFFF, bytes(P.MAX_PAYLOAD))) - 2  # without "~" and "\n"
+    assert f"A frame is at most {frame} bytes, a line at most 1 + {line} + 2 characters" in DOC
+    assert f"allocated once ({len(P.Deframer()._buf)} bytes)" in DOC
+    assert f"{S.NONCE_RANDOM} TRNG bytes" in DOC
