@@ -184,8 +184,9 @@ class Service:
         s = self._session
         if s is None:
             return None
-        if (self._session_rec is not self.app.record or
-                self.hal.ticks_diff(self.hal.ticks_ms(), self._session_ms) > SESSION_IDLE_MS):
+        idle = self.hal.ticks_diff(self.hal.ticks_ms(), self._session_ms)
+        # idle < 0: more than half a ticks period (6 days) went by, folded by ticks_diff.
+        if self._session_rec is not self.app.record or not 0 <= idle <= SESSION_IDLE_MS:
             self._close()
             return None
         return s

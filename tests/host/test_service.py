@@ -337,6 +337,18 @@ def test_session_expires_when_idle() -> None:
     assert error_code(card.ask(P.CMD_LOCK, payload, 5)) == P.ERR_AUTH_REQUIRED
 
 
+def test_session_left_open_for_days_is_closed() -> None:
+    # ticks_diff folds 6+ days of idling into a negative number: still idle, not "just now".
+    card = Card(provisioned=True)
+    card.hal = WrappingHal(files=card.hal.files)
+    card.reboot()
+    s = open_session(card)
+    card.hal.t += TICKS_HALF + 60_000
+    payload = s.seal(P.CMD_LOCK, 5, s.next_seq(), b"")
+    assert error_code(card.ask(P.CMD_LOCK, payload, 5)) == P.ERR_AUTH_REQUIRED
+    assert card.app.record is not None and not card.app.record.locked
+
+
 def test_set_config_lock_and_wipe_in_session() -> None:
     card = Card(provisioned=True)
     s = open_session(card)
