@@ -247,6 +247,11 @@ class CardClient:
             retry = P.to_uint(f[P.T_RETRY_MS], 4) if P.T_RETRY_MS in f else None
         except (KeyError, ValueError, IndexError):
             return ProtocolError("the card's error answer is malformed")
+        if code == P.ERR_AUTH_REQUIRED and self._session is not None:
+            self._session = None  # the card ended it (idle, reboot, its record changed)
+            return AuthenticationRequired("the card has closed the session (idle for 120 s, "
+                                          "rebooted or its record changed): authenticate again",
+                                          code)
         if code == P.ERR_SESSION:
             self._session = None
         return card_error(code, retry)

@@ -138,8 +138,9 @@ def test_session_lost_when_card_closed_it() -> None:
     c = client(card)
     c.authenticate(ADMIN_KEY)
     card.hal.t += 200_000  # idle: the card closed it
-    with pytest.raises(AuthenticationRequired):
+    with pytest.raises(AuthenticationRequired, match="closed the session"):
         c.lock()
+    assert not c.authenticated
     c.authenticate(ADMIN_KEY)
     card.service._session.seq = 10**6  # type: ignore[union-attr]  (as if frames were replayed)
     with pytest.raises(SessionLost):
