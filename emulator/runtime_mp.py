@@ -19,6 +19,7 @@ from __future__ import annotations
 import binascii
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import select
@@ -28,7 +29,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from emulator.board import VirtualBoard
 from emulator.cardfs import CardFs
@@ -74,7 +75,8 @@ class MicroPythonRuntime:
         self.hal = EmuHal(board, seed=seed)
         self.exe = micropython_exe()
         self.proc: subprocess.Popen[bytes] | None = None
-        self._rfd = -1  # the bridge, VM -> emulator
+        self._rf: IO[bytes] | None = None  # the bridge, VM -> emulator
+        self._rfd = -1
         self._ofd = -1  # the VM's stdout
         self._buf = bytearray()
         self._wfd = -1
@@ -117,7 +119,9 @@ class MicroPythonRuntime:
         rx = self.board.serial.card_read()
         msg = b"S%d %d %s\n" % (self.hal.ticks_ms(), self.hal.unix_time(), binascii.hexlify(rx))
         self._send(msg)
-        return int(self._serve())
+        ms = int(self._serve())
+        self._drain()  # the firmware's prints, to the log
+        return ms
 
     def close(self) -> None:
         self._stop_process()
@@ -173,9 +177,12 @@ class MicroPythonRuntime:
             for fd in (to_mp_r, from_mp_w, out_w):
                 os.close(fd)
         self._wfd = to_mp_w
+        self._rf = os.fdopen(from_mp_r, "rb")
         self._rfd = from_mp_r
         self._ofd = out_r
         os.set_blocking(out_r, False)
+        with contextlib.suppress(OSError, AttributeError):  # Linux only; 64 KB elsewhere
+            fcntl.fcntl(out_r, fcntl.F_SETPIPE_SZ, 1 << 20)
         self._buf.clear()
 
     def _stop_process(self) -> None:
@@ -184,10 +191,12 @@ class MicroPythonRuntime:
             with contextlib.suppress(OSError):
                 os.close(self._wfd)
             self._wfd = -1
-        for fd in (self._rfd, self._ofd):
-            if fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+        if self._rf is not None:
+            self._rf.close()
+            self._rf = None
+        if self._ofd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._ofd)
         self._rfd = self._ofd = -1
         if proc is not None and proc.poll() is None:
             proc.kill()
@@ -201,8 +210,14 @@ class MicroPythonRuntime:
             raise self._died() from None
 
     def _readline(self) -> bytes:
-        """The bridge's next line (b"" when the VM is gone), moving the VM's stdout meanwhile:
-        a VM blocked on a full stdout pipe would never send it."""
+        """The bridge's next line (b"" when the VM is gone). While REPL code runs, the VM's
+        stdout is moved meanwhile, as it comes (a VM blocked on a full stdout pipe would never
+        answer); the firmware's few prints wait for the end of its step, in a 1 MB pipe. The
+        bridge is strictly call and answer, so when code starts or ends to run nothing is
+        left in either reader's buffer and the two can take turns on the one descriptor."""
+        assert self._rf is not None
+        if not self._executing or self._ofd < 0:
+            return self._rf.readline()
         buf = self._buf
         while True:
             i = buf.find(b"\n")
@@ -210,8 +225,7 @@ class MicroPythonRuntime:
                 line = bytes(buf[:i + 1])
                 del buf[:i + 1]
                 return line
-            fds = [self._rfd] if self._ofd < 0 else [self._rfd, self._ofd]
-            ready = select.select(fds, [], [])[0]
+            ready = select.select([self._rfd, self._ofd], [], [])[0]
             if self._ofd in ready:
                 self._drain()
             if self._rfd in ready:
@@ -237,7 +251,7 @@ class MicroPythonRuntime:
 
     def _serve(self) -> bytes:
         """Answer the bridge's calls until the step's (or boot's) result arrives."""
-        if self._rfd < 0:
+        if self._rf is None:
             raise self._died()
         ops = self._ops
         while True:
