@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from emulator import Emulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,12 +24,13 @@ def _run_tier(port: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
         capture_output=True, text=True, timeout=120, cwd=ROOT, env=env, check=False)
 
 
-def test_hardware_tier_passes_on_an_emulated_card(tmp_path: Path) -> None:
+@pytest.mark.parametrize("production", [False, True], ids=["development", "production"])
+def test_hardware_tier_passes_on_an_emulated_card(tmp_path: Path, production: bool) -> None:
     (tmp_path / "seed.hex").write_text(SEED.hex())
     (tmp_path / "admin.hex").write_text(ADMIN.hex())
     env = dict(os.environ, DSC_HW_SEED_FILE=str(tmp_path / "seed.hex"),
                DSC_HW_ADMIN_KEY_FILE=str(tmp_path / "admin.hex"))
-    with Emulator(key=SEED, admin_key=ADMIN, serial="pty") as card:
+    with Emulator(key=SEED, admin_key=ADMIN, serial="pty", production=production) as card:
         assert card.serial_url
         r = _run_tier(card.serial_url, env)
     assert r.returncode == 0, r.stdout + r.stderr
