@@ -92,6 +92,8 @@ _ERRORS: dict[int, tuple[type[CardError], str]] = {
 }
 
 
+# What a development board's console shows once main.py stopped (a Ctrl-C, mpremote, a crash).
+_REPL_PROMPTS = (b"\r\n>>> ", b"raw REPL; CTRL-B to exit")
 _UNREADABLE = {P.ERR_FRAME_BASE64: "base64", P.ERR_FRAME_LENGTH: "length",
                P.ERR_FRAME_CRC: "CRC"}
 
@@ -176,6 +178,8 @@ class CardClient:
         self._random = random
         self._deframer = P.Deframer()
         self._unreadable: int | None = None  # last ERR_FRAME_* the card sent with request id 0
+        self._tail = b""  # the last bytes received, to spot a REPL prompt or our echo in them
+        self._repl = False  # this exchange met a REPL (or an echo): no firmware runs there
         self._rid = int.from_bytes(random(2), "big") % 0xFFFF
         self._session: S.Session | None = None
         self._serial: str | None = None
@@ -191,17 +195,23 @@ class CardClient:
         """Send a request, return the payload of its response; raise on an error response."""
         attempts = 1 + (self.retries if retry else 0)
         self._unreadable = None
+        self._tail = b""
+        self._repl = False
         for attempt in range(attempts):
             rid = self._next_rid()
             line = P.encode(ftype, rid, build(rid))
             self.transport.send(line)
             self.bytes_sent += len(line)
-            got = self._await(ftype, rid)
+            got = self._await(ftype, rid, line[:-1])
             if got is not None:
                 return got
             if attempt + 1 < attempts:
                 self._deframer.reset()
         tries = f" ({attempts} tries)" if attempts > 1 else ""
+        if self._repl:
+            raise CardTimeout(f"no answer from the card within {self.timeout:g} s{tries}; the "
+                              "port echoes our lines or shows MicroPython's REPL, so the "
+                              "firmware is not running: reset the card")
         if self._unreadable is not None:
             raise CardTimeout(f"no answer from the card within {self.timeout:g} s{tries}; it "
                               f"could not read our frames ({_UNREADABLE[self._unreadable]}): "
@@ -209,11 +219,15 @@ class CardClient:
         raise CardTimeout(f"no answer from the card within {self.timeout:g} s{tries}: is it "
                           "running the OpenDSC firmware?")
 
-    def _await(self, ftype: int, rid: int) -> bytes | None:
+    def _await(self, ftype: int, rid: int, sent: bytes) -> bytes | None:
         deadline = time.monotonic() + self.timeout
         while (left := deadline - time.monotonic()) > 0:
             data = self.transport.receive(left)
             self.bytes_received += len(data)
+            seen = self._tail + data
+            if sent in seen or any(prompt in seen for prompt in _REPL_PROMPTS):
+                self._repl = True
+            self._tail = seen[-(len(sent) + 32):]
             for err, rtype, rrid, payload in self._deframer.feed(data):
                 if err == P.ERR_FRAME_VERSION:  # a good CRC: a card of another protocol version
                     raise _version_error()

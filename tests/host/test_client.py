@@ -221,9 +221,8 @@ def test_timeout_says_the_card_could_not_read_our_frames() -> None:
     with pytest.raises(CardTimeout, match=r"within 0.05 s \(3 tries\); it could not read our "
                                           r"frames \((CRC|base64)\): a noisy line"):
         c.info()
-    with open_transport("loop://") as t:  # silence: no such hint
-        with pytest.raises(CardTimeout, match=r"\(2 tries\): is it running the OpenDSC firmware"):
-            CardClient(t, timeout=0.05, retries=1).info()
+    with pytest.raises(CardTimeout, match=r"\(2 tries\): is it running the OpenDSC firmware"):
+        CardClient(CardTransport(Card(), drop=2), timeout=0.05, retries=1).info()  # silence
 
 
 class OtherVersion(CardTransport):
@@ -297,3 +296,19 @@ def test_no_clear_provision_to_a_card_known_provisioned() -> None:
     c.provision(SERIAL, SUITE, bytes(range(32)), ADMIN_KEY)
     assert card.app.record is not None and card.app.record.secret == bytes(range(32))
     assert all(bytes(range(32)) not in f[3] for f in P.Deframer().feed(b"".join(sent)))
+
+
+def test_timeout_on_a_card_sitting_in_its_repl() -> None:
+    # A development card whose firmware a Ctrl-C stopped: its console answers a line with a
+    # traceback and the ">>> " prompt, never with a frame.
+    class Repl(CardTransport):
+        def send(self, data: bytes) -> None:
+            self.pending += data.replace(b"\n", b"\r\n") + (
+                b"Traceback (most recent call last):\r\n  File \"<stdin>\", line 1\r\n"
+                b"SyntaxError: invalid syntax\r\n>>> ")
+
+    hint = "the port echoes our lines or shows MicroPython's REPL, so the firmware is not running"
+    with pytest.raises(CardTimeout, match=hint):
+        CardClient(Repl(Card()), timeout=0.05, retries=1).info()
+    with open_transport("loop://") as t, pytest.raises(CardTimeout, match=hint):
+        CardClient(t, timeout=0.05, retries=1).info()  # an echo, no prompt
