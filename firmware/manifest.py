@@ -6,7 +6,8 @@
 # fbcompat.py is left out: it stands in for the framebuf module that boards have built in.
 include("$(PORT_DIR)/boards/manifest.py")
 package("dsc", files=[
-    "__init__.py", "app.py", "card.py", "display.py", "font.py", "hal.py", "hal_machine.py",
+    "__init__.py", "app.py", "card.py", "display.py", "font.py", "hal.py", "hal_files.py",
+    "hal_machine.py",
     "hashes.py", "keypad.py", "mac.py", "ocra.py", "protocol.py", "record.py", "service.py",
     "session.py", "sha.py", "ssd1306.py",
 ])

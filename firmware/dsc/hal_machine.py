@@ -7,7 +7,8 @@ import time
 import machine
 import micropython
 
-from dsc.hal import PULL_DOWN, PULL_UP, Hal
+from dsc.hal import PULL_DOWN, PULL_UP
+from dsc.hal_files import FileFlashHal
 
 try:
     import esp32  # pyright: ignore[reportMissingImports]
@@ -25,11 +26,10 @@ _EPOCH_2000 = 946684800  # seconds from 1970 to 2000 (ports whose time.time() co
 _TIME_VALID = 1704067200  # 2024-01-01: an RTC before that was never set
 
 
-class MachineHal(Hal):
+class MachineHal(FileFlashHal):
     def __init__(self, board):
+        FileFlashHal.__init__(self, board["flash"]["dir"])
         self.board = board
-        self._dir = board["flash"]["dir"]
-        _makedirs(self._dir)
         self._i2c = _make_i2c(board)
         self._uart = None
         self._poll = None
@@ -126,40 +126,6 @@ class MachineHal(Hal):
     def i2c_write(self, addr, buf):
         self._i2c.writeto(addr, buf)
 
-    # --- flash ---
-    def _path(self, name):
-        return self._dir + "/" + name
-
-    def fs_read(self, name):
-        try:
-            with open(self._path(name), "rb") as f:
-                return f.read()
-        except OSError:
-            return None
-
-    def fs_write(self, name, data):
-        with open(self._path(name), "wb") as f:
-            f.write(data)
-
-    def fs_rename(self, src, dst):
-        try:
-            os.rename(self._path(src), self._path(dst))  # littlefs: an atomic replace
-        except OSError:
-            # FAT refuses to rename over a file: remove it first. A cut in between leaves only
-            # the complete new file, which dsc.record.load adopts.
-            os.remove(self._path(dst))
-            os.rename(self._path(src), self._path(dst))
-
-    def fs_remove(self, name):
-        try:
-            os.remove(self._path(name))
-        except OSError:
-            pass
-
-    def fs_free(self):
-        st = os.statvfs(self._dir)
-        return st[0] * st[4]  # f_bsize * f_bavail
-
     # --- serial ---
     def serial_read(self):
         if self._uart is not None:
@@ -206,16 +172,6 @@ def _wake(pin):
     pass  # the interrupt itself ends the light sleep
 
 
-def _makedirs(path):
-    cur = ""
-    for part in path.split("/"):
-        if not part:
-            continue
-        cur += "/" + part
-        try:
-            os.mkdir(cur)
-        except OSError:
-            pass  # exists
 
 
 def _make_uart(board):

@@ -83,19 +83,15 @@ class _Pin:
 
 
 def make_hal_class():
-    from dsc.hal import Hal
+    from dsc.hal_files import FileFlashHal
 
     poll = select.poll()
     poll.register(sys.stdin, select.POLLIN)
 
-    class StdioHal(Hal):
+    class StdioHal(FileFlashHal):
         def __init__(self, board):
+            FileFlashHal.__init__(self, "cardfs")  # the card's files, in the board directory
             self.board = board
-            self.dir = "cardfs"
-            try:
-                os.mkdir(self.dir)
-            except OSError:
-                pass
 
         def ticks_ms(self):
             return time.ticks_ms()
@@ -114,33 +110,6 @@ def make_hal_class():
 
         def i2c_write(self, addr, buf):
             pass
-
-        def _path(self, name):
-            return self.dir + "/" + name
-
-        def fs_read(self, name):
-            try:
-                with open(self._path(name), "rb") as f:
-                    return f.read()
-            except OSError:
-                return None
-
-        def fs_write(self, name, data):
-            with open(self._path(name), "wb") as f:
-                f.write(data)
-
-        def fs_rename(self, src, dst):
-            os.rename(self._path(src), self._path(dst))
-
-        def fs_remove(self, name):
-            try:
-                os.remove(self._path(name))
-            except OSError:
-                pass
-
-        def fs_free(self):
-            s = os.statvfs(self.dir)
-            return s[0] * s[3]
 
         def serial_read(self):
             out = b""

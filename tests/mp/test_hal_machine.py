@@ -171,12 +171,14 @@ try:
     import micropython  # noqa: F401
 except ImportError:
     sys.modules["micropython"] = FakeMicropython()
+from dsc import hal_files as hf  # noqa: E402
 from dsc import hal_machine as hm  # noqa: E402
 
 hm.machine = FakeMachine()
 hm.micropython = FakeMicropython()
 hm.time = FakeTime()
 hm.os = FakeOs()
+hf.os = hm.os  # the flash calls live in dsc.hal_files (MachineHal's base)
 hm.select = FakeSelect
 
 from esp32_devkitc import BOARD as ESP32  # noqa: E402
