@@ -294,21 +294,20 @@ class Registry:
         return [self._view(r) for r in rows]
 
     def admin_key(self, serial_number: str) -> bytes:
-        row = self.card_row(serial_number)
-        if row["admin_key_enc"] is None:
-            raise CardStateError(f"card {serial_number} has no admin key in the registry "
-                                 f"(it is {row['status']})", serial_number=serial_number,
-                                 status=row["status"])
-        return self.unseal(row["admin_key_enc"], "cards", "admin_key_enc", serial_number)
+        return self._card_secret(serial_number, "admin_key_enc", "has no admin key")
 
     def seed(self, serial_number: str) -> bytes:
         """The card's seed, for PSKC export only (never printed)."""
+        return self._card_secret(serial_number, "seed_enc", "holds no secret")
+
+    def _card_secret(self, serial_number: str, column: str, missing: str) -> bytes:
         row = self.card_row(serial_number)
-        if row["seed_enc"] is None:
-            raise CardStateError(f"card {serial_number} holds no secret in the registry (it is "
-                                 f"{row['status']})", serial_number=serial_number,
+        if row[column] is None:
+            raise CardStateError(f"card {serial_number} {missing} in the registry "
+                                 f"(it is {row['status']})", serial_number=serial_number,
                                  status=row["status"])
-        return self.unseal(row["seed_enc"], "cards", "seed_enc", serial_number)
+        sealed: bytes = row[column]
+        return self.unseal(sealed, "cards", column, serial_number)
 
     def anchor_audit(self, why: str) -> int:
         """MAC the audit head as it stands (after an upgrade, or an investigated alarm)."""
