@@ -2,6 +2,9 @@
 # stm32 pins are named, not numbered ("X1"). The hardware I2C bus 1 has fixed pins (X9 SCL,
 # X10 SDA). POWER is on X1 (PA0, the WKUP pin). The filesystem is FAT on the internal flash.
 # Keys A..D of the 4x4 keypad are scanned but ignored by the card.
+# The stock image also offers the internal flash (and so the card record) as a USB drive: a
+# production build writes boot.py to switch USB to the serial port alone (pyb.usb_mode("VCP")),
+# after which the board answers with the CDC-only product ID.
 # Plain literals only: the host reads this file with ast.literal_eval, the firmware imports it.
 BOARD = {
     "name": "pyboard",
@@ -25,4 +28,5 @@ BOARD = {
     "led": "LED_GREEN",
     "vbus": "USB_VBUS",                        # PA9: high while USB powers the board
     "sleep": "lightsleep",
+    "production": {"boot": "import pyb\npyb.usb_mode(\"VCP\")\n", "usb": [0xF055, 0x9802]},
 }

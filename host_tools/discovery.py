@@ -43,9 +43,11 @@ def usb_ids() -> dict[tuple[int, int], tuple[str, ...]]:
     """VID:PID -> the board names whose file declares it."""
     ids: dict[tuple[int, int], list[str]] = {}
     for name in board_names():
-        usb = load_board(name).get("usb")
-        if isinstance(usb, list | tuple) and len(usb) == 2:
-            ids.setdefault((int(usb[0]), int(usb[1])), []).append(name)
+        facts = load_board(name)
+        # A production build may change the USB identity (the pyboard without its USB drive).
+        for usb in (facts.get("usb"), facts.get("production", {}).get("usb")):
+            if isinstance(usb, list | tuple) and len(usb) == 2:
+                ids.setdefault((int(usb[0]), int(usb[1])), []).append(name)
     return {k: tuple(v) for k, v in ids.items()}
 
 

@@ -75,6 +75,9 @@ def make_plan(board: str, production: bool) -> Plan:
     steps += [Step("board.py", board_path(board).read_bytes())]
     steps += [Step("build_config.py", PRODUCTION_CONFIG if production else None),
               Step("build_config.mpy", None)]  # a compiled one would switch production on too
+    boot = facts.get("production", {}).get("boot")
+    if production and boot:  # e.g. the pyboard: stop offering the flash as a USB drive
+        steps.append(Step("boot.py", str(boot).encode()))
     return Plan(board, arch, production, tuple(stale + steps))
 
 

@@ -147,3 +147,19 @@ def test_dev_build_removes_a_compiled_production_switch() -> None:
     plan = flash.make_plan("pico", production=False)
     removed = {s.target for s in plan.steps if s.data is None}
     assert {"build_config.py", "build_config.mpy", "dsc/ocra.py"} <= removed
+
+
+def test_production_pyboard_stops_offering_its_flash_as_a_usb_drive() -> None:
+    prod = {s.target: s.data for s in flash.make_plan("pyboard", production=True).steps}
+    assert prod["boot.py"] == b'import pyb\npyb.usb_mode("VCP")\n'
+    dev = {s.target: s.data for s in flash.make_plan("pyboard", production=False).steps}
+    assert "boot.py" not in dev  # a development build keeps the board's own boot.py
+    pico = {s.target for s in flash.make_plan("pico", production=True).steps}
+    assert "boot.py" not in pico  # no USB drive to hide on the Pico
+
+
+def test_discovery_knows_the_production_pyboard_usb_id() -> None:
+    from host_tools.discovery import usb_ids
+    ids = usb_ids()
+    assert ids[(0xF055, 0x9800)] == ("pyboard",)
+    assert ids[(0xF055, 0x9802)] == ("pyboard",)
