@@ -148,6 +148,18 @@ class FakeHal(Hal):
     def cut_after(self, n):
         self.budget = n
 
+    def cut_during(self, n, fn, *args):
+        """Run fn(*args) with the power cut after n flash units, then power back on.
+        True when the cut happened (fn was interrupted)."""
+        self.cut_after(n)
+        try:
+            fn(*args)
+            cut = False
+        except PowerCut:
+            cut = True
+        self.budget = -1
+        return cut
+
     def _spend(self, n):
         """Spend n units of the power budget; return how many happened before the cut."""
         if self.budget < 0:

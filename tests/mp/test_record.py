@@ -2,7 +2,7 @@
 # Runs on CPython and both MicroPython VMs.
 from dsc import record
 from dsc.record import Record, RecordError
-from fakehal import FakeHal, PowerCut
+from fakehal import FakeHal
 from mptest import main, raises, test
 
 SECRET = b"12345678901234567890123456789012"
@@ -145,12 +145,7 @@ def test_power_cut_at_every_byte_of_save_leaves_old_or_new():
     for n in range(total + 1):
         hal = FakeHal()
         record.save(hal, old)
-        hal.cut_after(n)
-        try:
-            record.save(hal, new)
-        except PowerCut:
-            pass
-        hal.budget = -1
+        hal.cut_during(n, record.save, hal, new)
         got = record.load(FakeHal(flash=hal.flash))
         if same(got, old):
             seen["old"] += 1
@@ -201,12 +196,7 @@ def test_power_cut_while_erasing_a_lone_new_file_leaves_a_blank_card():
     for n in range(len(whole) + 2):
         hal = FakeHal()
         hal.flash["record.new"] = whole
-        hal.cut_after(n)
-        try:
-            record.erase(hal)
-        except PowerCut:
-            pass
-        hal.budget = -1
+        hal.cut_during(n, record.erase, hal)
         got = record.load(hal)
         assert got is None or same(got, rec()), n
         for name in hal.flash:
@@ -219,12 +209,7 @@ def test_power_cut_during_erase_never_leaves_the_secret_or_a_broken_card():
     for n in range(total + 1):
         hal = FakeHal()
         record.save(hal, rec())
-        hal.cut_after(n)
-        try:
-            record.erase(hal)
-        except PowerCut:
-            pass
-        hal.budget = -1
+        hal.cut_during(n, record.erase, hal)
         got = record.load(hal)
         assert got is None or same(got, rec()), n
         if got is None:

@@ -169,12 +169,7 @@ def test_power_cut_at_every_byte_of_every_save_write(fresh: bool) -> None:
         hal = FakeHal(PICO)
         if not fresh:
             record.save(hal, old)
-        hal.cut_after(n)
-        try:
-            record.save(hal, new)
-        except PowerCut:
-            pass
-        hal.budget = -1
+        hal.cut_during(n, record.save, hal, new)
         app, _views = boot(FakeHal(PICO, flash=dict(hal.flash)))
         assert app.record_error is None, n
         got = app.record
@@ -283,16 +278,21 @@ class Stop(BaseException):
     pass
 
 
+class Flaky(Views):
+    """A display whose next `fails` renders raise, as a flaky I2C bus would."""
+
+    def __init__(self, fails: int = 0) -> None:
+        super().__init__()
+        self.fails = fails
+
+    def render(self, view: tuple[Any, ...]) -> None:
+        if self.fails:
+            self.fails -= 1
+            raise RuntimeError("I2C bus error")
+        super().render(view)
+
+
 def test_production_run_survives_exceptions_and_development_run_does_not() -> None:
-    class Flaky(Views):
-        fails = 3
-
-        def render(self, view: tuple[Any, ...]) -> None:
-            if self.fails:
-                self.fails -= 1
-                raise RuntimeError("I2C bus error")
-            super().render(view)
-
     hal = provisioned()
     idles: list[int] = []
 
@@ -303,13 +303,13 @@ def test_production_run_survives_exceptions_and_development_run_does_not() -> No
             raise Stop()
 
     hal.idle = idle  # type: ignore[method-assign]
-    views = Flaky()
+    views = Flaky(3)
     app = App(hal, production=True, display=views, service=NoService())
     with pytest.raises(Stop):
         app.run()
     assert ("message", "ERROR", "RESTART") in views.views
     idles.clear()
-    app = App(hal, display=Flaky(), service=NoService())
+    app = App(hal, display=Flaky(3), service=NoService())
     with pytest.raises(RuntimeError):
         app.run()
     app = App(hal, display=Views(), service=NoService())
@@ -325,15 +325,6 @@ def test_production_run_survives_exceptions_and_development_run_does_not() -> No
 def test_a_card_locked_while_running_keeps_running_through_errors() -> None:
     # LOCK arrives over serial while a development build is in run(): from then on the loop
     # must behave like a production one (no way back to the REPL through an exception).
-    class Flaky(Views):
-        fails = 0
-
-        def render(self, view: tuple[Any, ...]) -> None:
-            if self.fails:
-                self.fails -= 1
-                raise RuntimeError("I2C bus error")
-            super().render(view)
-
     hal = provisioned()
     views = Flaky()
     app = App(hal, display=views, service=NoService())
