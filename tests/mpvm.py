@@ -15,8 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
 MP_TESTS = ROOT / "tests" / "mp"
 BOARDS = ROOT / "boards"
-SHARED = Path(os.environ.get("DSC_SHARED", ROOT.parent / "shared"))
-VECTORS = SHARED / "vectors"
+VECTORS = ROOT / "tests" / "vectors"  # data files named after their source
 WASM_RUNNER = MP_TESTS / "run_wasm.mjs"
 VMS = ("cpython", "unix", "wasm")
 
@@ -60,6 +59,6 @@ def run(vm: str, script: Path, *args: str, timeout: float = 300,
 
 
 def load_vectors(name: str) -> Any:
-    """One loader for the published vectors in ../shared/vectors (never copied into the repo)."""
+    """The one loader of the test vectors kept in tests/vectors/ (each file names its source)."""
     with open(VECTORS / name, encoding="utf-8") as f:
         return json.load(f)

@@ -7,7 +7,7 @@ import hmac
 import struct
 from typing import Any
 
-from mpvm import load_vectors  # tests/mpvm.py: the one loader of ../shared/vectors
+from mpvm import load_vectors  # tests/mpvm.py: the one loader of tests/vectors
 
 from emulator import Emulator
 

@@ -17,7 +17,7 @@ def test(fn):
 
 
 def vectors(name):
-    base = sys.argv[1] if len(sys.argv) > 1 else "../shared/vectors"
+    base = sys.argv[1] if len(sys.argv) > 1 else "tests/vectors"
     with open(base + "/" + name) as f:
         return json.load(f)
 
