@@ -17,7 +17,6 @@ then). docs/registry.md says what that leaves and what catches it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,18 +33,21 @@ def key_column(table: str) -> str:
     return _KEY.get(table, "id")
 
 
-def _value(v: Any) -> list[str]:
-    if isinstance(v, (bytes, bytearray, memoryview)):
-        return ["b", bytes(v).hex()]
-    if isinstance(v, float) and v.is_integer():
-        v = int(v)
-    # ints and text are both written as text: SQLite's column affinity may store 4 for "4"
-    return ["v", str(v)]
-
-
 def _data(table: str, row: Mapping[str, Any]) -> bytes:
-    cols = sorted((k, _value(row[k])) for k in row.keys() if k != "mac" and row[k] is not None)
-    return json.dumps([table, cols], separators=(",", ":"), ensure_ascii=True).encode()
+    """Every non-NULL column but `mac`, sorted by name, each length-prefixed (unambiguous)."""
+    parts = [table]
+    for k in sorted(row.keys()):
+        v = row[k]
+        if v is None or k == "mac":
+            continue
+        if isinstance(v, (bytes, bytearray, memoryview)):
+            text = "b" + bytes(v).hex()
+        elif isinstance(v, float) and v.is_integer():
+            text = "v" + str(int(v))
+        else:  # ints and text alike: SQLite's column affinity may store 4 for "4"
+            text = "v" + str(v)
+        parts.append(f"{len(k)}:{k}={len(text)}:{text}")
+    return "\n".join(parts).encode()
 
 
 def mac(sealer: Sealer, table: str, row: Mapping[str, Any]) -> str:

@@ -129,25 +129,28 @@ def _choose_card(reg: Registry, user: Row, serial_number: str | None) -> Row | N
 
 def _limit(reg: Registry, urow: Row, now: int) -> ChallengeLimitError | None:
     """Refuse a new challenge when the user has too many open or was issued too many lately."""
-    pol = reg.policy
-    since = now - max(pol.challenge_rate_window, 3600)
-    rows = reg.db.all("SELECT issued_at, expires_at, used_at FROM challenges "
-                      "WHERE user_id = ? AND issued_at > ?", (urow["id"], since))
-    open_ = sorted(int(r["expires_at"]) for r in rows
-                   if r["used_at"] is None and int(r["expires_at"]) > now)
-    if len(open_) >= pol.max_open_challenges:
+    pol, uid = reg.policy, urow["id"]
+    row = reg.db.one("SELECT COUNT(*) AS n, MIN(expires_at) AS first FROM challenges "
+                     "WHERE user_id = ? AND issued_at > ? AND used_at IS NULL "
+                     "AND expires_at > ?", (uid, now - 2 * 3600, now))
+    if row is not None and int(row["n"]) >= pol.max_open_challenges:
         return ChallengeLimitError(
-            f"{urow['name']} has {len(open_)} unanswered challenges (at most "
+            f"{urow['name']} has {row['n']} unanswered challenges (at most "
             f"{pol.max_open_challenges}): answer one or wait until one expires",
-            reason="too many open", retry_after=open_[0] - now)
-    recent = sorted(int(r["issued_at"]) for r in rows
-                    if now - int(r["issued_at"]) < pol.challenge_rate_window)
-    if len(recent) >= pol.challenge_rate:
+            reason="too many open", retry_after=int(row["first"]) - now)
+    since = now - pol.challenge_rate_window
+    row = reg.db.one("SELECT COUNT(*) AS n FROM challenges WHERE user_id = ? AND issued_at > ?",
+                     (uid, since))
+    if row is not None and int(row["n"]) >= pol.challenge_rate:
+        oldest = reg.db.one("SELECT issued_at FROM challenges WHERE user_id = ? AND "
+                            "issued_at > ? ORDER BY issued_at DESC LIMIT 1 OFFSET ?",
+                            (uid, since, pol.challenge_rate - 1))
+        assert oldest is not None
         return ChallengeLimitError(
-            f"{urow['name']} was issued {len(recent)} challenges in the last "
+            f"{urow['name']} was issued {row['n']} challenges in the last "
             f"{pol.challenge_rate_window} s (at most {pol.challenge_rate}): wait",
-            reason="rate limited", retry_after=recent[-pol.challenge_rate] +
-            pol.challenge_rate_window - now)
+            reason="rate limited",
+            retry_after=int(oldest["issued_at"]) + pol.challenge_rate_window - now)
     return None
 
 
