@@ -149,7 +149,7 @@ def test_a_used_up_security_code_card_says_so(env: Env) -> None:
     row = env.reg.db.one("SELECT * FROM temp_access")
     assert row is not None
     env.reg.update("temp_access", row, cells_seen="f" * 16)
-    with pytest.raises(UserStateError, match="revealed every cell.*dsc security-card alice"):
+    with pytest.raises(UserStateError, match=r"revealed every cell.*dsc security-card alice"):
         verification.issue_challenge(env.reg, "alice")
 
 

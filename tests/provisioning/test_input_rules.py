@@ -10,6 +10,8 @@ from provisioning import support, temporary, verification
 from provisioning.errors import InvalidInputError, MalformedResponseError, RegistryError
 from provisioning.registry import BOUNDS, Policy
 
+FULL_WIDTH = "".join(chr(0xFF10 + int(d)) for d in "12345678")  # what some keyboards type
+
 
 # --- item 5: bounds ---------------------------------------------------------------------------
 @pytest.mark.parametrize("name", Policy.names())
@@ -72,7 +74,7 @@ def test_a_response_typed_as_the_card_shows_it_is_accepted(both: Env, typed: str
                                typed.format(good[:4], good[4:])).accepted
 
 
-@pytest.mark.parametrize("typed", ["abcdefgh", "1234567", "123456789", "１２３４５６７８", "",
+@pytest.mark.parametrize("typed", ["abcdefgh", "1234567", "123456789", FULL_WIDTH, "",
                                    "12345678x", "1234.5678", "++12345678"])
 def test_what_cannot_be_a_response_counts_nothing_and_keeps_the_challenge(both: Env,
                                                                           typed: str) -> None:
@@ -103,7 +105,7 @@ def test_pin_change_and_reactivation_refuse_malformed_responses_too(env: Env) ->
     serial = env.active()
     ch = verification.issue_challenge(env.reg, "alice")
     with pytest.raises(MalformedResponseError):
-        verification.change_pin(env.reg, "alice", ch.id, "１２３４５６７８", "4321")
+        verification.change_pin(env.reg, "alice", ch.id, FULL_WIDTH, "4321")
     verification.change_pin(env.reg, "alice", ch.id,
                             " ".join([env.answer(serial, ch.challenge, "4321")[:4],
                                       env.answer(serial, ch.challenge, "4321")[4:]]), "4321")

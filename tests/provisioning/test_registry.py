@@ -65,7 +65,7 @@ def test_secrets_are_sealed_and_bound_to_their_row(env: Env) -> None:
         env.reg.unseal(row_b["seed_enc"], "cards", "seed_enc", a)
     env.reg.db.execute("UPDATE cards SET seed_enc = ? WHERE serial_number = ?",
                        (row_b["seed_enc"], a))
-    with pytest.raises(TamperedRowError, match="cards row id=1 .DSC00000001."):  # the row MAC
+    with pytest.raises(TamperedRowError, match=r"cards row id=1 .DSC00000001."):  # the row MAC
         env.reg.seed(a)
     assert env.reg.seed(b) == env.seeds[b]
 
