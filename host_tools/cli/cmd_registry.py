@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from host_tools.cli.options import add, common, emit, open_registry, stderr, when
 from host_tools.errors import UsageError
 from host_tools.secrets_input import read_hex_secret, read_text_secret
 from provisioning import audit, pskc_io
-from provisioning.cliutil import add, common, emit, open_registry, stderr, when
 from provisioning.registry import DEFAULT_SUITE, Policy, Registry
 
 
