@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from host_tools import __version__
 from host_tools.errors import DscError
 
-COMMAND_MODULES = ("cmd_card", "cmd_emulator", "cmd_flash", "cmd_ocra", "cmd_registry",
-                   "cmd_support")
+COMMAND_MODULES = ("cmd_build", "cmd_card", "cmd_emulator", "cmd_flash", "cmd_ocra",
+                   "cmd_provision", "cmd_registry", "cmd_support")
 
 
 def build_parser() -> argparse.ArgumentParser:
