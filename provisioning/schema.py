@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from provisioning import integrity
 from provisioning.db import Database
-from provisioning.errors import RegistryError
+from provisioning.errors import MasterKeyError, RegistryError
 from provisioning.keys import Sealer, aad, temp_access_ident
 
 _TYPES = {
@@ -121,7 +121,10 @@ class Migration:
 def _reseal_temp_access(db: Database, sealer: Sealer) -> None:
     # v1 bound a temporary access secret to its row only; v3 binds it to its user too
     for row in db.all("SELECT id, uid, user_id, secret_enc FROM temp_access", lock=True):
-        plain = sealer.open(row["secret_enc"], aad("temp_access", "secret_enc", row["uid"]))
+        try:
+            plain = sealer.open(row["secret_enc"], aad("temp_access", "secret_enc", row["uid"]))
+        except MasterKeyError:  # altered before the upgrade: it stays unopenable, so refused
+            continue
         ident = temp_access_ident(row["uid"], int(row["user_id"]))
         db.execute("UPDATE temp_access SET secret_enc = ? WHERE id = ?",
                    (sealer.seal(plain, aad("temp_access", "secret_enc", ident)), row["id"]))
