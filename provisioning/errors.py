@@ -71,12 +71,14 @@ class TamperedRowError(ProvisioningError):
     """A row that decides a login fails its MAC under the master key: it was written by
     someone without the key (SQL), so it grants nothing. `table` and `row` say which."""
 
-    def __init__(self, table: str, row: str) -> None:
-        super().__init__(f"integrity check failed: the {table} row {row} was altered outside "
-                         f"OpenDSC (its MAC under the master key does not match); it is refused "
-                         f"and the refusal is logged (see docs/registry.md, row MACs)")
+    def __init__(self, table: str, row: str, *, others: int = 0) -> None:
+        more = f" (and {others} more row{'s' if others > 1 else ''})" if others else ""
+        super().__init__(f"integrity check failed: the {table} row {row}{more} was altered "
+                         f"outside OpenDSC (its MAC under the master key does not match); it is "
+                         f"refused and the refusal is logged (see docs/registry.md, row MACs)")
         self.table = table
         self.row = row
+        self.others = others
         self.reason = "tampered"
 
 

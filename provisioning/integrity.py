@@ -73,6 +73,17 @@ def describe(table: str, row: Row) -> str:
     return f"{key_column(table)}={key}" + (f" ({name})" if name and name != key else "")
 
 
+def scan(db: Database, sealer: Sealer) -> tuple[int, list[tuple[str, str]]]:
+    """(rows checked, [(table, row) whose MAC fails]) over every MACed table."""
+    checked, bad = 0, []
+    for table in TABLES:
+        for row in db.all(f"SELECT * FROM {table}"):  # noqa: S608
+            checked += 1
+            if not ok(sealer, table, row):
+                bad.append((table, describe(table, row)))
+    return checked, bad
+
+
 def remac_all(db: Database, sealer: Sealer, *, only_valid: Sealer | None = None) -> tuple[int, int]:
     """(re-MACed, left alone): MAC every row of every table under `sealer`'s current key.
 

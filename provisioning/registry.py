@@ -319,15 +319,29 @@ class Registry:
                            lock=True)
         return [self.update(table, r, **changes) for r in rows]
 
+    def verify_rows(self) -> int:
+        """Check the MAC of every row that can decide a login (`dsc audit --verify` does, beside
+        the chain): the number checked, or TamperedRowError naming the first bad one (logged)."""
+        with self.db.transaction():  # one snapshot
+            count, bad = integrity.scan(self.db, self.sealer)
+        if bad:
+            error = TamperedRowError(*bad[0], others=len(bad) - 1)
+            self._log_tampered(error)
+            raise error
+        return count
+
     def _after_rollback(self, error: BaseException) -> None:
         if isinstance(error, TamperedRowError):
             self._log_tampered(error)
 
     def _log_tampered(self, error: TamperedRowError) -> None:
         log.error("refused a tampered row: %s %s", error.table, error.row)
+        detail: dict[str, Any] = {"table": error.table, "row": error.row}
+        if error.others:
+            detail["others"] = error.others
         try:
             with self.db.transaction():
-                self.log("integrity", "refused", detail={"table": error.table, "row": error.row})
+                self.log("integrity", "refused", detail=detail)
         except Exception as e:  # the refusal stands even when the log cannot take it
             log.error("could not log the refusal of %s %s: %s", error.table, error.row, e)
 

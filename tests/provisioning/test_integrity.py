@@ -166,3 +166,24 @@ def test_migration_from_v2_seals_temporary_access_to_its_user_and_macs_every_row
         ch = verification.issue_challenge(reg, "alice")
         assert verification.verify(reg, "alice", ch.id, code).method == "passcode"
         assert reg.card(serial).status == "unavailable"
+
+
+def test_audit_verify_also_checks_every_row_mac(env: Env, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The issue: `dsc audit --verify` stayed "intact" while rows were edited by SQL."""
+    from host_tools.cli import main
+
+    serial = env.active()
+    support.mark_lost(env.reg, serial)
+    monkeypatch.setenv("DSC_DB", env.url)
+    monkeypatch.setenv("DSC_MASTER_KEY_FILE", str(env.key_file))
+    assert main(["audit", "--verify"]) == 0
+    assert "rows vouched for" in capsys.readouterr().out
+    env.reg.db.execute("UPDATE cards SET status = 'active' WHERE serial_number = ?", (serial,))
+    env.reg.db.execute("UPDATE users SET failures = 3")
+    assert main(["audit", "--verify"]) != 0
+    err = capsys.readouterr().err
+    assert "integrity check failed: the users row id=1 (alice) (and 1 more row)" in err
+    assert audit.entries(env.reg.db, action="integrity")[-1].detail["others"] == 1
+    with pytest.raises(TamperedRowError):
+        env.reg.verify_rows()
