@@ -29,12 +29,12 @@ nothing (`TamperedRowError`, logged).
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from host_tools.cli.options import when
 from provisioning import fpe, lifecycle, ocra_check, support, temporary
 from provisioning.db import Row
 from provisioning.errors import (
@@ -101,6 +101,11 @@ class Outcome:
         if self.hint:
             text += f" ({self.hint})"
         return text
+
+
+def when(t: int) -> str:
+    """A time as `describe()` gives it (the library's own: it knows nothing of the CLI)."""
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 # --- challenges -----------------------------------------------------------------------------
