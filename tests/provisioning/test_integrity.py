@@ -187,3 +187,25 @@ def test_audit_verify_also_checks_every_row_mac(env: Env, monkeypatch: pytest.Mo
     assert audit.entries(env.reg.db, action="integrity")[-1].detail["others"] == 1
     with pytest.raises(TamperedRowError):
         env.reg.verify_rows()
+
+
+def test_a_refused_row_put_right_can_be_vouched_for(env: Env,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from host_tools.cli import main
+
+    serial = env.active()
+    support.mark_lost(env.reg, serial)
+    env.reg.db.execute("UPDATE cards SET status = 'active', status_at = 1 "
+                       "WHERE serial_number = ?", (serial,))
+    with pytest.raises(TamperedRowError):
+        support.replace(env.reg, serial, env.card())  # support is stuck on it too
+    env.reg.db.execute("UPDATE cards SET status = 'lost' WHERE serial_number = ?", (serial,))
+    monkeypatch.setenv("DSC_DB", env.url)
+    monkeypatch.setenv("DSC_MASTER_KEY_FILE", str(env.key_file))
+    assert main(["registry", "vouch", "cards", "1", "--why", "status put back to lost"]) == 0
+    last = audit.entries(env.reg.db, action="integrity.vouch")[-1]
+    assert last.detail == {"table": "cards", "row": "id=1", "why": "status put back to lost",
+                           "was_valid": False}
+    assert env.reg.card(serial).status == "lost"
+    assert support.replace(env.reg, serial, env.card()) == ["alice"]
+    assert main(["registry", "vouch", "cards", "x1", "--why", "?"]) == 2
