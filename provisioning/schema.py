@@ -151,6 +151,7 @@ _V3 = Migration(sql=[
     """ALTER TABLE challenges ADD COLUMN mac TEXT""",
     """ALTER TABLE settings ADD COLUMN mac TEXT""",
     """CREATE INDEX challenges_user ON challenges (user_id, issued_at)""",
+    """CREATE INDEX challenges_card ON challenges (card_id, challenge)""",
 ], after=_v3_after)
 
 # A migration that adds a column to a MACed table (integrity.TABLES) with a non-NULL default

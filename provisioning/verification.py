@@ -42,6 +42,7 @@ from provisioning.errors import (
     ChallengeLimitError,
     InvalidInputError,
     MalformedResponseError,
+    TamperedRowError,
     UserStateError,
     VerificationRejected,
 )
@@ -172,8 +173,15 @@ def next_card_challenge(reg: Registry, card: Row) -> str:
             f"card {card['serial_number']} has been issued all {perm.size} challenges its seed "
             f"allows (a challenge is never issued twice): give it a new seed — provision it "
             f"again, or replace it", reason="exhausted")
+    value = perm.challenge(issued)
+    if reg.db.one("SELECT id FROM challenges WHERE card_id = ? AND challenge = ?",
+                  (card["id"], value)) is not None:
+        # Only an older copy of the card's row put back (its count with it) gets here: the
+        # MAC cannot see that, the challenges kept for a day can.
+        raise TamperedRowError("cards", f"id={card['id']} ({card['serial_number']}): its "
+                               f"challenge count was put back")
     reg.update("cards", card, challenges_issued=issued + 1)
-    return perm.challenge(issued)
+    return value
 
 
 def _grid_cells(rows: list[Row]) -> tuple[bool, str | None]:

@@ -11,7 +11,7 @@ import pytest
 from regkit import Env
 
 from provisioning import audit, fpe, support, temporary, verification
-from provisioning.errors import ChallengeLimitError, UserStateError
+from provisioning.errors import ChallengeLimitError, TamperedRowError, UserStateError
 
 
 def test_the_permutation_never_repeats_over_all_million_challenges() -> None:
@@ -88,6 +88,21 @@ def test_an_exhausted_card_must_be_given_a_new_seed(env: Env) -> None:
     new = env.card()
     support.replace(env.reg, serial, new)
     assert verification.issue_challenge(env.reg, "alice").serial_number == new
+
+
+def test_a_card_row_put_back_to_an_older_copy_is_caught_by_the_challenges_kept(env: Env
+                                                                              ) -> None:
+    """A saved copy of the card's row (valid MAC, lower count) would issue old challenges
+    again: the challenges kept for a day show it."""
+    serial = env.active()
+    saved = dict(env.reg.card_row(serial))
+    observed = verification.issue_challenge(env.reg, "alice")
+    verification.verify(env.reg, "alice", observed.id, env.answer(serial, observed.challenge))
+    env.reg.db.execute("UPDATE cards SET challenges_issued = ?, mac = ? WHERE id = ?",
+                       (saved["challenges_issued"], saved["mac"], saved["id"]))
+    with pytest.raises(TamperedRowError, match="challenge count was put back"):
+        verification.issue_challenge(env.reg, "alice")
+    assert audit.entries(env.reg.db, action="integrity")[-1].outcome == "refused"
 
 
 def test_open_challenges_are_capped_and_issuing_is_rate_limited(both: Env) -> None:

@@ -150,6 +150,7 @@ def test_migration_from_v2_seals_temporary_access_to_its_user_and_macs_every_row
     with sqlite3.connect(env.url) as conn:
         conn.execute("UPDATE temp_access SET secret_enc = ?", (old,))
         conn.execute("DROP INDEX challenges_user")
+        conn.execute("DROP INDEX challenges_card")
         for table, column in (("users", "mac"), ("cards", "mac"), ("cards", "challenge_gen"),
                               ("cards", "challenges_issued"), ("assignments", "mac"),
                               ("temp_access", "mac"), ("temp_access", "cells_seen"),

@@ -201,6 +201,7 @@ def test_upgrade_from_schema_1_anchors_the_head_and_keeps_failure_counts(env: En
 def _drop_v3(conn: sqlite3.Connection) -> None:
     """Undo what schema v3 added (row MACs, the challenge counters, the cells seen)."""
     conn.execute("DROP INDEX challenges_user")
+    conn.execute("DROP INDEX challenges_card")
     for table, column in (("users", "mac"), ("cards", "mac"), ("cards", "challenge_gen"),
                           ("cards", "challenges_issued"), ("assignments", "mac"),
                           ("temp_access", "mac"), ("temp_access", "cells_seen"),
