@@ -72,7 +72,8 @@ def test_the_replay_attack_finds_no_repeat(both: Env) -> None:
     assert {perm.challenge(n) for n in range(1501)} == issued
 
 
-def test_an_exhausted_card_must_be_given_a_new_seed(env: Env) -> None:
+def test_an_exhausted_card_must_be_given_a_new_seed(both: Env) -> None:
+    env = both
     serial = env.active()
     card = env.reg.card_row(serial)
     env.reg.update("cards", card, challenges_issued=10**6 - 1)  # as after 999,999 challenges
@@ -90,10 +91,11 @@ def test_an_exhausted_card_must_be_given_a_new_seed(env: Env) -> None:
     assert verification.issue_challenge(env.reg, "alice").serial_number == new
 
 
-def test_a_card_row_put_back_to_an_older_copy_is_caught_by_the_challenges_kept(env: Env
+def test_a_card_row_put_back_to_an_older_copy_is_caught_by_the_challenges_kept(both: Env
                                                                               ) -> None:
     """A saved copy of the card's row (valid MAC, lower count) would issue old challenges
     again: the challenges kept for a day show it."""
+    env = both
     serial = env.active()
     saved = dict(env.reg.card_row(serial))
     observed = verification.issue_challenge(env.reg, "alice")
@@ -141,7 +143,8 @@ def test_new_cells_never_pair_two_revealed_cells() -> None:
     assert temporary.new_cells((1 << 64) - 1) is None
 
 
-def test_an_answered_cell_pair_is_never_asked_again(env: Env) -> None:
+def test_an_answered_cell_pair_is_never_asked_again(both: Env) -> None:
+    env = both
     env.active()
     _generous(env)
     grid, _ = temporary.issue_security_card(env.reg, "alice")
@@ -157,7 +160,8 @@ def test_an_answered_cell_pair_is_never_asked_again(env: Env) -> None:
         env.clock.advance(1)
 
 
-def test_a_used_up_security_code_card_says_so(env: Env) -> None:
+def test_a_used_up_security_code_card_says_so(both: Env) -> None:
+    env = both
     serial = env.active()
     temporary.issue_security_card(env.reg, "alice")
     support.mark_lost(env.reg, serial)  # no card left: the grid is the only way in
@@ -168,7 +172,8 @@ def test_a_used_up_security_code_card_says_so(env: Env) -> None:
         verification.issue_challenge(env.reg, "alice")
 
 
-def test_counter_suites_walk_the_permutation_too(env: Env) -> None:
+def test_counter_suites_walk_the_permutation_too(both: Env) -> None:
+    env = both
     suite = "OCRA-1:HOTP-SHA1-6:C-QN08"
     serial = env.card(suite)
     support.assign(env.reg, serial, "carol", None)

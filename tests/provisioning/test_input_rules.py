@@ -15,7 +15,8 @@ FULL_WIDTH = "".join(chr(0xFF10 + int(d)) for d in "12345678")  # what some keyb
 
 # --- item 5: bounds ---------------------------------------------------------------------------
 @pytest.mark.parametrize("name", Policy.names())
-def test_every_setting_has_bounds_checked_at_both_edges(env: Env, name: str) -> None:
+def test_every_setting_has_bounds_checked_at_both_edges(both: Env, name: str) -> None:
+    env = both
     low, high = BOUNDS[name]
     for bad in (low - 1, high + 1):
         with pytest.raises(InvalidInputError, match=f"{name} must be a whole number from "
@@ -31,8 +32,9 @@ def test_every_setting_has_bounds_checked_at_both_edges(env: Env, name: str) -> 
 @pytest.mark.parametrize(("name", "value"), [("lock_seconds", 9_300_000_000_000_000_000),
                                              ("failure_window", 0), ("lock_seconds", 0),
                                              ("challenge_ttl", 10**12), ("max_failures", 0)])
-def test_the_issues_settings_that_switched_the_lockout_off_are_refused(env: Env, name: str,
+def test_the_issues_settings_that_switched_the_lockout_off_are_refused(both: Env, name: str,
                                                                        value: int) -> None:
+    env = both
     before = getattr(env.reg.policy, name)
     with pytest.raises(InvalidInputError):
         env.reg.set_policy(name, value)
@@ -101,7 +103,8 @@ def test_only_well_formed_wrong_responses_count(both: Env) -> None:
     assert verification.verify(env.reg, "alice", ch.id, "0000 0000").reason == "already used"
 
 
-def test_pin_change_and_reactivation_refuse_malformed_responses_too(env: Env) -> None:
+def test_pin_change_and_reactivation_refuse_malformed_responses_too(both: Env) -> None:
+    env = both
     serial = env.active()
     ch = verification.issue_challenge(env.reg, "alice")
     with pytest.raises(MalformedResponseError):
@@ -136,7 +139,8 @@ def test_temporary_passcodes_are_case_sensitive_and_upper_case(both: Env) -> Non
 
 
 # --- the result as data (issue 10) ---------------------------------------------------------------
-def test_the_outcome_is_structured(env: Env) -> None:
+def test_the_outcome_is_structured(both: Env) -> None:
+    env = both
     serial = env.active()
     ok = env.login("alice", serial).as_json()
     assert {k: ok[k] for k in ("status", "accepted", "method", "access", "device_type",

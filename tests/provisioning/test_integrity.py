@@ -169,9 +169,10 @@ def test_migration_from_v2_seals_temporary_access_to_its_user_and_macs_every_row
         assert reg.card(serial).status == "unavailable"
 
 
-def test_audit_verify_also_checks_every_row_mac(env: Env, monkeypatch: pytest.MonkeyPatch,
+def test_audit_verify_also_checks_every_row_mac(both: Env, monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     """The issue: `dsc audit --verify` stayed "intact" while rows were edited by SQL."""
+    env = both
     from host_tools.cli import main
 
     serial = env.active()
@@ -190,8 +191,9 @@ def test_audit_verify_also_checks_every_row_mac(env: Env, monkeypatch: pytest.Mo
         env.reg.verify_rows()
 
 
-def test_a_refused_row_put_right_can_be_vouched_for(env: Env,
+def test_a_refused_row_put_right_can_be_vouched_for(both: Env,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    env = both
     from host_tools.cli import main
 
     serial = env.active()
