@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from provisioning import lifecycle, ocra_check, temporary, verification
+from provisioning import lifecycle, ocra_check, support, temporary, verification
 from provisioning.db import Row
 from provisioning.errors import (
     CardStateError,
@@ -261,6 +261,32 @@ def devices(reg: Registry, user: str, amount: Decimal | None = None) -> list[dic
     return out
 
 
+def list_devices(reg: Registry, user: str, amount: Decimal | None = None) -> list[dict[str, Any]]:
+    """`devices`, audited (the service logs every call under its client's name)."""
+    with reg.db.transaction():
+        out = devices(reg, user, amount)
+        reg.log("devices", "ok", user=user,
+                detail={"amount": str(amount)} if amount is not None else None)
+    return out
+
+
+def support_view(reg: Registry, user: str) -> dict[str, Any]:
+    """What the support console shows of a user (audited)."""
+    with reg.db.transaction():
+        view = support.user_view(reg, _user(reg, user)["name"])
+        view["networks"] = networks(reg, reg.user_row(user))
+        view["devices"] = devices(reg, user)
+        reg.log("support.view", "ok", user=user)
+    return view
+
+
+def card_view(reg: Registry, serial_number: str) -> dict[str, Any]:
+    with reg.db.transaction():
+        view = reg.card(serial_number).as_json()
+        reg.log("support.view", "ok", serial_number=serial_number)
+    return view
+
+
 def _user(reg: Registry, user: str) -> Row:
     try:
         return reg.user_row(user)
@@ -385,7 +411,8 @@ def _check_format(reg: Registry, ch: Row, response: str) -> None:
     if not forms:
         return  # nothing could answer: the library says so (no active device)
     if not response:
-        raise InvalidInputError(f"the response is empty: expected {' or '.join(forms)}")
+        raise PolicyRefusal(f"the response is empty: expected {' or '.join(forms)}",
+                            reason="malformed-response", status="invalid")
     if response.isascii() and response.isdigit() and len(response) in digits:
         return
     if passcode and len(response) == temporary.PASSCODE_LEN and all(
@@ -393,7 +420,8 @@ def _check_format(reg: Registry, ch: Row, response: str) -> None:
         return
     what = "has characters other than digits" if not (response.isascii() and response.isdigit()) \
         else f"has {len(response)} digits"
-    raise InvalidInputError(f"the response {what}: expected {' or '.join(forms)}")
+    raise PolicyRefusal(f"the response {what}: expected {' or '.join(forms)}",
+                        reason="malformed-response", status="invalid")
 
 
 def _answer(reg: Registry, ch: Row, outcome: verification.Outcome, purpose: str) -> Answer:
