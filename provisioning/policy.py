@@ -350,7 +350,7 @@ def _choose(reg: Registry, urow: Row, device: str | None, amount: Decimal | None
     if device is not None:
         card = next((c for c in cards if c["serial_number"] == device), None)
         if card is None:
-            raise PolicyRefusal(f"{urow['name']} holds no usable device {device}",
+            raise PolicyRefusal(f"{urow['name']} holds no usable device of that name",
                                 reason="unknown-device", status="conflict")
         if not _covers(limits, card_type(card), amount):
             raise _limit_refusal(card_type(card), limits, amount)

@@ -4,6 +4,7 @@ in-process (Starlette's TestClient), and API clients of both scopes."""
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "provisioning"))
 from regkit import Clock, Env  # noqa: E402
+
+# Starlette 1.x would rather use httpx2 for its TestClient; httpx (pinned) still works.
+warnings.filterwarnings("ignore", message=".*httpx.*")
 from starlette.testclient import TestClient  # noqa: E402
 
 from host_tools.web.app import Settings, create_app  # noqa: E402
