@@ -75,3 +75,23 @@ def api(env: Env, clock: Clock) -> Iterator[Api]:
     app = create_app(Settings(env.url, env.key_file, clock=clock, token_cache_seconds=0))
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Api(env, client)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database (dropped afterwards), as in tests/provisioning."""
+    import os
+    import uuid
+
+    base = os.environ.get("DSC_TEST_PG_URL")
+    if not base:
+        pytest.skip("DSC_TEST_PG_URL is not set: `make test` starts the PostgreSQL test server")
+    psycopg = pytest.importorskip("psycopg")
+    name = f"dsc_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield base.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

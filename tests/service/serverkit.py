@@ -51,8 +51,15 @@ class Server:
         """The worker processes' ids (children of the uvicorn supervisor)."""
         pids: list[int] = []
         for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
-            text = (task / "children").read_text().split()
-            pids += [int(p) for p in text]
+            for pid in (task / "children").read_text().split():
+                try:
+                    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                except OSError:
+                    continue
+                # multiprocessing's spawned workers, not its resource tracker; not zombies
+                if b"spawn_main" in cmdline and state != "Z":
+                    pids.append(int(pid))
         return pids
 
     def stop(self) -> str:
