@@ -22,9 +22,11 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, db: str, key_file: Path, *extra: str, workers: int = 1) -> None:
+    def __init__(self, db: str, key_file: Path, *extra: str, workers: int = 1,
+                 scheme: str = "http", verify: object = True) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.verify = verify
         env = {**os.environ, "DSC_OPERATOR": "test"}
         cmd = [sys.executable, "-m", "host_tools", "serve", "--db", db, "--master-key-file",
                str(key_file), "--port", str(self.port), "--workers", str(workers),
@@ -40,7 +42,9 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"dsc serve exited: {self.proc.stdout.read()}")  # type: ignore[union-attr]
             try:
-                if httpx.get(self.url + "/readyz", timeout=1.0).status_code == 200:
+                r = httpx.get(self.url + "/readyz", timeout=1.0,
+                              verify=self.verify)  # type: ignore[arg-type]
+                if r.status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
