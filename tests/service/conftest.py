@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "provisioning"))
-from regkit import Clock, Env  # noqa: E402
+from regkit import Clock, Env
 
 # Starlette 1.x would rather use httpx2 for its TestClient; httpx (pinned) still works.
 warnings.filterwarnings("ignore", message=".*httpx.*")

@@ -78,7 +78,7 @@ def test_malformed_bodies_change_nothing(api: Api, body: bytes, ctype: str, stat
 
 @pytest.mark.parametrize(("response", "detail"), [
     ("1234567", "has 7 digits"), ("123456789", "has 9 digits"), ("1234567a", "other than"),
-    ("", "empty"), ("１２３４５６７８", "other than"), ("12 34 56 7", "has 7 digits"),
+    ("", "empty"), ("\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18", "other than")  # full-width, ("12 34 56 7", "has 7 digits"),
 ])
 def test_malformed_responses_are_refused_before_anything_is_counted(
         api: Api, response: str, detail: str) -> None:

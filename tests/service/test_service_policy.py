@@ -21,8 +21,8 @@ def _soft_card(api: Api, user: str = "alice") -> str:
 
 def test_withdrawal_offers_only_devices_allowed_for_the_amount(api: Api) -> None:
     soft = _soft_card(api)
-    card = [c["serial_number"] for c in support.user_view(api.env.reg, "alice")["cards"]
-            if c["serial_number"] != soft][0]
+    card = next(c["serial_number"] for c in support.user_view(api.env.reg, "alice")["cards"]
+                if c["serial_number"] != soft)
     r = api.post("/v1/challenges", {"user": "alice"})
     assert r.status_code == 409 and r.json()["reason"] == "device-required"
     # 2,000,000 USD: only the DSC+ card (no limit) may; it is chosen without asking.
