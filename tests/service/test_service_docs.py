@@ -59,4 +59,4 @@ def test_layers_provisioning_knows_no_http_and_only_the_cli_imports_the_web_app(
                 continue
             if any(m.startswith("host_tools.web") for m in _imports(path)):
                 importers.add(path.relative_to(ROOT).as_posix())
-    assert importers <= {"host_tools/commands/serve.py", "host_tools/cli/serve.py"}
+    assert importers <= {"host_tools/cli/cmd_serve.py"}
