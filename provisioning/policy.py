@@ -208,18 +208,24 @@ def networks(reg: Registry, urow: Row) -> list[str]:
     return str(row["networks"]).split()
 
 
-def _check_ip(reg: Registry, urow: Row, client_ip: str | None) -> None:
-    allowed = networks(reg, urow)
-    if not allowed:
-        return
+def _parse_ip(client_ip: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     if client_ip is None:
-        raise PolicyRefusal(f"{urow['name']} may log in only from listed networks: give "
-                            f"client_ip", reason="client-ip-required")
+        return None
     try:
-        ip = ipaddress.ip_address(client_ip)
+        return ipaddress.ip_address(client_ip)
     except ValueError:
         raise PolicyRefusal("client_ip is not an IP address", reason="invalid-client-ip",
                             status="invalid") from None
+
+
+def _check_ip(reg: Registry, urow: Row, client_ip: str | None) -> None:
+    ip = _parse_ip(client_ip)
+    allowed = networks(reg, urow)
+    if not allowed:
+        return
+    if ip is None:
+        raise PolicyRefusal(f"{urow['name']} may log in only from listed networks: give "
+                            f"client_ip", reason="client-ip-required")
     if not any(ip in ipaddress.ip_network(n) for n in allowed):
         raise PolicyRefusal(f"{client_ip} is outside the networks {urow['name']} may log in "
                             f"from", reason="ip-not-allowed")
@@ -305,8 +311,9 @@ def issue(reg: Registry, user: str, *, device: str | None = None, purpose: str =
         raise InvalidInputError(f"unknown access {access}; one of {', '.join(ACCESS)}")
     if (amount is not None) != (purpose == "withdrawal"):
         raise InvalidInputError("a withdrawal needs an amount, and only a withdrawal takes one")
-    if purpose in ("pin-change", "reactivation") and access != "full":
-        raise InvalidInputError(f"{purpose} needs the card itself (access full)")
+    if purpose != "login" and access != "full":
+        raise InvalidInputError(f"{purpose} needs full access: portal access is for logins")
+    _parse_ip(client_ip)
     with reg.db.transaction():
         urow = _user(reg, user)
         _check_ip(reg, urow, client_ip)

@@ -56,6 +56,9 @@ def test_withdrawal_limit_settings_change_the_answer(api: Api) -> None:
     r = api.post("/v1/challenges", {"user": "alice", "purpose": "withdrawal", "amount": 101,
                                     "device": soft})
     assert r.status_code == 403 and r.json()["reason"] == "device-limit"
+    r = api.post("/v1/challenges", {"user": "alice", "purpose": "withdrawal", "amount": 1,
+                                    "device": soft, "access": "portal"})
+    assert r.status_code == 422 and "full access" in r.json()["detail"]
 
 
 def test_ip_restrictions_refuse_before_a_challenge_is_issued(api: Api) -> None:
@@ -73,6 +76,8 @@ def test_ip_restrictions_refuse_before_a_challenge_is_issued(api: Api) -> None:
     r = api.post("/v1/challenges", {"user": "alice", "client_ip": "not an ip"})
     assert r.status_code == 422 and r.json()["reason"] == "invalid-client-ip"
     assert api.env.reg.db.one("SELECT COUNT(*) AS n FROM challenges") == issued
+    r = api.post("/v1/challenges", {"user": "bob", "client_ip": "300.1.1.1"})
+    assert r.status_code == 422 and r.json()["reason"] == "invalid-client-ip"  # even unrestricted
     assert api.challenge(client_ip="192.0.2.99")["id"]
     assert api.challenge(client_ip="2001:db8::5")["id"]
     bad = api.client.put("/v1/support/users/alice/networks", json={"networks": ["10.0.0.0/33"]},
