@@ -24,6 +24,8 @@ taken here, next to the registry, and each call is one transaction with its audi
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -269,7 +271,7 @@ def devices(reg: Registry, user: str, amount: Decimal | None = None) -> list[dic
 
 def list_devices(reg: Registry, user: str, amount: Decimal | None = None) -> list[dict[str, Any]]:
     """`devices`, audited (the service logs every call under its client's name)."""
-    with reg.db.transaction():
+    with _refusals_logged(reg, "devices", user=user), reg.db.transaction():
         out = devices(reg, user, amount)
         reg.log("devices", "ok", user=user,
                 detail={"amount": str(amount)} if amount is not None else None)
@@ -293,6 +295,29 @@ def card_view(reg: Registry, serial_number: str) -> dict[str, Any]:
     return view
 
 
+@contextmanager
+def _refusals_logged(reg: Registry, action: str, *, user: str | None = None,
+                     challenge_id: str | None = None) -> Iterator[None]:
+    """A refusal rolls its call back (nothing changes), then goes to the audit log on its own:
+    who was turned away, and why, is the support desk's business."""
+    try:
+        yield
+    except PolicyRefusal as e:
+        detail: dict[str, Any] = {"reason": e.reason}
+        with reg.db.transaction():
+            if user is not None and reg.db.one("SELECT id FROM users WHERE name = ?",
+                                               (user,)) is None:
+                detail["unknown_user"] = user[:64]
+                user = None
+            if challenge_id is not None:
+                detail["challenge"] = challenge_id[:32]
+                row = reg.db.one("SELECT u.name FROM challenges c JOIN users u ON "
+                                 "u.id = c.user_id WHERE c.id = ?", (challenge_id,))
+                user = row["name"] if row else None
+            reg.log(action, "refused", user=user, detail=detail)
+        raise
+
+
 def _user(reg: Registry, user: str) -> Row:
     try:
         return reg.user_row(user)
@@ -305,6 +330,13 @@ def issue(reg: Registry, user: str, *, device: str | None = None, purpose: str =
           amount: Decimal | None = None, client_ip: str | None = None, access: str = "full",
           client: str) -> Issued:
     """A challenge for `user` under the policy, remembered with the client that asked."""
+    with _refusals_logged(reg, "challenge", user=user):
+        return _issue(reg, user, device=device, purpose=purpose, amount=amount,
+                      client_ip=client_ip, access=access, client=client)
+
+
+def _issue(reg: Registry, user: str, *, device: str | None, purpose: str,
+           amount: Decimal | None, client_ip: str | None, access: str, client: str) -> Issued:
     if purpose not in PURPOSES:
         raise InvalidInputError(f"unknown purpose {purpose}; one of {', '.join(PURPOSES)}")
     if access not in ACCESS:
@@ -474,6 +506,12 @@ def respond(reg: Registry, challenge_id: str, response: str, *, client: str,
     """Check a response to a challenge this client was issued, under the policy.
 
     `purpose` is what the caller means to do: "login" answers a login or withdrawal challenge."""
+    with _refusals_logged(reg, "verify", challenge_id=challenge_id):
+        return _respond(reg, challenge_id, response, client=client, purpose=purpose)
+
+
+def _respond(reg: Registry, challenge_id: str, response: str, *, client: str,
+            purpose: str = "login") -> Answer:
     response = normalise(response)
     with reg.db.transaction():
         ch = _lookup(reg, challenge_id, client)
@@ -505,6 +543,12 @@ def _rejected(ch: Row, purpose: str, e: VerificationRejected) -> Answer:
 def change_pin(reg: Registry, challenge_id: str, response: str, new_pin: str, *,
                client: str) -> Answer:
     """Store the new PIN when the card's response, made with it, matches."""
+    with _refusals_logged(reg, "change-pin", challenge_id=challenge_id):
+        return _change_pin(reg, challenge_id, response, new_pin, client=client)
+
+
+def _change_pin(reg: Registry, challenge_id: str, response: str, new_pin: str, *,
+               client: str) -> Answer:
     try:
         with reg.db.transaction():
             ch, response = _special(reg, challenge_id, response, client, "pin-change")
@@ -519,6 +563,11 @@ def change_pin(reg: Registry, challenge_id: str, response: str, new_pin: str, *,
 
 def reactivate(reg: Registry, challenge_id: str, response: str, *, client: str) -> Answer:
     """A response from the unavailable card makes it active and ends all temporary access."""
+    with _refusals_logged(reg, "reactivate", challenge_id=challenge_id):
+        return _reactivate(reg, challenge_id, response, client=client)
+
+
+def _reactivate(reg: Registry, challenge_id: str, response: str, *, client: str) -> Answer:
     try:
         with reg.db.transaction():
             ch, response = _special(reg, challenge_id, response, client, "reactivation")

@@ -7,7 +7,7 @@ import logging
 import pytest
 from conftest import Api
 
-from provisioning import apiclients, temporary
+from provisioning import apiclients, audit, temporary
 
 
 def _problem(r, status: int, reason: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
@@ -20,9 +20,16 @@ def _problem(r, status: int, reason: str) -> dict:  # type: ignore[no-untyped-de
 
 
 def _state(api: Api) -> tuple[int, int, int]:
+    """Audit entries other than refusals, counted failures, consumed challenges."""
     used = api.env.reg.db.one("SELECT COUNT(*) AS n FROM challenges WHERE used_at IS NOT NULL")
-    assert used is not None
-    return api.audit_count(), api.failures(), int(used["n"])
+    logged = api.env.reg.db.one("SELECT COUNT(*) AS n FROM audit WHERE outcome != 'refused'")
+    assert used is not None and logged is not None
+    return int(logged["n"]), api.failures(), int(used["n"])
+
+
+def _refusals(api: Api) -> list[tuple[str | None, str]]:
+    return [(e.user, e.detail["reason"]) for e in audit.entries(api.env.reg.db, limit=1000)
+            if e.outcome == "refused"]
 
 
 def test_no_token_wrong_token_wrong_scope_revoked(api: Api) -> None:
@@ -38,9 +45,9 @@ def test_no_token_wrong_token_wrong_scope_revoked(api: Api) -> None:
              "forbidden-scope")
     _problem(api.get("/v1/support/users/alice", api.verify_token), 403, "forbidden-scope")
     apiclients.revoke(api.env.reg, "login-server")
-    before = _state(api)
+    before = api.audit_count()
     _problem(api.post("/v1/challenges", {"user": "alice"}), 401, "unauthenticated")
-    assert _state(api) == before
+    assert api.audit_count() == before  # an unauthenticated call is not even logged
 
 
 def test_a_row_forged_without_the_master_key_authenticates_nobody(api: Api) -> None:
@@ -73,7 +80,7 @@ def test_malformed_bodies_change_nothing(api: Api, body: bytes, ctype: str, stat
     r = api.client.post(f"/v1/challenges/{ch['id']}/response", content=body,
                         headers={**api.headers(), "content-type": ctype})
     _problem(r, status, reason)
-    assert _state(api) == before
+    assert _state(api) == before and _refusals(api) == []
 
 
 @pytest.mark.parametrize(("response", "detail"), [
@@ -88,6 +95,7 @@ def test_malformed_responses_are_refused_before_anything_is_counted(
     body = _problem(api.respond(ch["id"], response), 422, "malformed-response")
     assert detail in body["detail"] and "8 digits" in body["detail"]
     assert _state(api) == before
+    assert _refusals(api) == [("alice", "malformed-response")]
     assert api.respond(ch["id"], api.env.answer(serial, ch["challenge"])).json()["accepted"]
 
 
@@ -106,7 +114,9 @@ def test_unknown_users_and_challenges(api: Api) -> None:
     _problem(api.get("/v1/users/mallory/devices"), 404, "unknown-user")
     _problem(api.respond("0123456789abcdef", "12345678"), 404, "unknown-challenge")
     _problem(api.respond("ZZ%27%20OR%201", "12345678"), 404, "unknown-challenge")
-    assert _state(api)[1:] == before[1:]
+    assert _state(api) == before
+    assert _refusals(api) == [(None, "unknown-user"), (None, "unknown-user"),
+                              (None, "unknown-challenge")]
 
 
 def test_another_clients_challenge_is_unknown_to_this_one(api: Api) -> None:
@@ -117,6 +127,7 @@ def test_another_clients_challenge_is_unknown_to_this_one(api: Api) -> None:
     r = api.respond(ch["id"], api.env.answer(serial, ch["challenge"]), other)
     _problem(r, 404, "unknown-challenge")
     assert _state(api) == before
+    assert _refusals(api) == [("alice", "unknown-challenge")]
     assert api.respond(ch["id"], api.env.answer(serial, ch["challenge"])).json()["accepted"]
 
 
