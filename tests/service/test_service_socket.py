@@ -16,16 +16,20 @@ from provisioning import apiclients, audit, support
 from provisioning.registry import Registry
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[Env, Server, str]]:
-    url, key = str(tmp_path / "reg.sqlite3"), tmp_path / "master.key"
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def served(request: pytest.FixtureRequest,
+           tmp_path: Path) -> Iterator[tuple[Env, Server, str]]:
+    """`dsc serve` on SQLite (one process), and on PostgreSQL with two worker processes."""
+    key = tmp_path / "master.key"
+    url = (str(request.getfixturevalue("pg_url")) if request.param == "postgres"
+           else str(tmp_path / "reg.sqlite3"))
     reg, _, _ = Registry.init(url, key, operator="tester")
     env = Env(reg, lambda: 0.0, url, key)  # type: ignore[arg-type]
     serial = env.card(SUITE)
     support.assign(reg, serial, "alice", "1234")
     support.activate(reg, serial)
     token = apiclients.add(reg, "bank", "verify")
-    server = Server(url, key)
+    server = Server(url, key, workers=2 if request.param == "postgres" else 1)
     try:
         yield env, server, token
     finally:
