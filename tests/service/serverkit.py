@@ -23,14 +23,14 @@ def free_port() -> int:
 
 class Server:
     def __init__(self, db: str, key_file: Path, *extra: str, workers: int = 1,
-                 scheme: str = "http", verify: object = True) -> None:
+                 scheme: str = "http", verify: object = True, access_log: bool = False) -> None:
         self.port = free_port()
         self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.verify = verify
         env = {**os.environ, "DSC_OPERATOR": "test"}
         cmd = [sys.executable, "-m", "host_tools", "serve", "--db", db, "--master-key-file",
                str(key_file), "--port", str(self.port), "--workers", str(workers),
-               "--no-access-log", *extra]
+               *([] if access_log else ["--no-access-log"]), *extra]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True,
                                      start_new_session=True)

@@ -168,3 +168,19 @@ def test_no_secret_token_or_pin_in_responses_logs_or_metrics(
     for secret in (api.verify_token, api.support_token, passcode, "2468", "8642", seed_hex,
                    apiclients.token_hash(api.verify_token)):
         assert secret not in everything
+
+
+def test_a_new_pin_of_the_wrong_length_is_refused_and_consumes_nothing(api: Api) -> None:
+    serial = api.env.active("alice", "1234")
+    ch = api.challenge(purpose="pin-change")
+    before = _state(api)
+    for pin in ("12345", "12a4", ""):
+        r = api.post(f"/v1/challenges/{ch['id']}/pin-change",
+                     {"response": api.env.answer(serial, ch["challenge"], pin or "0"),
+                      "new_pin": pin})
+        assert r.status_code == 422 and r.json()["reason"] == "invalid-input", r.text
+        assert pin not in r.json()["detail"] or not pin
+    assert _state(api) == before
+    r = api.post(f"/v1/challenges/{ch['id']}/pin-change",
+                 {"response": api.env.answer(serial, ch["challenge"], "5678"), "new_pin": "5678"})
+    assert r.json()["status"] == "accepted"
