@@ -394,20 +394,23 @@ def _choose(reg: Registry, urow: Row, device: str | None, amount: Decimal | None
         if not _covers(limits, card_type(card), amount):
             raise _limit_refusal(card_type(card), limits, amount)
         return str(card["serial_number"])
+    # Devices that can answer now: cards in use, and temporary access (an unavailable card
+    # still names the challenge that its stand-ins answer).
+    answering = [card_type(c) for c in cards
+                 if c["status"] in (lifecycle.ASSIGNED, lifecycle.ACTIVE)] + temp
+    if amount is not None and answering and not any(_covers(limits, k, amount)
+                                                    for k in answering):
+        raise _limit_refusal(answering[0], limits, amount)
     allowed = [c for c in cards if _covers(limits, card_type(c), amount)]
-    if cards and not allowed and not any(_covers(limits, k, amount) for k in temp):
-        raise _limit_refusal(card_type(cards[0]), limits, amount)
     if len(allowed) > 1:
         names = ", ".join(c["serial_number"] for c in allowed)
-        raise PolicyRefusal(f"{urow['name']} holds several devices ({names}): name one in "
-                            f"`device`", reason="device-required", status="conflict")
+        raise PolicyRefusal(f"{urow['name']} holds several devices ({names}): the request "
+                            f"must name one", reason="device-required", status="conflict")
     if allowed:
         return str(allowed[0]["serial_number"])
     if purpose in ("pin-change", "reactivation") or not temp:
         raise PolicyRefusal(f"{urow['name']} has no active device", reason="no-active-device",
                             status="conflict")
-    if not any(_covers(limits, k, amount) for k in temp):
-        raise _limit_refusal(temp[0], limits, amount)
     return None
 
 

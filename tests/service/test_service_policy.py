@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import Api
 
-from provisioning import policy, support, temporary
+from provisioning import audit, policy, support, temporary
 
 
 def _soft_card(api: Api, user: str = "alice") -> str:
@@ -41,13 +41,27 @@ def test_withdrawal_offers_only_devices_allowed_for_the_amount(api: Api) -> None
 def test_a_response_from_a_device_below_the_amount_is_refused(api: Api) -> None:
     api.env.active("alice")
     passcode, _, _ = temporary.issue_passcode(api.env.reg, "alice")
-    ch = api.challenge(purpose="withdrawal", amount=500_000)  # for the (unavailable) card
+    temporary.issue_security_card(api.env.reg, "alice")
+    policy.set_withdrawal_limit(api.env.reg, "passcode", 100_000)
+    # 150,000: the security code card may, so a challenge is issued; the passcode may not.
+    ch = api.challenge(purpose="withdrawal", amount=150_000)
+    assert ch["also_answerable_with"] == ["security-code-card"] and ch["cells"]
     body = api.respond(ch["id"], passcode).json()
     assert (body["status"], body["accepted"], body["reason"], body["device_type"]) == \
         ("rejected", False, "device-limit", "passcode")
     assert api.failures() == 0  # a right passcode: refused, not counted
-    small = api.challenge(purpose="withdrawal", amount=150_000)
+    small = api.challenge(purpose="withdrawal", amount=50_000)
     assert api.respond(small["id"], passcode).json()["status"] == "accepted"
+    refused = audit.entries(api.env.reg.db, action="verify.policy")
+    assert [(e.outcome, e.detail["reason"]) for e in refused] == [("rejected", "device-limit")]
+
+
+def test_no_challenge_when_nothing_that_can_answer_may_withdraw_the_amount(api: Api) -> None:
+    api.env.active("alice")
+    temporary.issue_passcode(api.env.reg, "alice")   # the card is unavailable now
+    r = api.post("/v1/challenges", {"user": "alice", "purpose": "withdrawal", "amount": 300_000})
+    assert r.status_code == 403 and r.json()["reason"] == "device-limit"
+    assert "passcode" in r.json()["detail"]
 
 
 def test_withdrawal_limit_settings_change_the_answer(api: Api) -> None:
