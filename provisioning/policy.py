@@ -7,7 +7,7 @@ taken here, next to the registry, and each call is one transaction with its audi
 
 - Device types: `dsc-card` (the keypad card), `soft-card` (the firmware in the browser, the
   documents' mobile device: a card whose board is one of `SOFT_BOARDS`), `security-code-card`
-  (the online security code card) and `passcode` (the temporary passcode). Each has a withdrawal
+  (the online security code card) and `temporary-passcode`. Each has a withdrawal
   limit in USD, a setting (`withdrawal_limit.<type>` in `settings`): the documents' defaults are
   200,000 for the security code card, 1,000,000 for the mobile device and no limit for the
   DSC+ card; the passcode, which the documents do not rate, gets the security code card's.
@@ -43,7 +43,7 @@ from provisioning.errors import (
 from provisioning.registry import Registry
 
 DSC_CARD, SOFT_CARD, SECURITY_CODE_CARD, PASSCODE = (
-    "dsc-card", "soft-card", "security-code-card", "passcode")
+    "dsc-card", "soft-card", "security-code-card", "temporary-passcode")
 DEVICE_TYPES = (DSC_CARD, SOFT_CARD, SECURITY_CODE_CARD, PASSCODE)
 SOFT_BOARDS = ("soft", "webassembly")   # boards a soft card is provisioned as
 DEFAULT_LIMITS: dict[str, int | None] = {   # USD; None: no limit
@@ -449,7 +449,7 @@ def _check_format(reg: Registry, ch: Row, response: str) -> None:
     forms += [f"{n} digits" for n in sorted(digits)]
     passcode = any(k == PASSCODE for k, _ in _temp_kinds(reg, ch["user_id"], reg.now()))
     if passcode:
-        forms.append(f"a {temporary.PASSCODE_LEN}-character passcode")
+        forms.append(f"a {temporary.PASSCODE_LEN}-character passcode (upper case)")
     if not forms:
         return  # nothing could answer: the library says so (no active device)
     if not response:
@@ -458,7 +458,7 @@ def _check_format(reg: Registry, ch: Row, response: str) -> None:
     if response.isascii() and response.isdigit() and len(response) in digits:
         return
     if passcode and len(response) == temporary.PASSCODE_LEN and all(
-            c in temporary.PASSCODE_ALPHABET for c in response.upper()):
+            c in temporary.PASSCODE_ALPHABET for c in response):  # as printed: upper case
         return
     what = "has characters other than digits" if not (response.isascii() and response.isdigit()) \
         else f"has {len(response)} digits"

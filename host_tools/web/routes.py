@@ -150,7 +150,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "Issue a single-use challenge for a user's device, under the policy",
              create_challenge, "Challenge", 201, body=(
                  Field("user", "string", "the user's name", True),
-                 Field("device", "string", "a serial number, `passcode` or "
+                 Field("device", "string", "a serial number, `temporary-passcode` or "
                        "`security-code-card` (required when the user holds several devices)"),
                  Field("purpose", "string", "what the challenge is for (default login)",
                        enum=policy.PURPOSES),

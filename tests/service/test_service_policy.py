@@ -42,13 +42,13 @@ def test_a_response_from_a_device_below_the_amount_is_refused(api: Api) -> None:
     api.env.active("alice")
     passcode, _, _ = temporary.issue_passcode(api.env.reg, "alice")
     temporary.issue_security_card(api.env.reg, "alice")
-    policy.set_withdrawal_limit(api.env.reg, "passcode", 100_000)
+    policy.set_withdrawal_limit(api.env.reg, "temporary-passcode", 100_000)
     # 150,000: the security code card may, so a challenge is issued; the passcode may not.
     ch = api.challenge(purpose="withdrawal", amount=150_000)
     assert ch["also_answerable_with"] == ["security-code-card"] and ch["cells"]
     body = api.respond(ch["id"], passcode).json()
     assert (body["status"], body["accepted"], body["reason"], body["device_type"]) == \
-        ("rejected", False, "device-limit", "passcode")
+        ("rejected", False, "device-limit", "temporary-passcode")
     assert api.failures() == 0  # a right passcode: refused, not counted
     small = api.challenge(purpose="withdrawal", amount=50_000)
     assert api.respond(small["id"], passcode).json()["status"] == "accepted"
@@ -61,7 +61,7 @@ def test_no_challenge_when_nothing_that_can_answer_may_withdraw_the_amount(api: 
     temporary.issue_passcode(api.env.reg, "alice")   # the card is unavailable now
     r = api.post("/v1/challenges", {"user": "alice", "purpose": "withdrawal", "amount": 300_000})
     assert r.status_code == 403 and r.json()["reason"] == "device-limit"
-    assert "passcode" in r.json()["detail"]
+    assert "temporary-passcode" in r.json()["detail"]
 
 
 def test_withdrawal_limit_settings_change_the_answer(api: Api) -> None:
@@ -116,6 +116,6 @@ def test_portal_only_is_never_plain_success(api: Api, clock) -> None:  # type: i
     assert (body["status"], body["accepted"], body["reason"], body["access"]) == \
         ("rejected", False, "portal-only", "portal-only")
     ch = api.challenge(access="portal")
-    body = api.respond(ch["id"], passcode.lower()).json()
+    body = api.respond(ch["id"], f"{passcode[:5]} {passcode[5:]}").json()
     assert (body["status"], body["accepted"], body["access"]) == \
         ("portal-only", False, "portal-only")
