@@ -24,6 +24,7 @@ taken here, next to the registry, and each call is one transaction with its audi
 from __future__ import annotations
 
 import ipaddress
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -199,13 +200,20 @@ def set_networks(reg: Registry, user: str, networks: list[str]) -> list[str]:
 
 
 def networks(reg: Registry, urow: Row) -> list[str]:
-    row = reg.db.one("SELECT networks, mac FROM user_networks WHERE user_id = ?", (urow["id"],))
-    if row is None:
+    row = reg.db.one("SELECT networks, mac AS networks_mac FROM user_networks WHERE user_id = ?",
+                     (urow["id"],))
+    return _networks_of(reg, urow["name"], row)
+
+
+def _networks_of(reg: Registry, name: str, row: Row | None) -> list[str]:
+    """The networks of a row with `networks` and `networks_mac` (both None: no restriction)."""
+    if row is None or row["networks"] is None:
         return []
-    if not reg.sealer.mac_ok(row["mac"], _net_mac_data(urow["name"], row["networks"]), _NET_MAC):
+    if not reg.sealer.mac_ok(row["networks_mac"], _net_mac_data(name, row["networks"]),
+                             _NET_MAC):
         # Fail closed: a restriction edited without the key file lets nobody in.
-        raise PolicyRefusal(f"the IP restriction of {urow['name']} fails its MAC check "
-                            f"(edited without the master key): set it again",
+        raise PolicyRefusal(f"the IP restriction of {name} fails its MAC check (edited "
+                            f"without the master key): set it again",
                             reason="ip-restriction-broken")
     return str(row["networks"]).split()
 
@@ -221,8 +229,9 @@ def _parse_ip(client_ip: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Ad
 
 
 def _check_ip(reg: Registry, urow: Row, client_ip: str | None) -> None:
+    """`urow` carries the user's `networks` and `networks_mac` (joined in, one round trip)."""
     ip = _parse_ip(client_ip)
-    allowed = networks(reg, urow)
+    allowed = _networks_of(reg, urow["name"], urow)
     if not allowed:
         return
     if ip is None:
@@ -234,6 +243,14 @@ def _check_ip(reg: Registry, urow: Row, client_ip: str | None) -> None:
 
 
 # --- devices --------------------------------------------------------------------------------------
+def _user_for_challenge(reg: Registry, user: str) -> Row:
+    row = reg.db.one("SELECT u.id, u.name, n.networks, n.mac AS networks_mac FROM users u "
+                     "LEFT JOIN user_networks n ON n.user_id = u.id WHERE u.name = ?", (user,))
+    if row is None:
+        raise PolicyRefusal(f"no user {user}", reason="unknown-user", status="not-found")
+    return row
+
+
 def _cards(reg: Registry, user_id: int) -> list[Row]:
     return reg.db.all("SELECT c.* FROM assignments a JOIN cards c ON c.id = a.card_id "
                       "WHERE a.user_id = ? AND a.ended_at IS NULL ORDER BY c.serial_number",
@@ -347,21 +364,26 @@ def _issue(reg: Registry, user: str, *, device: str | None, purpose: str,
         raise InvalidInputError(f"{purpose} needs full access: portal access is for logins")
     _parse_ip(client_ip)
     with reg.db.transaction():
-        urow = _user(reg, user)
+        urow = _user_for_challenge(reg, user)
         _check_ip(reg, urow, client_ip)
-        serial = _choose(reg, urow, device, amount, purpose)
+        limits = withdrawal_limits(reg) if amount is not None else DEFAULT_LIMITS
+        cards = [c for c in _cards(reg, urow["id"]) if c["status"] in lifecycle.USABLE]
+        temp = [k for k, _ in _temp_kinds(reg, urow["id"], reg.now())]
+        card = _choose(urow, cards, temp, limits, device, amount, purpose)
         try:
-            ch = verification.issue_challenge(reg, user, serial)
+            ch = verification.issue_challenge(reg, user, card["serial_number"] if card else None)
         except UserStateError as e:
             raise PolicyRefusal(str(e), reason="no-active-device", status="conflict") from None
-        offered = [d["device"] for d in devices(reg, user, amount)
-                   if d["usable"] and d["device_type"] in (PASSCODE, SECURITY_CODE_CARD)]
-        if purpose in ("pin-change", "reactivation"):
-            offered = []
+        offered = [] if purpose in ("pin-change", "reactivation") else \
+            [k for k in temp if _covers(limits, k, amount)]
         kind = None
         if ch.serial_number is not None:
-            kind = card_type(reg.card_row(ch.serial_number))
-        reg.db.execute("DELETE FROM api_challenges WHERE issued_at < ?", (reg.now() - 86400,))
+            named = card if card is not None and card["serial_number"] == ch.serial_number \
+                else reg.card_row(ch.serial_number)
+            kind = card_type(named)
+        if secrets.randbelow(64) == 0:  # now and then, not on every call: old rows only
+            reg.db.execute("DELETE FROM api_challenges WHERE issued_at < ?",
+                           (reg.now() - 86400,))
         reg.db.execute("INSERT INTO api_challenges (id, client, purpose, access, amount, "
                        "issued_at) VALUES (?, ?, ?, ?, ?, ?)",
                        (ch.id, client, purpose, access,
@@ -372,12 +394,9 @@ def _issue(reg: Registry, user: str, *, device: str | None, purpose: str,
     return Issued(ch, purpose, access, amount, kind, offered)
 
 
-def _choose(reg: Registry, urow: Row, device: str | None, amount: Decimal | None,
-            purpose: str) -> str | None:
-    """The card serial number the challenge is for (None: temporary access only)."""
-    limits, now = withdrawal_limits(reg), reg.now()
-    cards = [c for c in _cards(reg, urow["id"]) if c["status"] in lifecycle.USABLE]
-    temp = [k for k, _ in _temp_kinds(reg, urow["id"], now)]
+def _choose(urow: Row, cards: list[Row], temp: list[str], limits: dict[str, int | None],
+            device: str | None, amount: Decimal | None, purpose: str) -> Row | None:
+    """The card the challenge is for (None: temporary access only)."""
     if device in (PASSCODE, SECURITY_CODE_CARD):
         if device not in temp:
             raise PolicyRefusal(f"{urow['name']} holds no valid {device}",
@@ -385,7 +404,7 @@ def _choose(reg: Registry, urow: Row, device: str | None, amount: Decimal | None
         if not _covers(limits, device, amount):
             raise _limit_refusal(device, limits, amount)
         # A challenge for temporary access names the card it stands in for, if one is held.
-        return cards[0]["serial_number"] if len(cards) == 1 else None
+        return cards[0] if len(cards) == 1 else None
     if device is not None:
         card = next((c for c in cards if c["serial_number"] == device), None)
         if card is None:
@@ -393,7 +412,7 @@ def _choose(reg: Registry, urow: Row, device: str | None, amount: Decimal | None
                                 reason="unknown-device", status="conflict")
         if not _covers(limits, card_type(card), amount):
             raise _limit_refusal(card_type(card), limits, amount)
-        return str(card["serial_number"])
+        return card
     # Devices that can answer now: cards in use, and temporary access (an unavailable card
     # still names the challenge that its stand-ins answer).
     answering = [card_type(c) for c in cards
@@ -407,7 +426,7 @@ def _choose(reg: Registry, urow: Row, device: str | None, amount: Decimal | None
         raise PolicyRefusal(f"{urow['name']} holds several devices ({names}): the request "
                             f"must name one", reason="device-required", status="conflict")
     if allowed:
-        return str(allowed[0]["serial_number"])
+        return allowed[0]
     if purpose in ("pin-change", "reactivation") or not temp:
         raise PolicyRefusal(f"{urow['name']} has no active device", reason="no-active-device",
                             status="conflict")
@@ -427,10 +446,12 @@ def normalise(response: str) -> str:
 
 
 def _lookup(reg: Registry, challenge_id: str, client: str) -> Row:
+    # One round trip: the challenge, its user, what the service remembers, the card's suite.
     row = reg.db.one("SELECT c.id, c.card_id, c.cells, c.user_id, u.name AS user_name, "
-                     "a.client, a.purpose, a.access, a.amount FROM challenges c "
-                     "JOIN users u ON u.id = c.user_id "
-                     "LEFT JOIN api_challenges a ON a.id = c.id WHERE c.id = ?", (challenge_id,))
+                     "a.client, a.purpose, a.access, a.amount, k.suite, k.board, "
+                     "k.serial_number FROM challenges c JOIN users u ON u.id = c.user_id "
+                     "LEFT JOIN api_challenges a ON a.id = c.id "
+                     "LEFT JOIN cards k ON k.id = c.card_id WHERE c.id = ?", (challenge_id,))
     if row is None or row["client"] != client:
         # Another client's challenge is as unknown to this one as a made-up id.
         raise PolicyRefusal("no such challenge", reason="unknown-challenge", status="not-found")
@@ -439,14 +460,14 @@ def _lookup(reg: Registry, challenge_id: str, client: str) -> Row:
 
 def _check_format(reg: Registry, ch: Row, response: str) -> None:
     """Refuse, before anything is counted or consumed, a response no device could have made."""
-    forms, digits = [], set()
-    if ch["card_id"] is not None:
-        card = reg.db.one("SELECT suite FROM cards WHERE id = ?", (ch["card_id"],))
-        if card is not None:
-            digits.add(ocra_check.suite_info(card["suite"]).response_digits)
+    digits = set()
+    if ch["suite"] is not None:
+        digits.add(ocra_check.suite_info(ch["suite"]).response_digits)
     if ch["cells"]:
         digits.add(len(ch["cells"].split()) * temporary.CODE_DIGITS)
-    forms += [f"{n} digits" for n in sorted(digits)]
+    if response.isascii() and response.isdigit() and len(response) in digits:
+        return  # the common case, decided without asking the database
+    forms = [f"{n} digits" for n in sorted(digits)]
     passcode = any(k == PASSCODE for k, _ in _temp_kinds(reg, ch["user_id"], reg.now()))
     if passcode:
         forms.append(f"a {temporary.PASSCODE_LEN}-character passcode (upper case)")
@@ -455,8 +476,6 @@ def _check_format(reg: Registry, ch: Row, response: str) -> None:
     if not response:
         raise PolicyRefusal(f"the response is empty: expected {' or '.join(forms)}",
                             reason="malformed-response", status="invalid")
-    if response.isascii() and response.isdigit() and len(response) in digits:
-        return
     if passcode and len(response) == temporary.PASSCODE_LEN and all(
             c in temporary.PASSCODE_ALPHABET for c in response):  # as printed: upper case
         return
@@ -469,7 +488,8 @@ def _check_format(reg: Registry, ch: Row, response: str) -> None:
 def _answer(reg: Registry, ch: Row, outcome: verification.Outcome, purpose: str) -> Answer:
     kind = None
     if outcome.method == "card" and outcome.serial_number is not None:
-        kind = card_type(reg.card_row(outcome.serial_number))
+        kind = card_type(ch if outcome.serial_number == ch["serial_number"]
+                         else reg.card_row(outcome.serial_number))
     elif outcome.method == "passcode":
         kind = PASSCODE
     elif outcome.method == "security-card":
