@@ -184,3 +184,20 @@ def test_a_new_pin_of_the_wrong_length_is_refused_and_consumes_nothing(api: Api)
     r = api.post(f"/v1/challenges/{ch['id']}/pin-change",
                  {"response": api.env.answer(serial, ch["challenge"], "5678"), "new_pin": "5678"})
     assert r.json()["status"] == "accepted"
+
+
+def test_an_oversize_chunked_body_is_refused_while_read(api: Api) -> None:
+    api.env.active("alice")
+    ch = api.challenge()
+    before = _state(api)
+
+    def chunks():  # type: ignore[no-untyped-def]
+        yield b'{"response": "'
+        for _ in range(40):
+            yield b"1" * 1024
+        yield b'"}'
+    r = api.client.post(f"/v1/challenges/{ch['id']}/response", content=chunks(),
+                        headers={**api.headers(), "content-type": "application/json"})
+    assert "content-length" not in {k.lower() for k in r.request.headers}
+    _problem(r, 413, "body-too-large")
+    assert _state(api) == before
