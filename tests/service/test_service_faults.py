@@ -4,7 +4,8 @@ the middle of verifications, then the database restarted. Callers get 503 proble
 accepted twice, no failure is lost, and the service recovers by itself.
 
 Bounded: 6 client threads, about 8 seconds of load, on the PostgreSQL server of
-DSC_TEST_PG_PORT (restarted with pg_ctl)."""
+DSC_TEST_PG_URL's port (scripts/postgres.sh's server,
+restarted with pg_ctl)."""
 
 from __future__ import annotations
 
@@ -30,9 +31,19 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 SEED = b"\x11" * 32
 
 
-def _restart_postgres() -> None:
-    port = os.environ["DSC_TEST_PG_PORT"]
+def _data_dir() -> Path | None:
+    """The test server's data directory (scripts/postgres.sh), if it is ours to restart."""
+    from urllib.parse import urlparse
+
+    port = os.environ.get("DSC_TEST_PG_PORT") or str(
+        urlparse(os.environ.get("DSC_TEST_PG_URL", "")).port or "")
+    if not port:
+        return None
     data = Path(os.environ.get("DSC_TEST_PG_DIR", f"/tmp/opendsc-pg-{port}")) / "data"
+    return data if (data / "postmaster.pid").exists() else None
+
+
+def _restart_postgres(data: Path) -> None:
     bindir = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
     cmd = [str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "-t", "60", "restart"]
     if os.getuid() == 0:
@@ -42,8 +53,8 @@ def _restart_postgres() -> None:
 
 @pytest.fixture
 def pg_served(pg_url: str, tmp_path: Path) -> Iterator[tuple[Server, str, str]]:
-    if not os.environ.get("DSC_TEST_PG_PORT"):
-        pytest.skip("needs DSC_TEST_PG_PORT (the server this test may restart)")
+    if _data_dir() is None:
+        pytest.skip("needs the test server of scripts/postgres.sh (this test restarts it)")
     key = tmp_path / "master.key"
     with Registry.init(pg_url, key, operator="tester")[0] as reg:
         for user in ("alice", "bob"):
@@ -120,7 +131,9 @@ def test_sigkill_and_postgres_restart_under_load(pg_served: tuple[Server, str, s
     victim = server.workers()[0]
     os.kill(victim, signal.SIGKILL)
     time.sleep(2.0)
-    _restart_postgres()
+    data = _data_dir()
+    assert data is not None
+    _restart_postgres(data)
     time.sleep(3.0)
     stop.set()
     for t in threads:
