@@ -185,6 +185,8 @@ def test_upgrade_from_schema_1_anchors_the_head_and_keeps_failure_counts(env: En
         _drop_v3(conn)
         conn.execute("ALTER TABLE users DROP COLUMN failure_times")
         conn.execute("ALTER TABLE audit_head DROP COLUMN mac")
+        for table in ("api_clients", "api_challenges", "user_networks"):  # migration: serve
+            conn.execute(f"DROP TABLE {table}")
         conn.execute("DELETE FROM schema_version WHERE version > 1")
     with pytest.raises(RegistryError, match="run `dsc registry init` to migrate"):
         env.reopen()
