@@ -51,7 +51,9 @@ def compile_file(src: Path, out: Path, arch: str | None = None) -> None:
 
 
 def firmware_files() -> list[Path]:
-    return sorted(p for p in FIRMWARE.rglob("*.py") if "__pycache__" not in p.parts)
+    # firmware/softcard is the soft card page's HAL (served by host_tools/web/softcard.py)
+    return sorted(p for p in FIRMWARE.rglob("*.py")
+                  if "__pycache__" not in p.parts and "softcard" not in p.parts)
 
 
 def build_firmware(out: Path, arch: str | None = None) -> list[Built]:

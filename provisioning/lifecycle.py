@@ -24,8 +24,11 @@ LOST = "lost"
 RETURNED = "returned"
 WIPED = "wiped"
 RETIRED = "retired"
+DISABLED = "disabled"   # soft cards only (provisioning.softcard): no shipping, no return
+REMOVED = "removed"
 
-STATES = (BLANK, PROVISIONED, ASSIGNED, ACTIVE, UNAVAILABLE, LOST, RETURNED, WIPED, RETIRED)
+STATES = (BLANK, PROVISIONED, ASSIGNED, ACTIVE, UNAVAILABLE, LOST, RETURNED, WIPED, RETIRED,
+          DISABLED, REMOVED)
 
 # action -> (states it starts from, state it leads to)
 TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -38,6 +41,10 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "return": ((LOST,), RETURNED),
     "wipe": ((RETURNED,), WIPED),
     "retire": ((RETURNED,), RETIRED),
+    # soft cards (provisioning.softcard): active <-> disabled, then removed for good
+    "disable": ((ACTIVE,), DISABLED),
+    "enable": ((DISABLED,), ACTIVE),
+    "remove": ((ACTIVE, DISABLED), REMOVED),
 }
 
 # What support can do with a card in each state: the hint in a refusal.
@@ -51,6 +58,8 @@ _NEXT_STEP = {
     RETURNED: "wipe it for reuse with `dsc wipe` or retire it with `dsc retire`",
     WIPED: "it was wiped: provision the card again (it gets a new serial number)",
     RETIRED: "it is retired for good",
+    DISABLED: "the soft card is disabled: enable it again or remove it",
+    REMOVED: "the soft card was removed: create a new one for the holder",
 }
 
 

@@ -5,7 +5,7 @@ server gets.
 The service (`host_tools/web`) only turns HTTP into calls of this module; every decision is
 taken here, next to the registry, and each call is one transaction with its audit entry.
 
-- Device types: `dsc-card` (the keypad card), `soft-card` (the firmware in the browser, the
+- Device types: `dsc-card` (the keypad card), `softcard` (the firmware in the browser, the
   documents' mobile device: a card whose board is one of `SOFT_BOARDS`), `security-code-card`
   (the online security code card) and `temporary-passcode`. Each has a withdrawal
   limit in USD, a setting (`withdrawal_limit.<type>` in `settings`): the documents' defaults are
@@ -44,12 +44,15 @@ from provisioning.errors import (
 from provisioning.registry import Registry
 
 DSC_CARD, SOFT_CARD, SECURITY_CODE_CARD, PASSCODE = (
-    "dsc-card", "soft-card", "security-code-card", "temporary-passcode")
+    "dsc-card", "softcard", "security-code-card", "temporary-passcode")
 DEVICE_TYPES = (DSC_CARD, SOFT_CARD, SECURITY_CODE_CARD, PASSCODE)
 SOFT_BOARDS = ("soft", "webassembly")   # boards a soft card is provisioned as
 DEFAULT_LIMITS: dict[str, int | None] = {   # USD; None: no limit
     DSC_CARD: None, SOFT_CARD: 1_000_000, SECURITY_CODE_CARD: 200_000, PASSCODE: 200_000}
 _LIMIT_SETTING = "withdrawal_limit."
+# A limit stored under the soft card's first name (`soft-card`, before the device type was
+# named `softcard` like its board and pages) still counts; set_withdrawal_limit writes the new.
+_OLD_NAMES = {"soft-card": SOFT_CARD}
 MAX_AMOUNT = Decimal(10) ** 15
 PURPOSES = ("login", "withdrawal", "pin-change", "reactivation")
 ACCESS = ("full", "portal")
@@ -131,6 +134,7 @@ def withdrawal_limits(reg: Registry) -> dict[str, int | None]:
     for row in reg.db.all("SELECT name, value FROM settings WHERE name LIKE ?",
                           (_LIMIT_SETTING + "%",)):
         kind = row["name"][len(_LIMIT_SETTING):]
+        kind = _OLD_NAMES.get(kind, kind)
         if kind in limits:
             limits[kind] = None if row["value"] == "unlimited" else int(row["value"])
     return limits

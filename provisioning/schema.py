@@ -186,7 +186,22 @@ _V_SERVE = [
         mac TEXT NOT NULL)""",
 ]
 
-MIGRATIONS: list[list[str] | Migration] = [_V1, _V2, _V3, _V_SERVE]
+# migration: soft
+# The soft card's one-time activation codes: only the code's SHA-256 is kept, with the user it
+# is for, when it expires and when it was used (a second use is refused). Not MACed: a code
+# grants nothing by itself, the card it provisions proves its secret by TEST before it counts.
+_V_SOFT = [
+    """CREATE TABLE softcard_activations (
+        id {pk},
+        code_hash TEXT NOT NULL UNIQUE,
+        user_name TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        used_at BIGINT,
+        serial_number TEXT)""",
+]
+
+MIGRATIONS: list[list[str] | Migration] = [_V1, _V2, _V3, _V_SERVE, _V_SOFT]
 VERSION = len(MIGRATIONS)
 
 

@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from host_tools.errors import DscError
 from host_tools.web import openapi
+from host_tools.web import softcard as softcard_web
 from host_tools.web.metrics import CONTENT_TYPE, Metrics
 from host_tools.web.pool import RegistryPool
 from host_tools.web.problems import Problem
@@ -328,6 +329,7 @@ def create_app(settings: Settings) -> Starlette:
 
     routes += [Route("/healthz", healthz), Route("/readyz", readyz),
                Route("/metrics", metrics), Route("/openapi.json", spec)]
+    routes += softcard_web.routes(service)
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error},
                     lifespan=lifespan)
     app.state.service = service

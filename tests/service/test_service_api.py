@@ -98,9 +98,9 @@ def test_support_router_unlock_view_card_and_limits(api: Api) -> None:
     r = api.post("/v1/support/users/alice/unlock", None, s)
     assert r.status_code == 200 and r.json()["was_locked"] is True
     assert api.get(f"/v1/support/cards/{serial}", s).json()["status"] == "active"
-    r = api.client.put("/v1/support/withdrawal-limits/soft-card", json={"limit": 5000},
+    r = api.client.put("/v1/support/withdrawal-limits/softcard", json={"limit": 5000},
                        headers=api.headers(s))
-    assert r.json()["withdrawal_limits"]["soft-card"] == 5000
+    assert r.json()["withdrawal_limits"]["softcard"] == 5000
     r = api.client.put("/v1/support/withdrawal-limits/dsc-card", json={"limit": None},
                        headers=api.headers(s))
     assert r.json()["withdrawal_limits"]["dsc-card"] is None

@@ -32,10 +32,10 @@ def test_withdrawal_offers_only_devices_allowed_for_the_amount(api: Api) -> None
                                     "amount": 2_000_000, "device": soft})
     assert r.status_code == 403 and r.json()["reason"] == "device-limit"
     ok = api.challenge(purpose="withdrawal", amount=900_000, device=soft)
-    assert ok["device_type"] == "soft-card"
+    assert ok["device_type"] == "softcard"
     body = api.respond(ok["id"], api.env.answer(soft, ok["challenge"])).json()
     assert (body["status"], body["purpose"], body["device_type"]) == \
-        ("accepted", "withdrawal", "soft-card")
+        ("accepted", "withdrawal", "softcard")
 
 
 def test_a_response_from_a_device_below_the_amount_is_refused(api: Api) -> None:
@@ -66,7 +66,7 @@ def test_no_challenge_when_nothing_that_can_answer_may_withdraw_the_amount(api: 
 
 def test_withdrawal_limit_settings_change_the_answer(api: Api) -> None:
     soft = _soft_card(api)
-    policy.set_withdrawal_limit(api.env.reg, "soft-card", 100)
+    policy.set_withdrawal_limit(api.env.reg, "softcard", 100)
     r = api.post("/v1/challenges", {"user": "alice", "purpose": "withdrawal", "amount": 101,
                                     "device": soft})
     assert r.status_code == 403 and r.json()["reason"] == "device-limit"
