@@ -7,13 +7,20 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from typing import Any
+
+import httpx
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Browser, Page
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from softkit import Site, booted, respond
 
 from dsc import ocra
+from emulator.api import Emulator
+from host_tools.admin_keys import derive_admin_key, read_master_key
+from host_tools.client import CardClient
+from provisioning import provisioner, support
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
@@ -39,3 +46,110 @@ def test_emulator_page_answers_like_the_card(page: Page, site: Site) -> None:
     frame = page.evaluate("() => JSON.parse(window.softcard.py.info()).frame")
     assert frame == page.evaluate("() => window.softcardPanel.frameHex()")
     assert set(frame) != {"0"}
+
+
+def _dsc_card(site: Site) -> tuple[Emulator, str]:
+    """An emulated DSC+ card, provisioned over its service protocol and active for alice."""
+    emu = Emulator()
+    master = read_master_key(site.admin_master)
+    done = provisioner.provision_one(site.reg, CardClient(emu.transport()), master,
+                                     derive_admin_key, provisioner.Options())
+    support.assign(site.reg, done.serial_number, "alice", "1234")
+    support.activate(site.reg, done.serial_number)
+    return emu, done.serial_number
+
+
+def _emu_response(emu: Emulator, pin: str, challenge: str) -> str:
+    emu.hold("POWER", 1200)
+    emu.type(pin)
+    emu.press("OK")
+    emu.type(challenge)
+    emu.press("OK")
+    text = emu.screen_text().replace(" ", "").strip()
+    emu.hold("POWER", 100)
+    return text
+
+
+def _challenge(site: Site, **body: object) -> httpx.Response:
+    return httpx.post(site.url + "/v1/challenges", json={"user": "alice", **body},
+                      headers=site.headers(), timeout=10)
+
+
+def _respond(site: Site, cid: str, response: str) -> dict[str, Any]:
+    r = httpx.post(f"{site.url}/v1/challenges/{cid}/response", json={"response": response},
+                   headers=site.headers(), timeout=10)
+    return dict(r.json())
+
+
+def test_activate_log_in_limits_reuse_reload_and_firmware_hashes(page: Page, site: Site,
+                                                                 browser: Browser) -> None:
+    emu, dsc_serial = _dsc_card(site)
+    try:
+        # support creates the soft card: a one-time code, its URL and the QR code of the URL
+        r = httpx.post(site.url + "/v1/support/softcards", json={"user": "alice"},
+                       headers=site.headers(site.support_token), timeout=10)
+        assert r.status_code == 201, r.text
+        act = r.json()
+        assert act["url"].endswith("#code=" + act["code"]) and act["qr_svg"].startswith("<svg")
+        served: dict[str, bytes] = {}
+        page.on("response", lambda resp: served.__setitem__(resp.url, resp.body())
+                if "/softcard/firmware/" in resp.url else None)
+
+        page.goto(act["url"])
+        booted(page)
+        page.wait_for_function("() => window.softcard.activation && "
+                               "window.softcard.activation.state !== 'running'", timeout=30000)
+        state = page.evaluate("() => window.softcard.activation")
+        assert state["state"] == "active", state
+        soft = state["serial"]
+
+        # M2FS: both devices listed, each with its type and limit
+        devs = httpx.get(site.url + "/v1/users/alice/devices", headers=site.headers(),
+                         timeout=10).json()["devices"]
+        kinds = {d["device"]: (d["device_type"], d["status"], d["withdrawal_limit"])
+                 for d in devs}
+        assert kinds[soft] == ("softcard", "active", 1_000_000)
+        assert kinds[dsc_serial] == ("dsc-card", "active", None)
+
+        # log in with the soft card: the response read off its DOM mirror
+        ch = _challenge(site, device=soft).json()
+        got = respond(page, "1234", ch["challenge"])
+        assert _respond(site, ch["id"], got)["status"] == "accepted"
+
+        # a withdrawal above its limit: refused with it, accepted with the DSC+ card
+        r = _challenge(site, device=soft, purpose="withdrawal", amount=2_000_000)
+        assert r.status_code == 403 and r.json()["reason"] == "device-limit"
+        ch = _challenge(site, device=dsc_serial, purpose="withdrawal", amount=2_000_000).json()
+        body = _respond(site, ch["id"], _emu_response(emu, "1234", ch["challenge"]))
+        assert (body["status"], body["device_type"]) == ("accepted", "dsc-card")
+
+        # the code works once: a second page with it is refused, and the refusal is logged
+        other = browser.new_context().new_page()
+        other.goto(act["url"])
+        booted(other)
+        other.wait_for_function("() => window.softcard.activation && "
+                                "window.softcard.activation.state === 'refused'", timeout=10000)
+        assert "not valid" in str(other.locator("#status").text_content())
+        other.context.close()
+        refused = site.reg.db.all("SELECT detail FROM audit WHERE action = 'softcard-code' "
+                                  "AND outcome = 'refused'")
+        assert refused and "used" in str(refused[-1]["detail"])
+
+        # reload: the card still holds its record (IndexedDB, encrypted) and still answers
+        page.reload()
+        booted(page)
+        assert soft in str(page.locator("#status").text_content())
+        ch = _challenge(site, device=soft).json()
+        assert _respond(site, ch["id"], respond(page, "1234", ch["challenge"]))["status"] == \
+            "accepted"
+    finally:
+        emu.close()
+
+    # the firmware the page ran is byte for byte the project's firmware/dsc
+    want = {f"dsc/{p.name}": hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in (ROOT / "firmware" / "dsc").glob("*.py")}
+    got_served = {url.split("/softcard/firmware/")[1]: hashlib.sha256(b).hexdigest()
+                  for url, b in served.items()}
+    assert {k: v for k, v in got_served.items() if k.startswith("dsc/")} == want
+    booted_hashes = {f["path"]: f["sha256"] for f in page.evaluate("() => window.softcard.firmware")}
+    assert {k: v for k, v in booted_hashes.items() if k.startswith("dsc/")} == want
