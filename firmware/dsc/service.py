@@ -23,8 +23,11 @@ _TEST_TAGS = (P.T_CHALLENGE, P.T_PIN, P.T_TIMESTAMP, P.T_SESSION_INFO)
 
 class _Refuse(Exception):
     # Internal: stop handling a command and answer with this error code.
+    # super().__init__, not Exception.__init__(self, ...): MicroPython's built-in exception
+    # types have no __init__ attribute, so that call raised AttributeError and turned every
+    # refusal into ERR_INTERNAL (issue 9, item 2).
     def __init__(self, code, retry_ms=None):
-        Exception.__init__(self, code)
+        super().__init__(code)
         self.code = code
         self.retry_ms = retry_ms
 
