@@ -36,7 +36,8 @@ class VirtualBoard:
         self.width = int(disp["width"])
         self.height = int(disp["height"])
         self.display = self._new_display()
-        self.flash = Flash(int(self.board["flash"]["size"]), state_dir)
+        self.flash = Flash(int(self.board["flash"]["size"]), state_dir,
+                           fat=self.board["flash"].get("fs") == "fat")
         self.serial = SerialLine()
         self.led_on = False
         self.repl_locked = False

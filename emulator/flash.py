@@ -6,6 +6,11 @@ calls use them. The model is deliberately pessimistic about power cuts: a file w
 usually keep the old file, FAT would not). Only `rename` is atomic, as littlefs, FAT and
 POSIX promise. If the firmware survives this model, it survives the real ones.
 
+Two rename semantics, after the board's `flash.fs`: littlefs (and POSIX) rename over an
+existing file in one atomic step; FAT (`fat=True`, the pyboard) refuses that with EEXIST, so the
+HAL removes the old file first and renames after (`emulator.hal.EmuHal.fs_rename`, as
+`dsc.hal_files` does on a board), and a power cut can fall between the two.
+
 Names may hold subdirectories (`lib/x.py`, created with `mkdir`), as the REPL's `os.mkdir`
 makes them; the firmware itself uses plain names. A directory takes a block, like a file.
 
@@ -61,8 +66,10 @@ def _parent(name: str) -> str:
 class Flash:
     """Files of the card's directory, with counters and armed power cuts."""
 
-    def __init__(self, size: int = 1 << 20, state_dir: str | Path | None = None) -> None:
+    def __init__(self, size: int = 1 << 20, state_dir: str | Path | None = None, *,
+                 fat: bool = False) -> None:
         self.size = size
+        self.fat = fat
         self.files: dict[str, bytes] = {}
         self.dirs: set[str] = set()  # subdirectories ("lib", "lib/sub"); "" is the card's own
         self.stats = FlashStats()
@@ -137,6 +144,8 @@ class Flash:
         self._check_parent(dst)
         if dst in self.dirs:
             raise FlashError(21, f"{dst!r} is a directory")  # EISDIR
+        if self.fat and dst in self.files and dst != src:
+            raise FlashError(17, f"{dst!r} exists")  # EEXIST: FAT renames onto no file
         self._event()
         self.stats.renames += 1
         self.files[dst] = self.files.pop(src)

@@ -7,6 +7,7 @@ same virtual hardware. Time is the board's clock folded like `time.ticks_ms()`.
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from dsc.hal import Hal
 
 from emulator.board import VirtualBoard
 from emulator.clock import ticks_diff
+from emulator.flash import FlashError
 from emulator.gpio import PinHandle
 
 
@@ -67,7 +69,16 @@ class EmuHal(Hal):
         self.vboard.flash.write(name, data)
 
     def fs_rename(self, src: str, dst: str) -> None:
-        self.vboard.flash.rename(src, dst)
+        flash = self.vboard.flash
+        try:
+            flash.rename(src, dst)
+        except FlashError as e:
+            if e.errno != errno.EEXIST:
+                raise
+            # FAT refuses to rename over a file: remove it first, as dsc.hal_files does on a
+            # board (a power cut can fall between the two).
+            flash.remove(dst)
+            flash.rename(src, dst)
 
     def fs_remove(self, name: str) -> None:
         self.vboard.flash.remove(name)
