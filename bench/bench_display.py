@@ -32,9 +32,10 @@ except AttributeError:  # CPython
     diff = lambda a, b: a - b
 
 from dsc.display import Display
+from dsc.hal import Hal as _Hal
 
 
-class Hal:
+class Hal(_Hal):
     board = {"display": {"addr": 0x3C, "width": 128, "height": 32}}
 
     def i2c_write(self, addr, buf):
@@ -99,13 +100,14 @@ def vm_figures(vm: str, script: Path) -> dict[str, Any]:
 
 def reader_figures() -> dict[str, Any]:
     from dsc.display import Display
+    from dsc.hal import Hal as BaseHal
 
     from emulator.screen import screen_text
     from emulator.ssd1306 import Ssd1306Model
 
     model = Ssd1306Model(128, 32)
 
-    class Hal:
+    class Hal(BaseHal):
         board = {"display": {"addr": 0x3C, "width": 128, "height": 32}}
 
         def i2c_write(self, addr: int, buf: Any) -> None:

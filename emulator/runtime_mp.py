@@ -85,7 +85,8 @@ class MicroPythonRuntime:
         self.cardfs = CardFs(board.flash, str(board.board["flash"]["dir"]))
         self._executing = False
         self._version = ""
-        self.calls = 0
+        self.calls = 0  # bridge messages handled: calls that wait for an answer, and queued ones
+        self.round_trips = 0  # exchanges in which one side waits for the other's answer
         self._dead: str | None = None
         self._ops: dict[int, Callable[[bytes], bytes | None]] = {
             ord("o"): self._pin_out, ord("i"): self._pin_in, ord("w"): self._pin_write,
@@ -93,10 +94,11 @@ class MicroPythonRuntime:
             ord("F"): self._fs_write, ord("m"): self._fs_rename, ord("x"): self._fs_remove,
             ord("z"): self._fs_free, ord("s"): self._serial_write, ord("n"): self._random,
             ord("b"): self._battery, ord("l"): self._led, ord("L"): self._lock,
-            ord("v"): self._vfs, ord("V"): self._vfs_read,
+            ord("v"): self._vfs, ord("V"): self._vfs_read, ord("k"): self._read_group,
         }
         self._writing: dict[int, tuple[str, bytearray]] = {}  # the REPL's open files
         self._pins: dict[bytes, Any] = {}
+        self._groups: dict[bytes, tuple[Any, bytearray]] = {}  # read_group messages, parsed
 
     # --- Runtime interface ---
     def boot(self, cold: bool, main: bool = True) -> None:
@@ -105,6 +107,7 @@ class MicroPythonRuntime:
         self._dead = None
         self._version = ""
         self._writing.clear()  # the VM that held them is gone
+        self._groups.clear()  # and so are its pins
         self._start_process()
         cfg = {"board": self.board.board, "production": self.production,
                "ticks": self.hal.ticks_ms(), "unix": self.hal.unix_time(), "main": main}
@@ -118,6 +121,7 @@ class MicroPythonRuntime:
             raise FirmwareError(self._dead)
         rx = self.board.serial.card_read()
         msg = b"S%d %d %s\n" % (self.hal.ticks_ms(), self.hal.unix_time(), binascii.hexlify(rx))
+        self.round_trips += 1
         self._send(msg)
         ms = int(self._serve())
         self._drain()  # the firmware's prints, to the log
@@ -280,6 +284,7 @@ class MicroPythonRuntime:
             except OSError as e:
                 reply = b"E%d" % (e.errno or 5)
             if reply is not None:
+                self.round_trips += 1
                 self._send(reply + b"\n")
 
     def _died(self) -> FirmwareError:
@@ -306,9 +311,23 @@ class MicroPythonRuntime:
     def _pin_read(self, a: bytes) -> bytes:
         return b"1" if self._pins[a].value() else b"0"
 
+    def _read_group(self, a: bytes) -> bytes:
+        # A whole keypad scan: the base Hal's read_group on the EmuHal's own pins, so the
+        # virtual matrix sees the same row writes and column reads as pin-by-pin calls would.
+        found = self._groups.get(a)
+        if found is None:
+            inputs, rows, cols = ([self._pins[p] for p in part.split(b",") if p]
+                                  for part in a.split(b" "))
+            found = (self.hal.pin_group(inputs, rows, cols),
+                     bytearray(len(inputs) + len(rows) * len(cols)))
+            self._groups[a] = found
+        group, out = found
+        self.hal.read_group(group, out)
+        return bytes(48 + v for v in out)
+
     def _i2c(self, a: bytes) -> bytes:
-        addr, data = a.split(b" ")
-        self.hal.i2c_write(int(addr), binascii.unhexlify(data))
+        addr, *writes = a.split(b" ")
+        self.hal.i2c_writes(int(addr), [binascii.unhexlify(data) for data in writes])
         return b"."
 
     def _fs_read(self, a: bytes) -> bytes:

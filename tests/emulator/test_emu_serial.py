@@ -65,3 +65,23 @@ def test_cli_headless_prints_its_port_and_serves_until_terminated(tmp_path) -> N
     assert proc.returncode == 0, err
     assert KEY.hex() not in out + err
     assert (tmp_path / "state" / "flash" / "record").is_file()
+
+
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_back_to_back_exchanges_wait_one_serial_poll_not_a_scan_period(runtime: str) -> None:
+    # In virtual time, on the in-process port: each request after the first is read within the
+    # firmware's serial poll period (1 ms) while the host is talking, not its 10 ms scan period.
+    from dsc.app import SERIAL_LINGER_MS
+
+    with Emulator(runtime=runtime, key=KEY, admin_key=ADMIN) as card:
+        client = CardClient(card.transport())
+        client.info()
+        t0 = card.now()
+        for _ in range(20):
+            assert client.info().provisioned
+        assert card.now() - t0 <= 20 * 1, card.now() - t0
+        # Quiet again: after SERIAL_LINGER_MS the off card sleeps, as it always did.
+        steps = card.scheduler.steps
+        card.advance(SERIAL_LINGER_MS + 60_000)
+        assert card.scheduler.steps - steps <= SERIAL_LINGER_MS + 2
+        assert card.scheduler.next_run is None  # asleep until POWER or serial
