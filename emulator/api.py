@@ -43,7 +43,10 @@ class Emulator:
     production (a production build), bounce_ms (contact chatter per press/release), seed
     (a deterministic "TRNG"), unix_time (the board's clock at virtual time 0, for Tn suites),
     app_factory (a stand-in for dsc.app.App, CPython runtime only), baud (pace the `serial`
-    port like a UART at that rate, 8N1, both directions; None: as fast as the host goes).
+    port like a UART at that rate, 8N1, both directions; None: as fast as the host goes),
+    wall_clock (run on the wall clock: default True with `serial`, False without; a scenario
+    behind a serial port keeps virtual time with wall_clock=False, the host's bytes then
+    reach the card as the steps run).
     """
 
     def __init__(self, board: str | dict[str, Any] = "pico", runtime: str = "cpython",
@@ -53,7 +56,8 @@ class Emulator:
                  pin_len: int = 4, idle_ms: int = 30000, response_ms: int = 60000,
                  production: bool = False, bounce_ms: int = BOUNCE_MS,
                  seed: int | None = None, unix_time: int | None = None,
-                 app_factory: Any = None, baud: int | None = None) -> None:
+                 app_factory: Any = None, baud: int | None = None,
+                 wall_clock: bool | None = None) -> None:
         if runtime not in RUNTIMES:
             raise EmulatorError(f"unknown runtime {runtime!r}: use {' or '.join(RUNTIMES)}")
         _check_baud(baud, serial)
@@ -74,6 +78,7 @@ class Emulator:
                 self._provision(key, suite, pin_len, idle_ms, response_ms)
             if serial is not None:
                 self._port = open_port(self.board.serial, serial, baud=baud)
+            if wall_clock if wall_clock is not None else serial is not None:
                 self.realtime()
         except BaseException:
             self.close()

@@ -42,6 +42,9 @@ ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
 BRIDGE = ROOT / "emulator" / "mp"
 HEAP = "512K"  # generous next to an RP2040's ~190 KB: the unix port also compiles source
+# Serial input handed to the VM per step, at most: as a board's USB CDC/UART receive buffer
+# holds a few KB, and a burst of any size then costs steps, not one huge bridge line.
+RX_CHUNK = 2048
 
 
 def micropython_exe() -> str:
@@ -116,7 +119,7 @@ class MicroPythonRuntime:
     def step(self) -> int:
         if self._dead is not None:
             raise FirmwareError(self._dead)
-        rx = self.board.serial.card_read()
+        rx = self.board.serial.card_read(RX_CHUNK)
         msg = b"S%d %d %s\n" % (self.hal.ticks_ms(), self.hal.unix_time(), binascii.hexlify(rx))
         self._send(msg)
         ms = int(self._serve())

@@ -90,10 +90,15 @@ class SerialLine:
             return len(self._from_card)
 
     # --- card side ---
-    def card_read(self) -> bytes:
+    def card_read(self, limit: int | None = None) -> bytes:
+        """What the host sent (at most `limit` bytes; the rest stays for the next read)."""
         with self._lock:
-            data = bytes(self._to_card)
-            self._to_card.clear()
+            if limit is None or len(self._to_card) <= limit:
+                data = bytes(self._to_card)
+                self._to_card.clear()
+            else:
+                data = bytes(self._to_card[:limit])
+                del self._to_card[:limit]
             return data
 
     def card_unread(self, data: bytes) -> None:

@@ -65,3 +65,31 @@ def test_cli_headless_prints_its_port_and_serves_until_terminated(tmp_path) -> N
     assert proc.returncode == 0, err
     assert KEY.hex() not in out + err
     assert (tmp_path / "state" / "flash" / "record").is_file()
+
+
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_a_serial_burst_of_any_size_leaves_the_card_answering(runtime: str) -> None:
+    # One write of 200 KB (noise with frames inside, more than the line's 64 KB buffer) used to
+    # kill the MicroPython runtime's bridge with a MemoryError: the VM now takes the input in
+    # chunks, a board's receive buffer at a time.
+    from dsc import protocol as P
+
+    noise = (b"x" * 997 + b"~!!\n") * 200
+    with Emulator(key=KEY, admin_key=ADMIN, serial_number="DSC00000042", runtime=runtime,
+                  serial="pty") as card:
+        assert card.serial_url is not None
+        with open_transport(card.serial_url) as t:
+            t.send(noise + P.encode(P.CMD_INFO, 7))
+            deframer, answers, errors = P.Deframer(), [], 0
+            for _ in range(100):
+                for err, ftype, rid, _payload in deframer.feed(t.receive(0.2)):
+                    assert err == 0
+                    if ftype == P.RSP_ERROR:
+                        errors += 1  # each "~!!" line: ERR_FRAME_BASE64
+                    else:
+                        answers.append((ftype, rid))
+                if answers:
+                    break
+            assert answers == [(P.CMD_INFO | P.RSP_FLAG, 7)] and errors > 0
+            assert CardClient(t).info().serial_number == "DSC00000042"
+        assert card.screen_text() == ""  # still stepping (off), no traceback
