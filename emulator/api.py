@@ -41,7 +41,9 @@ class Emulator:
     runs; serial: "pty", "tcp" or "tcp:PORT" exposes the port (`serial_url`) and runs the
     board on the wall clock. Keyword-only extras: the record's pin_len/idle_ms/response_ms,
     production (a production build), bounce_ms (contact chatter per press/release), seed
-    (a deterministic "TRNG"), unix_time (the board's clock at virtual time 0, for Tn suites),
+    (a deterministic "TRNG"), unix_time (the board's clock at virtual time 0, for Tn suites;
+    default: the host's time), rtc_set (False: the board's real-time clock is not set, as on
+    a board fresh from the factory, until the service protocol's SET_TIME sets it),
     app_factory (a stand-in for dsc.app.App, CPython runtime only), baud (pace the `serial`
     port like a UART at that rate, 8N1, both directions; None: as fast as the host goes),
     wall_clock (run on the wall clock: default True with `serial`, False without; a scenario
@@ -57,14 +59,15 @@ class Emulator:
                  production: bool = False, bounce_ms: int = BOUNCE_MS,
                  seed: int | None = None, unix_time: int | None = None,
                  app_factory: Any = None, baud: int | None = None,
-                 wall_clock: bool | None = None) -> None:
+                 wall_clock: bool | None = None, rtc_set: bool = True) -> None:
         if runtime not in RUNTIMES:
             raise EmulatorError(f"unknown runtime {runtime!r}: use {' or '.join(RUNTIMES)}")
         _check_baud(baud, serial)
         self.runtime_name = runtime
         self.baud = baud
         self.bounce_ms = bounce_ms
-        self.board = VirtualBoard(board, state_dir=state_dir, unix_time=unix_time)
+        self.board = VirtualBoard(board, state_dir=state_dir, unix_time=unix_time,
+                                  rtc_set=rtc_set)
         self.runtime = _make_runtime(runtime, self.board, production, seed, app_factory)
         self.scheduler = Scheduler(self.board, self.runtime)
         self._port: Any = None

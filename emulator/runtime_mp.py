@@ -96,7 +96,7 @@ class MicroPythonRuntime:
             ord("F"): self._fs_write, ord("m"): self._fs_rename, ord("x"): self._fs_remove,
             ord("z"): self._fs_free, ord("s"): self._serial_write, ord("n"): self._random,
             ord("b"): self._battery, ord("l"): self._led, ord("L"): self._lock,
-            ord("v"): self._vfs, ord("V"): self._vfs_read,
+            ord("v"): self._vfs, ord("V"): self._vfs_read, ord("t"): self._set_time,
         }
         self._writing: dict[int, tuple[str, bytearray]] = {}  # the REPL's open files
         self._pins: dict[bytes, Any] = {}
@@ -120,7 +120,9 @@ class MicroPythonRuntime:
         if self._dead is not None:
             raise FirmwareError(self._dead)
         rx = self.board.serial.card_read(RX_CHUNK)
-        msg = b"S%d %d %s\n" % (self.hal.ticks_ms(), self.hal.unix_time(), binascii.hexlify(rx))
+        unix = self.hal.unix_time()
+        msg = b"S%d %s %s\n" % (self.hal.ticks_ms(), b"-" if unix is None else b"%d" % unix,
+                                binascii.hexlify(rx))
         self._send(msg)
         ms = int(self._serve())
         self._drain()  # the firmware's prints, to the log
@@ -350,6 +352,9 @@ class MicroPythonRuntime:
 
     def _lock(self, a: bytes) -> None:
         self.hal.lock_repl()
+
+    def _set_time(self, a: bytes) -> None:
+        self.hal.set_unix_time(int(a))
 
     def _vfs(self, a: bytes) -> bytes:
         try:
