@@ -29,6 +29,7 @@ PRESS_MS = 80    # a normal finger press
 SETTLE_MS = 40   # after a release: the firmware's debounce (2 scans of 10 ms) and a margin
 BOUNCE_MS = 5    # contact chatter after each press and release
 RUNTIMES = ("cpython", "micropython")
+BOOT_FROM = ("source", "flash")  # the firmware under firmware/, or what the card's flash holds
 
 
 class Emulator:
@@ -59,16 +60,20 @@ class Emulator:
                  production: bool = False, bounce_ms: int = BOUNCE_MS,
                  seed: int | None = None, unix_time: int | None = None,
                  app_factory: Any = None, baud: int | None = None,
-                 wall_clock: bool | None = None, rtc_set: bool = True) -> None:
+                 wall_clock: bool | None = None, rtc_set: bool = True,
+                 boot_from: str = "source") -> None:
         if runtime not in RUNTIMES:
             raise EmulatorError(f"unknown runtime {runtime!r}: use {' or '.join(RUNTIMES)}")
+        _check_boot_from(boot_from, runtime)
+        self.boot_from = boot_from
         _check_baud(baud, serial)
         self.runtime_name = runtime
         self.baud = baud
         self.bounce_ms = bounce_ms
         self.board = VirtualBoard(board, state_dir=state_dir, unix_time=unix_time,
                                   rtc_set=rtc_set)
-        self.runtime = _make_runtime(runtime, self.board, production, seed, app_factory)
+        self.runtime = _make_runtime(runtime, self.board, production, seed, app_factory,
+                                     boot_from)
         self.scheduler = Scheduler(self.board, self.runtime)
         self._port: Any = None
         self.serial_number = serial_number or DEFAULT_SERIAL_NUMBER
@@ -248,8 +253,16 @@ def _check_baud(baud: int | None, serial: str | None) -> None:
         raise EmulatorError("baud= paces the pty or TCP port: give serial= too")
 
 
+def _check_boot_from(boot_from: str, runtime: str) -> None:
+    if boot_from not in BOOT_FROM:
+        raise EmulatorError(f"boot_from={boot_from!r}: use {' or '.join(BOOT_FROM)}")
+    if boot_from == "flash" and runtime != "micropython":
+        raise EmulatorError("booting from the card's flash needs runtime='micropython' "
+                            "(the flash holds .mpy files, which only MicroPython runs)")
+
+
 def _make_runtime(name: str, board: VirtualBoard, production: bool, seed: int | None,
-                  app_factory: Any) -> Any:
+                  app_factory: Any, boot_from: str = "source") -> Any:
     if name == "cpython":
         from emulator.runtime_cpython import CPythonRuntime
 
@@ -258,4 +271,4 @@ def _make_runtime(name: str, board: VirtualBoard, production: bool, seed: int | 
         raise EmulatorError("app_factory works with the cpython runtime only")
     from emulator.runtime_mp import MicroPythonRuntime
 
-    return MicroPythonRuntime(board, production=production, seed=seed)
+    return MicroPythonRuntime(board, production=production, seed=seed, boot_from=boot_from)

@@ -30,7 +30,7 @@ from emulator.board import VirtualBoard
 from emulator.clock import VirtualClock, WallClock
 from emulator.flash import PowerCut
 from emulator.hal import BoardReset
-from emulator.repl import BOOT_FIRMWARE, Console, ReplRuntime
+from emulator.repl import BOOT_FIRMWARE, Console, MainEnded, ReplRuntime
 
 MAX_ZERO_STEPS = 1000  # steps returning 0 at one instant before time is forced on by 1 ms
 
@@ -176,6 +176,10 @@ class Scheduler:
             ms = self.runtime.step()
         except BoardReset:
             self.boot(cold=False)
+            return
+        except MainEnded as e:  # booting from flash, main.py stopped: the REPL has the line
+            self.console.main_ended(e.text)
+            self.next_run = now if self.board.serial.card_pending() else None
             return
         except PowerCut:
             self.boot(cold=True)  # the power comes back at once; the caller hears of the cut

@@ -33,7 +33,10 @@
 import sys
 from binascii import hexlify, unhexlify
 
-from dsc.hal import Hal
+try:
+    from dsc.hal import Hal
+except ImportError:  # booting from the card's flash (runner.py): no firmware on the path yet
+    Hal = object
 
 _TICKS_PERIOD = 1 << 30
 _TICKS_HALF = _TICKS_PERIOD // 2
