@@ -116,9 +116,11 @@ class Emulator:
         self._check_key(key)
         self.scheduler.key_change(key, True, self.bounce_ms)
 
-    def key_up(self, key: str) -> None:
+    def key_up(self, key: str, *, not_before: int | None = None) -> None:
+        """Release now, or at board time `not_before` (ms, `now()`'s scale) if that is later:
+        the window keeps a quick click down long enough for the firmware's debounce."""
         self._check_key(key)
-        self.scheduler.key_change(key, False, self.bounce_ms)
+        self.scheduler.key_change(key, False, self.bounce_ms, at=not_before)
 
     def advance(self, ms: int) -> None:
         """Let `ms` milliseconds pass (virtual ones unless the board runs on the wall clock)."""

@@ -105,10 +105,12 @@ class Scheduler:
                 self._contact(key, max(t_up, t_down + bounce_ms + 1), False, bounce_ms)
             self.kick.notify_all()
 
-    def key_change(self, key: str, closed: bool, bounce_ms: int = 0) -> None:
-        """Press or release now (the window's mouse and keyboard)."""
+    def key_change(self, key: str, closed: bool, bounce_ms: int = 0,
+                   at: int | None = None) -> None:
+        """Press or release now, or at board time `at` if that is later (the window)."""
         with self.lock:
-            self._contact(key, self.board.clock.now(), closed, bounce_ms)
+            now = self.board.clock.now()
+            self._contact(key, now if at is None else max(now, at), closed, bounce_ms)
             self.kick.notify_all()
 
     def release_all(self) -> None:
