@@ -5,6 +5,7 @@ broken build is a card that does not answer, its traceback on the REPL, as on a 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import shutil
 import subprocess
@@ -36,16 +37,21 @@ def patched_firmware(tmp: Path, **edits: str) -> Path:
     return root
 
 
-def put_build(card: Emulator, firmware: Path | None = None) -> None:
-    """What `dsc flash` leaves on a pico, written straight into the card's flash."""
+@functools.lru_cache(maxsize=4)
+def compiled(firmware: Path | None) -> dict[str, bytes]:
     with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
         if firmware is not None:
             mp.setattr(build, "FIRMWARE", firmware)
         built = build.build_firmware(Path(tmp), "armv6m")
-        if not card.flash.isdir("dsc"):
-            card.flash.mkdir("dsc")
-        for b in built:
-            card.flash.write(b.target.as_posix(), (Path(tmp) / b.target).read_bytes())
+        return {b.target.as_posix(): (Path(tmp) / b.target).read_bytes() for b in built}
+
+
+def put_build(card: Emulator, firmware: Path | None = None) -> None:
+    """What `dsc flash` leaves on a pico, written straight into the card's flash."""
+    if not card.flash.isdir("dsc"):
+        card.flash.mkdir("dsc")
+    for name, data in compiled(firmware).items():
+        card.flash.write(name, data)
     card.flash.write("board.py", board_path("pico").read_bytes())
 
 
@@ -104,6 +110,7 @@ def test_a_board_boots_what_its_flash_holds() -> None:
         assert card.screen_text() == shown  # ...and no firmware runs the keypad or the timeouts
 
 
+@pytest.mark.slow
 def test_dsc_flash_then_reset_runs_the_flashed_build_and_a_broken_one_fails(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -175,3 +182,21 @@ def test_cli_says_which_firmware_a_card_runs(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_ctrl_c_stops_the_flashed_main_and_ctrl_d_runs_it_again() -> None:
+    with Emulator(runtime="micropython", boot_from="flash") as card:
+        put_build(card)
+        card.reboot()
+        card.board.serial.host_read()  # the blank flash's REPL banner from the first boot
+        t = card.transport()
+        t.send(b"\x03")
+        said = t.receive(0.5)
+        assert said.startswith(b"Traceback (most recent call last):\r\n") and \
+            said.endswith(b">>> ")
+        # REPL code runs in the VM the flashed firmware ran in: its modules came from the flash.
+        t.send(b"import sys; print(sys.path, sys.modules['dsc.app'].__file__)\r")
+        assert b"['/dsc', '/dsc/lib'] /dsc/dsc/app.mpy\r\n>>> " in t.receive(0.5)
+        t.send(b"\x04")
+        assert t.receive(0.5).endswith(b"MPY: soft reboot\r\n")
+        assert CardClient(card.transport()).info().firmware == "0.1.0"
