@@ -39,7 +39,8 @@ card's own (--admin-key-file), or derived from the master admin key in the file 
 DSC_ADMIN_MASTER_KEY_FILE (or --admin-master-key-file) and the card's serial number.
 --pin puts the PIN in the command line, where other users of this machine can see it: use it for
 test PINs only, else --pin-stdin, --pin-file or --pin-env. A suite with a time step (T) is tested
-at the current time.
+at the current time; provisioning one first sets the card's clock to this host's (as set-time
+does).
 """
 
 
