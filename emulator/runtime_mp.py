@@ -45,6 +45,7 @@ HEAP = "512K"  # generous next to an RP2040's ~190 KB: the unix port also compil
 # Serial input handed to the VM per step, at most: as a board's USB CDC/UART receive buffer
 # holds a few KB, and a burst of any size then costs steps, not one huge bridge line.
 RX_CHUNK = 2048
+REPL_PART = 4096  # REPL code goes to the VM in parts of this many bytes (runner.py, "e")
 
 
 def micropython_exe() -> str:
@@ -163,7 +164,11 @@ class MicroPythonRuntime:
         self._sink = out
         self._executing = True
         try:
-            self._send(b"E%s%s\n" % (b"s" if single else b"x", binascii.hexlify(code.encode())))
+            raw = code.encode()
+            for i in range(0, max(0, len(raw) - REPL_PART), REPL_PART):
+                self._send(b"e%s\n" % binascii.hexlify(raw[i:i + REPL_PART]))
+            last = raw[(max(0, len(raw) - 1) // REPL_PART) * REPL_PART:]
+            self._send(b"E%s%s\n" % (b"s" if single else b"x", binascii.hexlify(last)))
             reply = self._serve()
             self._drain()  # what the code printed reached the pipe before its answer
         finally:

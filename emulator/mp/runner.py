@@ -10,6 +10,7 @@
 #   S<ticks> <unix|-> <hex serial input>     =<ms> (App.step()'s answer)
 #   R            the REPL starts: mount the  =<hex of the VM's version line>
 #                card's flash, cd there
+#   e<hex part>  REPL code ahead of its E     (no answer; big code comes in 4 KB parts)
 #   E<s|x><hex code>  run REPL code, in the  =. done | =T<hex traceback> | =R soft reset
 #                "single" (echo values) or   (its stdout went to stdout meanwhile)
 #                "exec" mode
@@ -99,10 +100,28 @@ def _repl_start(hal, cfg, repl):
     return "=" + hexlify(version.encode()).decode()
 
 
+_PARTS = []  # REPL code sent ahead in "e" lines, joined by the "E" that ends it
+
+
+def _repl_part(line):
+    # Each part is decoded as it comes, so no one bridge line needs more than a few KB of heap;
+    # code too big for the VM then fails as a MemoryError at the REPL, as on a board.
+    try:
+        _PARTS.append(unhexlify(line[1:]))
+    except MemoryError:
+        _PARTS.append(None)
+
+
 def _repl_exec(hal, repl, line):
     mode = "single" if line[1:2] == b"s" else "exec"
     try:
-        exec(compile(unhexlify(line[2:]).decode(), "<stdin>", mode), repl)
+        parts, _PARTS[:] = _PARTS[:], []
+        if None in parts:
+            raise MemoryError("REPL code too big for the heap")
+        parts.append(unhexlify(line[2:]))
+        code = b"".join(parts).decode()
+        parts = None
+        exec(compile(code, "<stdin>", mode), repl)
     except SystemExit:
         if hal.resetting:
             raise  # machine.reset(): the emulator resets the board
@@ -120,6 +139,9 @@ def _serve(rfile, hal, app, cfg, repl, line=None):
                 return
             line = line[:-1]
         op, req, line = line[:1], line, None
+        if op == b"e":
+            _repl_part(req)
+            continue
         if op == b"E":
             _answer(hal, _repl_exec(hal, repl, req))
             continue
