@@ -100,6 +100,7 @@ def test_a_board_boots_what_its_flash_holds() -> None:
         card.reboot()
         said = card.board.serial.host_read().decode()
         assert said.startswith('Traceback (most recent call last):\r\n  File "main.py", line ')
+        assert '  File "dsc/app.py", line ' in said  # the module's name on the board
         assert "ValueError: incompatible .mpy file\r\nMicroPython v" in said
         assert said.endswith(">>> ")
         with pytest.raises(CardTimeout):
