@@ -29,6 +29,7 @@ PRESS_MS = 80    # a normal finger press
 SETTLE_MS = 40   # after a release: the firmware's debounce (2 scans of 10 ms) and a margin
 BOUNCE_MS = 5    # contact chatter after each press and release
 RUNTIMES = ("cpython", "micropython")
+BOOT_FROM = ("source", "flash")  # the firmware under firmware/, or what the card's flash holds
 
 
 class Emulator:
@@ -41,9 +42,14 @@ class Emulator:
     runs; serial: "pty", "tcp" or "tcp:PORT" exposes the port (`serial_url`) and runs the
     board on the wall clock. Keyword-only extras: the record's pin_len/idle_ms/response_ms,
     production (a production build), bounce_ms (contact chatter per press/release), seed
-    (a deterministic "TRNG"), unix_time (the board's clock at virtual time 0, for Tn suites),
+    (a deterministic "TRNG"), unix_time (the board's clock at virtual time 0, for Tn suites;
+    default: the host's time), rtc_set (False: the board's real-time clock is not set, as on
+    a board fresh from the factory, until the service protocol's SET_TIME sets it),
     app_factory (a stand-in for dsc.app.App, CPython runtime only), baud (pace the `serial`
-    port like a UART at that rate, 8N1, both directions; None: as fast as the host goes).
+    port like a UART at that rate, 8N1, both directions; None: as fast as the host goes),
+    wall_clock (run on the wall clock: default True with `serial`, False without; a scenario
+    behind a serial port keeps virtual time with wall_clock=False, the host's bytes then
+    reach the card as the steps run).
     """
 
     def __init__(self, board: str | dict[str, Any] = "pico", runtime: str = "cpython",
@@ -53,15 +59,21 @@ class Emulator:
                  pin_len: int = 4, idle_ms: int = 30000, response_ms: int = 60000,
                  production: bool = False, bounce_ms: int = BOUNCE_MS,
                  seed: int | None = None, unix_time: int | None = None,
-                 app_factory: Any = None, baud: int | None = None) -> None:
+                 app_factory: Any = None, baud: int | None = None,
+                 wall_clock: bool | None = None, rtc_set: bool = True,
+                 boot_from: str = "source") -> None:
         if runtime not in RUNTIMES:
             raise EmulatorError(f"unknown runtime {runtime!r}: use {' or '.join(RUNTIMES)}")
+        _check_boot_from(boot_from, runtime)
+        self.boot_from = boot_from
         _check_baud(baud, serial)
         self.runtime_name = runtime
         self.baud = baud
         self.bounce_ms = bounce_ms
-        self.board = VirtualBoard(board, state_dir=state_dir, unix_time=unix_time)
-        self.runtime = _make_runtime(runtime, self.board, production, seed, app_factory)
+        self.board = VirtualBoard(board, state_dir=state_dir, unix_time=unix_time,
+                                  rtc_set=rtc_set)
+        self.runtime = _make_runtime(runtime, self.board, production, seed, app_factory,
+                                     boot_from)
         self.scheduler = Scheduler(self.board, self.runtime)
         self._port: Any = None
         self.serial_number = serial_number or DEFAULT_SERIAL_NUMBER
@@ -74,6 +86,7 @@ class Emulator:
                 self._provision(key, suite, pin_len, idle_ms, response_ms)
             if serial is not None:
                 self._port = open_port(self.board.serial, serial, baud=baud)
+            if wall_clock if wall_clock is not None else serial is not None:
                 self.realtime()
         except BaseException:
             self.close()
@@ -103,9 +116,11 @@ class Emulator:
         self._check_key(key)
         self.scheduler.key_change(key, True, self.bounce_ms)
 
-    def key_up(self, key: str) -> None:
+    def key_up(self, key: str, *, not_before: int | None = None) -> None:
+        """Release now, or at board time `not_before` (ms, `now()`'s scale) if that is later:
+        the window keeps a quick click down long enough for the firmware's debounce."""
         self._check_key(key)
-        self.scheduler.key_change(key, False, self.bounce_ms)
+        self.scheduler.key_change(key, False, self.bounce_ms, at=not_before)
 
     def advance(self, ms: int) -> None:
         """Let `ms` milliseconds pass (virtual ones unless the board runs on the wall clock)."""
@@ -240,8 +255,16 @@ def _check_baud(baud: int | None, serial: str | None) -> None:
         raise EmulatorError("baud= paces the pty or TCP port: give serial= too")
 
 
+def _check_boot_from(boot_from: str, runtime: str) -> None:
+    if boot_from not in BOOT_FROM:
+        raise EmulatorError(f"boot_from={boot_from!r}: use {' or '.join(BOOT_FROM)}")
+    if boot_from == "flash" and runtime != "micropython":
+        raise EmulatorError("booting from the card's flash needs runtime='micropython' "
+                            "(the flash holds .mpy files, which only MicroPython runs)")
+
+
 def _make_runtime(name: str, board: VirtualBoard, production: bool, seed: int | None,
-                  app_factory: Any) -> Any:
+                  app_factory: Any, boot_from: str = "source") -> Any:
     if name == "cpython":
         from emulator.runtime_cpython import CPythonRuntime
 
@@ -250,4 +273,4 @@ def _make_runtime(name: str, board: VirtualBoard, production: bool, seed: int | 
         raise EmulatorError("app_factory works with the cpython runtime only")
     from emulator.runtime_mp import MicroPythonRuntime
 
-    return MicroPythonRuntime(board, production=production, seed=seed)
+    return MicroPythonRuntime(board, production=production, seed=seed, boot_from=boot_from)

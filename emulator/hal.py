@@ -39,8 +39,11 @@ class EmuHal(Hal):
     def ticks_diff(self, a: int, b: int) -> int:
         return ticks_diff(a, b)
 
-    def unix_time(self) -> int:
+    def unix_time(self) -> int | None:
         return self.vboard.unix_time()
+
+    def set_unix_time(self, seconds: int) -> None:
+        self.vboard.set_unix_time(seconds)
 
     def idle(self, ms: int) -> None:
         # Only App.run() calls this; the emulator's runtimes call App.step() themselves.

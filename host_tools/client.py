@@ -367,6 +367,18 @@ class CardClient:
             raise CardRejected("nothing to change")
         self._sealed(P.CMD_SET_CONFIG, fields, True)
 
+    def set_time(self, unix_time: int) -> int | None:
+        """SET_TIME (inside a session): set the card's clock to `unix_time` (seconds since
+        1970 UTC, 2024..2099). Returns what the card's clock read before, None when unset.
+        Retrying is safe: setting the same time twice is the same as once."""
+        f = self._sealed(P.CMD_SET_TIME, [(P.T_TIME, _u(unix_time, 8, "unix_time"))], True)
+        before = f.get(P.T_TIME)
+        if before is None:
+            return None
+        if len(before) != 8:
+            raise ProtocolError("the card's SET_TIME answer is malformed")
+        return int.from_bytes(before, "big")
+
     def test(self, challenge: str, pin: str | None = None, *, timestamp: int | None = None,
              session_info: bytes | None = None) -> str:
         """The card's response to `challenge` (and PIN), computed with its secret."""

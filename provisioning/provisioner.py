@@ -49,6 +49,7 @@ class Client(Protocol):
                   pin_len: int = 4, idle_ms: int = 30000, response_ms: int = 60000) -> None: ...
     def test(self, challenge: str, pin: str | None = None, *,
              timestamp: int | None = None) -> str: ...
+    def set_time(self, unix_time: int) -> int | None: ...
     def wipe(self) -> None: ...
     def close(self) -> None: ...
 
@@ -94,6 +95,8 @@ def provision_one(reg: Registry, client: Client, master_admin_key: bytes, derive
         serial, opts.suite, seed, admin_key, pin_len=opts.pin_len, idle_ms=opts.idle_ms,
         response_ms=opts.response_ms))
     _step(serial, "AUTH", lambda: client.authenticate(admin_key))
+    if info.time_step:  # a T suite computes with the card's clock: the registry's time
+        _step(serial, "SET_TIME", lambda: client.set_time(reg.now()))
     _confirm(reg, client, serial, seed, info, opts)
     reg.confirm_provisioned(serial, seed=seed, admin_key=admin_key, suite=opts.suite,
                             board=card.board, firmware=card.firmware, batch=opts.batch,

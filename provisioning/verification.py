@@ -373,7 +373,8 @@ def _ocra_ok(reg: Registry, card: Row, ch: Row, material: bytes | None, response
         return False
     seed = reg.unseal(card["seed_enc"], "cards", "seed_enc", card["serial_number"])
     matched = ocra_check.match(info, seed, ch["challenge"], material, response,
-                               counter=int(card["counter"]), now=reg.now())
+                               counter=int(card["counter"]), now=reg.now(),
+                               since=int(ch["issued_at"]))
     if matched is None:
         return False
     if info.counter:

@@ -22,6 +22,7 @@
 #   b            battery_mv                 <int> | -
 #   l<0|1>       led                        (queued)
 #   L            lock_repl                  (queued)
+#   t<seconds>   set_unix_time              (queued)
 #   X            reset                      (the process ends; the emulator starts a new one)
 #   v<hex json>  the REPL's file calls      +<hex json> | E<errno>   (see cardvfs.py)
 #   V<hex path>  the REPL reads a file      +<hex bytes> | E<errno>
@@ -32,7 +33,10 @@
 import sys
 from binascii import hexlify, unhexlify
 
-from dsc.hal import Hal
+try:
+    from dsc.hal import Hal
+except ImportError:  # booting from the card's flash (runner.py): no firmware on the path yet
+    Hal = object
 
 _TICKS_PERIOD = 1 << 30
 _TICKS_HALF = _TICKS_PERIOD // 2
@@ -112,6 +116,10 @@ class BridgeHal(Hal):
 
     def unix_time(self):
         return self.unix
+
+    def set_unix_time(self, seconds):
+        self.unix = int(seconds)  # this step reads it back; the emulator keeps it from now on
+        self._queue.append(b"t" + str(self.unix).encode() + b"\n")
 
     def idle(self, ms):
         raise RuntimeError("the emulator drives App.step(); App.run() is not supported")

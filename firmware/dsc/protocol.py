@@ -33,6 +33,7 @@ CMD_TEST = const(0x06)
 CMD_WIPE = const(0x07)
 CMD_LOCK = const(0x08)
 CMD_REBOOT = const(0x09)
+CMD_SET_TIME = const(0x0A)     # set the card's real-time clock (time-based suites)
 RSP_FLAG = const(0x80)
 RSP_ERROR = const(0xFF)
 
@@ -75,6 +76,7 @@ T_PIN_LEN = const(0x32)     # 1 byte
 T_IDLE_MS = const(0x33)     # 4 bytes
 T_RESPONSE_MS = const(0x34) # 4 bytes
 T_COUNTER = const(0x35)     # 8 bytes
+T_TIME = const(0x36)        # 8 bytes: seconds since 1970-01-01 00:00 UTC (SET_TIME)
 T_CHALLENGE = const(0x40)   # ASCII challenge
 T_PIN = const(0x41)         # ASCII PIN
 T_TIMESTAMP = const(0x42)   # 8 bytes: time steps (suites with T)

@@ -8,6 +8,7 @@
                   [--session-info HEX] --admin-key-file F [--json]
     dsc card wipe --port P --admin-key-file F [--json]
     dsc card lock --port P --admin-key-file F [--json]
+    dsc card set-time --port P --admin-key-file F [--json]
 
 Support staff provision cards through the registry (`dsc provision`), which records them.
 """
@@ -38,7 +39,8 @@ card's own (--admin-key-file), or derived from the master admin key in the file 
 DSC_ADMIN_MASTER_KEY_FILE (or --admin-master-key-file) and the card's serial number.
 --pin puts the PIN in the command line, where other users of this machine can see it: use it for
 test PINs only, else --pin-stdin, --pin-file or --pin-env. A suite with a time step (T) is tested
-at the current time.
+at the current time; provisioning one first sets the card's clock to this host's (as set-time
+does).
 """
 
 
@@ -83,6 +85,8 @@ def register(sub: Any) -> None:
     _admin_args(p)
     _admin_args(_add(csub, "wipe", _wipe, "erase the card's secret and record", True))
     _admin_args(_add(csub, "lock", _lock, "set the production lock (REPL unreachable)", True))
+    _admin_args(_add(csub, "set-time", _set_time,
+                     "set the card's clock to this host's (time-based suites need it)", True))
 
 
 def _add(csub: Any, name: str, func: Callable[[argparse.Namespace], int], text: str,
@@ -228,6 +232,8 @@ def _load(args: argparse.Namespace, client: CardClient, suite: Any, seed: bytes,
                              "`dsc card info`, then run this command again") from None
     try:
         client.authenticate(admin)
+        if suite.time_step:  # a T suite computes with the card's clock: set it first
+            client.set_time(int(time.time()))
         _confirm(client, suite, seed, args.pin_len)
     except TransportError as e:
         raise TransportError(f"{e}; the card took the new seed, not yet confirmed: run this "
@@ -315,6 +321,20 @@ def _wipe(args: argparse.Namespace) -> int:
         client.wipe()
     return _emit(args, {"serial_number": info.serial_number, "wiped": True},
                  f"wiped {info.serial_number or 'the card'}")
+
+
+def _set_time(args: argparse.Namespace) -> int:
+    _check_key_file(args)
+    with _client(args) as client:
+        info = _authenticated(args, client)
+        now = int(time.time())
+        before = client.set_time(now)
+    drift = None if before is None else before - now
+    was = "it was not set" if drift is None else \
+        f"it was {abs(drift)} s {'ahead' if drift > 0 else 'behind'}" if drift else "it was right"
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(now))
+    return _emit(args, {"serial_number": info.serial_number, "time": now, "drift_s": drift},
+                 f"set the clock of {info.serial_number} to {when} ({was})")
 
 
 def _lock(args: argparse.Namespace) -> int:

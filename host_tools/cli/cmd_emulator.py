@@ -37,6 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runtime", choices=RUNTIMES, default="cpython",
                    help="run the firmware in-process (cpython) or on the MicroPython unix port")
     p.add_argument("--state", metavar="DIR", help="keep the card's flash in DIR between runs")
+    p.add_argument("--boot-from", choices=("source", "flash"), default="source",
+                   help="run the firmware under firmware/ (source, default) or, as a board "
+                        "does, main.py and the .mpy files in the card's flash (flash: what "
+                        "`dsc flash` copied; needs --runtime micropython)")
     p.add_argument("--serial", metavar="pty|tcp[:PORT]",
                    help="expose the card's serial port as a pty or a TCP socket (prints it)")
     p.add_argument("--baud", type=int, metavar="N",
@@ -65,6 +69,9 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--baud {args.baud}: give a positive number of bits per second")
     if args.baud is not None and args.serial is None:
         raise UsageError("--baud paces the serial port: give --serial pty|tcp[:PORT] too")
+    if args.boot_from == "flash" and args.runtime != "micropython":
+        raise UsageError("--boot-from flash needs --runtime micropython (the flash holds .mpy "
+                         "files, which only MicroPython runs)")
     if args.scale < 1 or args.scale > 16:
         raise UsageError("--scale must be 1 to 16")
     has_key = args.key or args.key_file or args.key_env or args.key_stdin
@@ -80,7 +87,9 @@ def _make_card(args: argparse.Namespace, key: bytes | None, admin: bytes | None)
     try:
         return Emulator(board=args.board, runtime=args.runtime, key=key, suite=args.suite,
                         serial_number=args.serial_number, state_dir=args.state,
-                        serial=args.serial, admin_key=admin, baud=args.baud)
+                        serial=args.serial, admin_key=admin, baud=args.baud,
+                        wall_clock=None if args.script is None else False,
+                        boot_from=args.boot_from)
     except (EmulatorError, ValueError, OSError) as e:
         if isinstance(e, BoardError):
             raise
@@ -115,7 +124,9 @@ def _run_headless(card: Any) -> int:
     # SIGTERM ends the run like ^C, so the state directory is closed cleanly either way.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     card.realtime()
-    print("dsc emulator: running headless; Ctrl-C stops", file=sys.stderr, flush=True)
+    boots = "its flash (main.py)" if card.boot_from == "flash" else "the source tree"
+    print(f"dsc emulator: running headless, booting from {boots}; Ctrl-C stops",
+          file=sys.stderr, flush=True)
     try:
         while True:
             time.sleep(0.5)
