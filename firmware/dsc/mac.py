@@ -67,17 +67,19 @@ class StdHMAC:
         self._name = hashes.canonical(name)
         self._key = key
         self._parts = []
+        self._done = False
 
     def update(self, data) -> None:
         self._parts.append(bytes(data))
 
     def digest(self) -> bytes:
-        parts = self._parts
-        if parts is None:
+        if self._done:
             raise ValueError("HMAC digest already taken")
-        self._parts = None
+        self._done = True
         assert STD_DIGEST is not None
-        return STD_DIGEST(self._key, b"".join(parts), self._name)
+        msg = b"".join(self._parts)
+        self._parts = []
+        return STD_DIGEST(self._key, msg, self._name)
 
 
 def new(name: str, key, force_pure: bool = False):
