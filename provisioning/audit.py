@@ -48,6 +48,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from provisioning import schema
 from provisioning.db import Database, Row
 from provisioning.errors import AuditError
 from provisioning.keys import Sealer
@@ -358,6 +359,13 @@ def verify(db: Database, sealer: Sealer, expect: str | None = None) -> tuple[int
     with db.transaction():  # one consistent snapshot of log, heads and checkpoints
         chain_rows = db.all("SELECT id, seq, hash, mac FROM audit_chains ORDER BY id")
         points = db.all("SELECT * FROM audit_checkpoints ORDER BY id")
+        ids = [int(r["id"]) for r in chain_rows]
+        if ids != list(range(schema.AUDIT_CHAINS)):
+            missing = sorted(set(range(schema.AUDIT_CHAINS)) - set(ids))
+            raise AuditError(f"audit log broken: the registry has chains {_ranges(ids)}, not "
+                             f"0-{schema.AUDIT_CHAINS - 1}"
+                             + (f" (chain {missing[0]} and its entries were deleted?)"
+                                if missing else ""))
         wanted = _checkpoint_places(sealer, points)
         count = 0
         for head in chain_rows:
@@ -373,6 +381,10 @@ def verify(db: Database, sealer: Sealer, expect: str | None = None) -> tuple[int
                          f"now ({current}) nor a checkpoint's (the log, or its checkpoints, "
                          f"were put back or cut)")
     return count, current
+
+
+def _ranges(ids: list[int]) -> str:
+    return ", ".join(map(str, ids)) if ids else "none"
 
 
 def _checkpoint_places(sealer: Sealer, points: list[Row]) -> dict[tuple[int, int], list[Any]]:

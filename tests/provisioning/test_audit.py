@@ -138,6 +138,14 @@ def test_reordered_entries_are_found(any_env: Env) -> None:
     _check_fails(env, "its content was edited")
 
 
+def test_a_whole_chain_deleted_is_found(any_env: Env) -> None:
+    env = _busy(any_env)
+    chain = auditkit.busy_chains(env.reg.db)[0]
+    env.reg.db.execute("DELETE FROM audit WHERE chain = ?", (chain,))
+    env.reg.db.execute("DELETE FROM audit_chains WHERE id = ?", (chain,))
+    _check_fails(env, f"chain {chain} and its entries were deleted")
+
+
 def test_an_old_head_put_back_with_its_tail_cut_is_caught_by_a_checkpoint(any_env: Env) -> None:
     env = _busy(any_env)
     db, sealer = env.reg.db, env.reg.sealer
@@ -262,3 +270,25 @@ def test_upgrade_does_not_launder_a_broken_single_chain(env: Env) -> None:
         with pytest.raises(AuditError, match="chain 0's head fails its MAC check"):
             audit.verify(reg.db, reg.sealer)
         assert audit.entries(reg.db)[-1].action != "audit.chains"
+
+
+def test_dsc_audit_verify_prints_a_head_it_keeps_provable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from host_tools.cli import main
+
+    db, key = tmp_path / "r.sqlite3", tmp_path / "master.key"
+    monkeypatch.setenv("DSC_DB", str(db))
+    monkeypatch.setenv("DSC_MASTER_KEY_FILE", str(key))
+    assert main(["registry", "init"]) == 0
+    capsys.readouterr()
+    assert main(["audit", "--verify", "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["status"] == "intact" and len(first["head"]) == 64
+    with Registry.open(str(db), key) as reg:
+        assert first["head"] == audit.head_hash(reg.db)
+        reg.set_policy("challenge_ttl", 120)  # the log moves on
+        count, now = audit.verify(reg.db, reg.sealer, expect=first["head"])
+        assert now != first["head"] and count == first["entries"] + 1
+        points = reg.db.one("SELECT COUNT(*) AS n, MAX(head) AS head FROM audit_checkpoints")
+        assert points is not None and (points["n"], points["head"]) == (1, first["head"])
