@@ -289,8 +289,13 @@ def measure_opendsc_library(url: str, key_file: Path) -> httpload.Result:
             reg.close()
 
 
+def dsc_command() -> Path:
+    """The `dsc` to serve with: this checkout's, or `DSC_BENCH_DSC`."""
+    return Path(os.environ.get("DSC_BENCH_DSC") or ROOT / ".venv" / "bin" / "dsc")
+
+
 def dsc_serve_available() -> bool:
-    dsc = ROOT / ".venv" / "bin" / "dsc"
+    dsc = dsc_command()
     if not dsc.exists():
         return False
     probe = subprocess.run([str(dsc), "serve", "--help"], capture_output=True, timeout=60)
@@ -309,7 +314,7 @@ def measure_opendsc_http(url: str, key_file: Path, workers: int = 1) -> httpload
 
     setup, seeds = _opendsc_registry(url, key_file)
     setup.close()
-    dsc = str(ROOT / ".venv" / "bin" / "dsc")
+    dsc = str(dsc_command())
     env = {**os.environ, "DSC_DB": url, "DSC_MASTER_KEY_FILE": str(key_file)}
     made = subprocess.run([dsc, "api-client", "add", "bench", "--scope", "verify", "--json"],
                           env=env, capture_output=True, text=True, timeout=60, check=True)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from pathlib import Path
 from typing import Any
 
-from provisioning import audit, schema
+from provisioning import audit, registry, schema
 from provisioning.db import Database
-from provisioning.keys import Sealer
+from provisioning.keys import Sealer, create_key_file
 
 
 def rechain(db: Database, chain: int, start: int) -> None:
@@ -33,6 +34,10 @@ def rechain(db: Database, chain: int, start: int) -> None:
 def busy_chains(db: Database) -> list[int]:
     rows = db.all("SELECT id FROM audit_chains WHERE seq > 0 ORDER BY id")
     return [int(r["id"]) for r in rows]
+
+
+_OLD_TABLES = {"schema_version", "meta", "settings", "counters", "cards", "users", "assignments",
+               "challenges", "temp_access", "audit"}
 
 
 def _old_digest(prev: str, fields: list[Any]) -> str:
@@ -62,6 +67,10 @@ def to_single_chain(path: str, version: int, sealer: Sealer | None) -> None:
             conn.execute(f"ALTER TABLE audit DROP COLUMN {column}")
         conn.execute("DROP TABLE audit_chains")
         conn.execute("DROP TABLE audit_checkpoints")
+        for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                     "AND name NOT LIKE 'sqlite_%'").fetchall():
+            if table not in _OLD_TABLES:  # tables later migrations (of any branch) made
+                conn.execute(f"DROP TABLE {table}")
         conn.execute("CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), "
                      "seq BIGINT NOT NULL, hash TEXT NOT NULL)")
         conn.execute("INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?)", (n, prev))
@@ -71,3 +80,41 @@ def to_single_chain(path: str, version: int, sealer: Sealer | None) -> None:
                 mac = sealer.mac(f"{n}:{prev}".encode("ascii"), "audit head")
                 conn.execute("UPDATE audit_head SET mac = ?", (mac,))
         conn.execute("DELETE FROM schema_version WHERE version > ?", (version,))
+
+
+def legacy_registry(path: Path, key_file: Path, version: int,
+                    actions: list[tuple[str, str | None, str]], *, at: int) -> Sealer:
+    """A registry made from scratch as schema `version` (< the chains) left it: the first
+    `version` migrations only, the key check, and the log entries of `actions` (action, user,
+    outcome) in the single chain with the old hashes and the old head MAC. Built, not
+    downgraded, so migrations other branches add later do not get in the way."""
+    assert version < schema.AUDIT_CHAINS_SINCE
+    create_key_file(key_file)
+    sealer = Sealer.from_file(key_file)
+    db = Database(str(path))
+    try:
+        with db.transaction():
+            db.execute("CREATE TABLE schema_version "
+                       "(version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)")
+            for v in range(version):
+                sql = [schema._for("sqlite", q).format(**schema._TYPES["sqlite"])
+                       for q in schema.MIGRATIONS[v]]
+                db.script([q for q in sql if q])
+                db.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                           (v + 1, at))
+            registry._store_key_check(db, sealer)
+            prev = ""
+            for n, (action, user, outcome) in enumerate(actions, 1):
+                fields = [n, at, "old", action, None, user, outcome, "{}"]
+                digest = _old_digest(prev, fields)
+                db.execute("INSERT INTO audit (seq, at, operator, action, serial_number, "
+                           "user_name, outcome, detail, prev_hash, hash) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (*fields, prev, digest))
+                prev = digest
+            db.execute("UPDATE audit_head SET seq = ?, hash = ?", (len(actions), prev))
+            if version >= 2:
+                mac = sealer.mac(f"{len(actions)}:{prev}".encode("ascii"), "audit head")
+                db.execute("UPDATE audit_head SET mac = ?", (mac,))
+    finally:
+        db.close()
+    return sealer

@@ -234,42 +234,46 @@ def test_parallel_writers_on_postgres_take_different_chains(pg_url: str, tmp_pat
         assert audit.verify(first.db, first.sealer)[0] == len(audit.entries(first.db))
 
 
-def test_upgrade_from_the_single_chain_log_keeps_it_verified(env: Env) -> None:
-    _busy(env)
-    before = [(e.action, e.outcome, e.detail) for e in audit.entries(env.reg.db)]
-    env.reg.close()
-    auditkit.to_single_chain(env.url, 2, env.reg.sealer)
-    reg, _, applied = Registry.init(env.url, env.key_file, clock=env.clock)
+OLD_LOG = [("registry.init", None, "ok"), ("assign", "alice", "ok"),
+           ("verify", "alice", "rejected"), ("verify", "alice", "accepted"),
+           ("verify", "bob", "rejected"), ("unlock", "bob", "ok")]
+
+
+def test_upgrade_from_the_single_chain_log_keeps_it_verified(tmp_path: Path,
+                                                             clock: Clock) -> None:
+    path, key = tmp_path / "old.sqlite3", tmp_path / "master.key"
+    auditkit.legacy_registry(path, key, 2, OLD_LOG, at=clock.t)
+    reg, _, applied = Registry.init(str(path), key, clock=clock, operator="new")
     with reg:
         assert applied == schema.VERSION - 2
         after = audit.entries(reg.db)
-        assert [(e.action, e.outcome, e.detail) for e in after][:-1] == before
-        assert after[-1].action == "audit.chains"
-        assert {e.chain for e in after[:-1]} == {0}
+        assert [(e.action, e.user, e.outcome) for e in after[:-1]] == OLD_LOG
+        assert after[-1].action == "audit.chains" and after[-1].seq == len(OLD_LOG) + 1
+        assert {e.chain for e in after} == {0}
         count, _ = audit.verify(reg.db, reg.sealer)
-        assert count == len(after)
-        env.reg = reg
-        env.wrong("alice")
+        assert count == len(OLD_LOG) + 1
+        reg.log("test", "ok")
         assert audit.verify(reg.db, reg.sealer)[0] == count + 1
         # the old entries are still tamper-evident under their old hashes
-        reg.db.execute("UPDATE audit SET outcome = 'accepted' WHERE seq = 5")
-        with pytest.raises(AuditError, match="entry 5: its content was edited"):
+        reg.db.execute("UPDATE audit SET outcome = 'accepted' WHERE seq = 3")
+        with pytest.raises(AuditError, match="entry 3: its content was edited"):
             audit.verify(reg.db, reg.sealer)
 
 
-def test_upgrade_does_not_launder_a_broken_single_chain(env: Env) -> None:
-    _busy(env)
-    env.reg.close()
-    auditkit.to_single_chain(env.url, 2, env.reg.sealer)
-    with sqlite3.connect(env.url) as conn:
-        conn.execute("DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)")
+def test_upgrade_does_not_launder_a_broken_single_chain(tmp_path: Path, clock: Clock) -> None:
+    path, key = tmp_path / "old.sqlite3", tmp_path / "master.key"
+    auditkit.legacy_registry(path, key, 2, OLD_LOG, at=clock.t)
+    with sqlite3.connect(path) as conn:  # the newest entry cut, the head pointed back
+        conn.execute("DELETE FROM audit WHERE seq = ?", (len(OLD_LOG),))
         conn.execute("UPDATE audit_head SET seq = seq - 1, hash = (SELECT hash FROM audit "
-                     "WHERE seq = (SELECT MAX(seq) FROM audit))")
-    reg, _, _ = Registry.init(env.url, env.key_file, clock=env.clock)
+                     "WHERE seq = ?)", (len(OLD_LOG) - 1,))
+    reg, _, _ = Registry.init(str(path), key, clock=clock)
     with reg:
         with pytest.raises(AuditError, match="chain 0's head fails its MAC check"):
             audit.verify(reg.db, reg.sealer)
-        assert audit.entries(reg.db)[-1].action != "audit.chains"
+        assert audit.entries(reg.db)[-1].action == "verify"  # no audit.chains entry
+        with pytest.raises(AuditError, match="head fails its MAC check"):
+            reg.log("test", "ok")  # and nothing is chained onto it
 
 
 def test_dsc_audit_verify_prints_a_head_it_keeps_provable(
