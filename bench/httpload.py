@@ -15,6 +15,7 @@ from __future__ import annotations
 import http.client
 import json
 import math
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -29,12 +30,21 @@ class HttpError(Exception):
     """A request that got no answer or a non-JSON one."""
 
 
+class _Connection(http.client.HTTPConnection):
+    """Without Nagle's algorithm: http.client writes the headers and the body in two sends, and
+    the body would wait for the server's delayed ACK of the headers (~40 ms a request)."""
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class Http:
     """One keep-alive connection to a loopback HTTP server, JSON (or form) in, JSON out."""
 
     def __init__(self, host: str, port: int, timeout: float = 30.0) -> None:
         self.host, self.port, self.timeout = host, port, timeout
-        self._conn: http.client.HTTPConnection | None = None
+        self._conn: _Connection | None = None
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None, *,
                 headers: dict[str, str] | None = None, form: bool = False) -> tuple[int, Any]:
@@ -48,7 +58,7 @@ class Http:
                 data = json.dumps(body).encode()
                 send["Content-Type"] = "application/json"
         if self._conn is None:
-            self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            self._conn = _Connection(self.host, self.port, timeout=self.timeout)
         conn = self._conn
         try:
             conn.request(method, path, body=data, headers=send)
