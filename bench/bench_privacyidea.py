@@ -302,8 +302,13 @@ def dsc_serve_available() -> bool:
     return probe.returncode == 0
 
 
-def measure_opendsc_http(url: str, key_file: Path, workers: int = 1) -> httpload.Result | str:
-    """Logins through `dsc serve` over HTTP, or a reason string when this `dsc` cannot serve.
+Measured = httpload.Result | str | dict[str, httpload.Result]
+
+
+def measure_opendsc_http(url: str, key_file: Path, workers: int = 1) -> Measured:
+    """Logins through `dsc serve` over HTTP, at the peak and again paced at half the peak
+    (the latency a service should keep with headroom); a reason string when this `dsc`
+    cannot serve.
 
     The API (issue 10): `dsc api-client add NAME --scope verify` prints a bearer token once;
     `POST /v1/challenges {user}` -> {id, challenge, ...}; `POST /v1/challenges/{id}/response
@@ -345,8 +350,11 @@ def measure_opendsc_http(url: str, key_file: Path, workers: int = 1) -> httpload
 
                 return login
 
-            return httpload.run(make, CLIENTS, max_logins=MAX_LOGINS * 10,
+            peak = httpload.run(make, CLIENTS, max_logins=MAX_LOGINS * 10,
                                 max_seconds=MAX_SECONDS / 3, warmup=1)
+            half = httpload.run(make, CLIENTS, max_logins=MAX_LOGINS * 10,
+                                max_seconds=MAX_SECONDS / 3, rate=max(peak.per_s / 2, 1.0))
+            return {"": peak, "_at_half_peak": half}
         finally:
             proc.terminate()
             try:
@@ -373,16 +381,18 @@ def _wait_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
 
 # --- the side-by-side run -----------------------------------------------------------------------
 def _side(figures: dict[str, Any], name: str, pi: httpload.Result,
-          measures: dict[str, Callable[[], httpload.Result | str]]) -> None:
+          measures: dict[str, Callable[[], Measured]]) -> None:
     figures.update(pi.figures(f"{name}.privacyidea"))
     for label, measure in measures.items():
         got = measure()
         if isinstance(got, str):
             figures[f"{name}.{label}"] = got
             continue
-        figures.update(got.figures(f"{name}.{label}"))
+        runs = got if isinstance(got, dict) else {"": got}
+        for suffix, result in runs.items():
+            figures.update(result.figures(f"{name}.{label}{suffix}"))
         if pi.per_s:
-            figures[f"{name}.{label}_vs_privacyidea"] = round(got.per_s / pi.per_s, 1)
+            figures[f"{name}.{label}_vs_privacyidea"] = round(runs[""].per_s / pi.per_s, 1)
 
 
 def main() -> dict[str, Any]:

@@ -87,6 +87,7 @@ BUCKETS_MS = [round(10 ** (e / 4), 4) for e in range(-4, 21)]
 @dataclass
 class Result:
     clients: int
+    rate: float | None
     logins: int
     accepted: int
     errors: int
@@ -131,12 +132,17 @@ def histogram(sorted_ms: list[float]) -> list[tuple[float, int]]:
 
 
 def run(make_login: Callable[[int], Login], clients: int, *, max_logins: int,
-        max_seconds: float, warmup: int = 0) -> Result:
+        max_seconds: float, warmup: int = 0, rate: float | None = None) -> Result:
     """Run `clients` threads, client i repeating `make_login(i)()`, until `max_logins` logins
     in all or `max_seconds`, whichever comes first (a login under way then finishes).
-    `warmup` logins per client run first and are not counted."""
-    if clients < 1 or max_logins < 1 or max_seconds <= 0:
-        raise ValueError("clients, max_logins and max_seconds must be positive")
+    `warmup` logins per client run first and are not counted.
+
+    Without `rate` each client starts its next login as soon as the last one ends (the peak
+    rate). With `rate` (logins/s in all) logins start on a fixed schedule, spread over the
+    clients, and a login's latency runs from its scheduled start: a late start counts as
+    waiting (no coordinated omission)."""
+    if clients < 1 or max_logins < 1 or max_seconds <= 0 or (rate is not None and rate <= 0):
+        raise ValueError("clients, max_logins, max_seconds and rate must be positive")
     logins = [make_login(i) for i in range(clients)]
     for login in logins:
         for _ in range(warmup):
@@ -148,14 +154,22 @@ def run(make_login: Callable[[int], Login], clients: int, *, max_logins: int,
     start = threading.Barrier(clients + 1)
     deadline = [0.0]
 
-    def client(login: Login) -> None:
+    interval = clients / rate if rate else 0.0  # each client's time between starts
+
+    def client(index: int, login: Login) -> None:
         start.wait()
+        due = deadline[0] - max_seconds + interval * index / clients
         while True:
+            if interval:
+                pause = due - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
             with lock:
                 if counts["started"] >= max_logins or time.perf_counter() >= deadline[0]:
                     return
                 counts["started"] += 1
-            t = time.perf_counter()
+            t = due if interval else time.perf_counter()
+            due += interval
             try:
                 ok = login()
                 err = None
@@ -170,7 +184,8 @@ def run(make_login: Callable[[int], Login], clients: int, *, max_logins: int,
                     counts["errors"] += 1
                     errors.append(err)
 
-    threads = [threading.Thread(target=client, args=(lg,), daemon=True) for lg in logins]
+    threads = [threading.Thread(target=client, args=(i, lg), daemon=True)
+               for i, lg in enumerate(logins)]
     for t in threads:
         t.start()
     t0 = time.perf_counter()
@@ -180,7 +195,7 @@ def run(make_login: Callable[[int], Login], clients: int, *, max_logins: int,
         t.join(max_seconds + 120)
     seconds = time.perf_counter() - t0
     ms = sorted(latencies)
-    return Result(clients=clients, logins=len(ms), accepted=counts["accepted"],
+    return Result(clients=clients, rate=rate, logins=len(ms), accepted=counts["accepted"],
                   errors=counts["errors"], seconds=round(seconds, 3),
                   per_s=round(len(ms) / seconds, 1) if seconds else 0.0,
                   p50_ms=round(percentile(ms, 50), 2), p90_ms=round(percentile(ms, 90), 2),
