@@ -246,6 +246,14 @@ def head_hash(db: Database | None = None, chain_heads: Sequence[Head] | None = N
     return hashlib.sha256(f"OpenDSC audit heads\n{text}".encode()).hexdigest()
 
 
+def head_ok(db: Database, sealer: Sealer) -> bool:
+    """True when every chain is there and its head's MAC checks: one query, for a readiness
+    probe (`verify` is the full check)."""
+    rows = db.all("SELECT id, seq, hash, mac FROM audit_chains ORDER BY id")
+    return ([int(r["id"]) for r in rows] == list(range(schema.AUDIT_CHAINS))
+            and all(_head_ok(sealer, r) for r in rows))
+
+
 def anchor(db: Database, sealer: Sealer) -> int:
     """MAC every chain's head as it stands; returns the number of entries they cover.
 

@@ -187,6 +187,9 @@ def test_nothing_is_chained_onto_or_checkpointed_over_a_forged_head(any_env: Env
     env = _busy(any_env)
     db = env.reg.db
     failures = support.user_view(env.reg, "alice")["failures"]
+    assert audit.head_ok(db, env.reg.sealer)
+    db.execute("UPDATE audit_chains SET mac = NULL WHERE id = 3")
+    assert not audit.head_ok(db, env.reg.sealer)
     db.execute("UPDATE audit_chains SET mac = NULL")
     with pytest.raises(AuditError, match="head fails its MAC check"):
         audit.checkpoint(db, env.reg.sealer, env.reg.now())
