@@ -11,8 +11,13 @@ type. Times are integer seconds since the epoch (UTC) in both databases. Columns
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from provisioning import integrity
 from provisioning.db import Database
-from provisioning.errors import RegistryError
+from provisioning.errors import MasterKeyError, RegistryError
+from provisioning.keys import Sealer, aad, temp_access_ident
 
 Statement = str | dict[str, str]  # {dialect: sql}: that dialect only
 
@@ -104,6 +109,54 @@ _V2: list[Statement] = [
     """ALTER TABLE audit_head ADD COLUMN mac TEXT""",
 ]
 
+
+
+@dataclass(frozen=True)
+class Migration:
+    """SQL statements and, when the data must be rewritten under the master key (MACs,
+    re-sealing), a step run after them in the same transaction with the registry's sealer."""
+
+    sql: list[Statement]
+    after: Callable[[Database, Sealer], None] | None = field(default=None)
+
+
+def _reseal_temp_access(db: Database, sealer: Sealer) -> None:
+    # v1 bound a temporary access secret to its row only; v3 binds it to its user too
+    for row in db.all("SELECT id, uid, user_id, secret_enc FROM temp_access", lock=True):
+        try:
+            plain = sealer.open(row["secret_enc"], aad("temp_access", "secret_enc", row["uid"]))
+        except MasterKeyError:  # altered before the upgrade: it stays unopenable, so refused
+            continue
+        ident = temp_access_ident(row["uid"], int(row["user_id"]))
+        db.execute("UPDATE temp_access SET secret_enc = ? WHERE id = ?",
+                   (sealer.seal(plain, aad("temp_access", "secret_enc", ident)), row["id"]))
+
+
+def _v3_after(db: Database, sealer: Sealer) -> None:
+    _reseal_temp_access(db, sealer)
+    integrity.remac_all(db, sealer)  # vouches for the rows as they stand at the upgrade
+
+
+# migration: reg
+# v3: the rows that decide a login carry a MAC under the master key (`integrity`), a card
+# counts the challenges issued under its seed (`challenge_gen` is bumped by every new seed; the
+# count drives the permutation of `fpe`), a security code card remembers the cells it revealed,
+# and challenges are counted per user for the rate limit.
+_V3 = Migration(sql=[
+    """ALTER TABLE users ADD COLUMN mac TEXT""",
+    """ALTER TABLE cards ADD COLUMN mac TEXT""",
+    """ALTER TABLE cards ADD COLUMN challenge_gen INTEGER NOT NULL DEFAULT 0""",
+    """ALTER TABLE cards ADD COLUMN challenges_issued BIGINT NOT NULL DEFAULT 0""",
+    """ALTER TABLE assignments ADD COLUMN mac TEXT""",
+    """ALTER TABLE temp_access ADD COLUMN mac TEXT""",
+    """ALTER TABLE temp_access ADD COLUMN cells_seen TEXT""",
+    """ALTER TABLE challenges ADD COLUMN mac TEXT""",
+    """ALTER TABLE settings ADD COLUMN mac TEXT""",
+    """CREATE INDEX challenges_user ON challenges (user_id, issued_at)""",
+    """CREATE INDEX challenges_card ON challenges (card_id, challenge)""",
+], after=_v3_after)
+
+
 # The audit log without a global lock: entries go to one of several hash chains, each with its
 # own MACed head (so concurrent writers do not queue on one row), a global `seq` from a
 # sequence (PostgreSQL) or MAX+1 under SQLite's write lock; checkpoints bind all chain heads.
@@ -138,7 +191,10 @@ _AUDIT_CHAINS: list[Statement] = [
                  "false)"},
 ]
 
-MIGRATIONS: list[list[Statement]] = [_V1, _V2, _AUDIT_CHAINS]
+
+# A migration that adds a column to a MACed table (integrity.TABLES) with a non-NULL default
+# changes every row's MAC: give it an `after` step that calls integrity.remac_all.
+MIGRATIONS: list[list[Statement] | Migration] = [_V1, _V2, _V3, _AUDIT_CHAINS]
 VERSION = len(MIGRATIONS)
 AUDIT_CHAINS_SINCE = MIGRATIONS.index(_AUDIT_CHAINS) + 1  # the version that brought them
 
@@ -157,8 +213,11 @@ def current_version(db: Database) -> int:
     return int(row["v"] or 0) if row else 0
 
 
-def migrate(db: Database, now: int) -> int:
-    """Bring the schema up to `VERSION`; returns the number of migrations applied."""
+def migrate(db: Database, now: int, sealer: Sealer | None = None) -> int:
+    """Bring the schema up to `VERSION`; returns the number of migrations applied.
+
+    `sealer` (the registry's master key, already checked against it) is needed by migrations
+    that rewrite data under the key."""
     with db.transaction():
         db.execute("CREATE TABLE IF NOT EXISTS schema_version "
                    "(version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)")
@@ -176,8 +235,14 @@ def migrate(db: Database, now: int) -> int:
             if version == VERSION:
                 return applied
             types = _TYPES[db.dialect]
-            db.script([_for(db.dialect, sql).format(**types) for sql in MIGRATIONS[version]
+            step = MIGRATIONS[version]
+            migration = step if isinstance(step, Migration) else Migration(sql=step)
+            if migration.after is not None and sealer is None:
+                raise RegistryError(f"schema migration {version + 1} needs the master key")
+            db.script([_for(db.dialect, sql).format(**types) for sql in migration.sql
                        if _for(db.dialect, sql)])
+            if migration.after is not None and sealer is not None:
+                migration.after(db, sealer)
             db.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
                        (version + 1, now))
             applied += 1
