@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import httpload
-from bench.bench_registry import pg_database
+from bench.bench_registry import pg_database, raise_caps
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = Path(__file__).resolve().parent / "privacyidea-requirements.txt"
@@ -247,6 +247,7 @@ def _opendsc_registry(url: str, key_file: Path) -> tuple[Any, dict[str, bytes]]:
     from provisioning.registry import Registry
 
     reg, _, _ = Registry.init(url, key_file, operator="bench")
+    raise_caps(reg)
     seeds = {}
     for i in range(USERS):
         serial = reg.allocate_serial(SUITE)
