@@ -23,8 +23,8 @@ Why several chains: a writer locks only the head row of the chain it appends to,
 chain no other transaction holds (`FOR UPDATE SKIP LOCKED`, its own chain first), so parallel
 verifications never queue on the audit log. A connection remembers the head it wrote last and
 extends it with one conditional statement (it re-reads the head only when someone else moved
-it): two round trips per entry on PostgreSQL, the entry's number and that statement. SQLite has one writer at a time anyway and uses
-chain 0.
+it): two round trips per entry on PostgreSQL, the entry's number and that statement. SQLite
+has one writer at a time anyway and uses chain 0.
 
 What one head's MAC cannot catch is a head put back to an older MACed value together with the
 entries after it deleted (the same as the whole database put back to an older copy). Two things
