@@ -319,6 +319,17 @@ def checkpoint(db: Database, sealer: Sealer, at: int) -> str:
     return head
 
 
+def checkpoint_if_due(db: Database, sealer: Sealer, at: int, every: int = 300) -> str | None:
+    """`checkpoint()` when the newest checkpoint is `every` seconds old or more (or there is
+    none); None otherwise. For a long-running service to call now and then (two workers doing
+    it at once only write two checkpoints)."""
+    row = db.one("SELECT MAX(at) AS at FROM audit_checkpoints")
+    last = row["at"] if row else None
+    if last is not None and at - int(last) < every:
+        return None
+    return checkpoint(db, sealer, at)
+
+
 def _checkpoint_data(at: int, text: str, head: str) -> bytes:
     return f"{at}\n{head}\n{text}".encode("ascii")
 

@@ -183,6 +183,22 @@ def test_checkpoints_are_macd_and_hold_the_quoted_head(any_env: Env) -> None:
         audit.verify(db, sealer, expect=quoted)
 
 
+def test_checkpoint_if_due_writes_one_per_period(any_env: Env) -> None:
+    env = _busy(any_env)
+    db, sealer = env.reg.db, env.reg.sealer
+    first = audit.checkpoint_if_due(db, sealer, env.reg.now(), every=300)
+    assert first == audit.head_hash(db)
+    env.wrong("alice")
+    env.clock.advance(299)
+    assert audit.checkpoint_if_due(db, sealer, env.reg.now(), every=300) is None
+    env.clock.advance(1)
+    second = audit.checkpoint_if_due(db, sealer, env.reg.now(), every=300)
+    assert second is not None and second != first
+    assert audit.verify(db, sealer, expect=first)[1] == second  # the old one still provable
+    row = db.one("SELECT COUNT(*) AS n FROM audit_checkpoints")
+    assert row is not None and row["n"] == 2
+
+
 def test_nothing_is_chained_onto_or_checkpointed_over_a_forged_head(any_env: Env) -> None:
     env = _busy(any_env)
     db = env.reg.db
