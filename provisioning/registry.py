@@ -186,8 +186,13 @@ class Registry:
                     key_file.unlink()
                 raise
             reg = cls(db, sealer, key_file, **kw)
-            if schema.VERSION - applied < _HEAD_MAC_SINCE:  # this run added the head's MAC
+            before = schema.VERSION - applied
+            if before < _HEAD_MAC_SINCE:  # this run added the head's MAC
                 reg.anchor_audit("schema upgrade")
+            elif before < schema.AUDIT_CHAINS_SINCE:  # this run split the log into chains
+                with db.transaction():
+                    if audit.carry_over(db, sealer):
+                        reg.log("audit.chains", "ok", detail={"chains": schema.AUDIT_CHAINS})
             return reg, created, applied
         except BaseException:
             db.close()
@@ -516,6 +521,7 @@ class Registry:
                     count += 1
             left = self._remac(both, valid)
             _store_key_check(self.db, both)
+            audit.rekey(self.db, both)  # every chain head and checkpoint under the fresh key
             # Logged under both keys: the head's old MAC is checked, the new one made with the
             # fresh key (the old one leaves the file below).
             audit.append(self.db, both, at=self.now(), operator=self.operator,
