@@ -22,6 +22,7 @@ from emulator.board import VirtualBoard
 from emulator.flash import Flash
 from emulator.scheduler import EmulatorError, Scheduler
 from emulator.serialport import InProcessTransport, check_baud, open_port
+from host_tools import announce as announcements
 
 DEFAULT_SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
 DEFAULT_SERIAL_NUMBER = "DSC00000001"
@@ -43,7 +44,9 @@ class Emulator:
     production (a production build), bounce_ms (contact chatter per press/release), seed
     (a deterministic "TRNG"), unix_time (the board's clock at virtual time 0, for Tn suites),
     app_factory (a stand-in for dsc.app.App, CPython runtime only), baud (pace the `serial`
-    port like a UART at that rate, 8N1, both directions; None: as fast as the host goes).
+    port like a UART at that rate, 8N1, both directions; None: as fast as the host goes),
+    announce (with `serial`: publish the port for discovery while the card runs, see
+    `host_tools.announce`; `dsc emulator` does this, tests usually do not).
     """
 
     def __init__(self, board: str | dict[str, Any] = "pico", runtime: str = "cpython",
@@ -53,7 +56,8 @@ class Emulator:
                  pin_len: int = 4, idle_ms: int = 30000, response_ms: int = 60000,
                  production: bool = False, bounce_ms: int = BOUNCE_MS,
                  seed: int | None = None, unix_time: int | None = None,
-                 app_factory: Any = None, baud: int | None = None) -> None:
+                 app_factory: Any = None, baud: int | None = None,
+                 announce: bool = False) -> None:
         if runtime not in RUNTIMES:
             raise EmulatorError(f"unknown runtime {runtime!r}: use {' or '.join(RUNTIMES)}")
         _check_baud(baud, serial)
@@ -64,6 +68,7 @@ class Emulator:
         self.runtime = _make_runtime(runtime, self.board, production, seed, app_factory)
         self.scheduler = Scheduler(self.board, self.runtime)
         self._port: Any = None
+        self._announced: Path | None = None
         self.serial_number = serial_number or DEFAULT_SERIAL_NUMBER
         # The card's admin key (what provisioning gave it): tests use it for AUTH.
         self.admin_key = admin_key if admin_key is not None else os.urandom(32)
@@ -75,6 +80,8 @@ class Emulator:
             if serial is not None:
                 self._port = open_port(self.board.serial, serial, baud=baud)
                 self.realtime()
+                if announce:
+                    self._announce(provisioned=key is not None)
         except BaseException:
             self.close()
             raise
@@ -168,6 +175,9 @@ class Emulator:
 
     # --- life cycle ---
     def close(self) -> None:
+        if self._announced is not None:  # first: discovery must not find a closing port
+            announcements.remove(self._announced)
+            self._announced = None
         if self._port is not None:
             self._port.close()
             self._port = None
@@ -180,6 +190,15 @@ class Emulator:
         self.close()
 
     # --- internals ---
+    def _announce(self, provisioned: bool) -> None:
+        ann = announcements.Announcement(
+            port=self._port.url, pid=os.getpid(), runtime=self.runtime_name,
+            board=self.board.name, serial_number=self.serial_number if provisioned else None)
+        try:
+            self._announced = announcements.write(ann)
+        except (announcements.AnnounceError, OSError, ValueError) as e:
+            raise EmulatorError(f"cannot announce the serial port for discovery: {e}") from None
+
     def _check_key(self, key: str) -> None:
         if key not in self.board.gpio.switches:
             raise EmulatorError(f"no key {key!r} on board {self.board.name}; "

@@ -73,7 +73,8 @@ def _make_card(args: argparse.Namespace, key: bytes | None, admin: bytes | None)
     try:
         return Emulator(board=args.board, runtime=args.runtime, key=key, suite=args.suite,
                         serial_number=args.serial_number, state_dir=args.state,
-                        serial=args.serial, admin_key=admin, baud=args.baud)
+                        serial=args.serial, admin_key=admin, baud=args.baud,
+                        announce=True)
     except (EmulatorError, ValueError, OSError) as e:
         if isinstance(e, BoardError):
             raise
