@@ -3,7 +3,8 @@ scenario. `host_tools/commands/emulator.py` registers these arguments under `dsc
 
     dsc emulator                                 # a window with a blank card
     dsc emulator --key-file seed.hex             # provisioned (key as hex text in the file)
-    dsc emulator --headless --serial pty         # prints "serial: /dev/pts/N", runs until ^C
+    dsc emulator --headless --serial pty         # prints "serial: /dev/pts/N", runs until ^C;
+                                                 # announced to discovery (--port auto) meanwhile
     dsc emulator --headless --serial tcp --baud 115200   # the port paced like a UART
     dsc emulator --key-stdin --script login.txt  # exits 1 at the first failed expectation
 """
@@ -31,7 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run the firmware in-process (cpython) or on the MicroPython unix port")
     p.add_argument("--state", metavar="DIR", help="keep the card's flash in DIR between runs")
     p.add_argument("--serial", metavar="pty|tcp[:PORT]",
-                   help="expose the card's serial port as a pty or a TCP socket (prints it)")
+                   help="expose the card's serial port as a pty or a TCP socket (prints it, "
+                        "and announces it to dsc card list and --port auto)")
     p.add_argument("--baud", type=int, metavar="N",
                    help="pace the --serial port like a UART at N baud, 8N1, both directions "
                         "(default: unpaced)")
