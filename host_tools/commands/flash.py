@@ -40,13 +40,14 @@ def _run(args: argparse.Namespace) -> int:
         else:
             print(plan.describe(args.port))
         return 0
-    flash.copy_to_board(plan, args.port, args.baudrate)
+    runtime = flash.copy_to_board(plan, args.port, args.baudrate)
     info = flash.confirm(args.port, plan, args.timeout, args.baudrate)
     if args.json:
         print(json.dumps({"board": info.board, "firmware": info.firmware,
+                          "micropython": runtime.release,
                           "production": plan.production, "locked": info.locked,
                           "provisioned": info.provisioned, "port": args.port}))
     else:
-        print(f"flashed {info.board}: firmware {info.firmware}"
+        print(f"flashed {info.board} (MicroPython {runtime.release}): firmware {info.firmware}"
               f"{', production (locked)' if info.locked else ''}; the card answers INFO")
     return 0
