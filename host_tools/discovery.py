@@ -105,5 +105,20 @@ def auto_port(ports: Iterable[Any] | None = None,
     raise CardNotFound(f"{len(cards)} cards found: {names}; give --port")
 
 
+def only_board(ports: Iterable[Any] | None = None,
+               announced: Iterable[announce.Announcement] | None = None) -> str:
+    """The port of the only board attached (a known VID:PID, or an emulator), whether or not
+    it answers INFO yet: what `dsc flash --port auto` flashes (a MicroPython board with no
+    OpenDSC firmware is no card yet)."""
+    found = candidates(ports, announced)
+    if len(found) == 1:
+        return found[0].port
+    if not found:
+        raise CardNotFound("no board found: is it plugged in? (a board without MicroPython has "
+                           "no serial port yet: see docs/first-flash.md)")
+    raise CardNotFound(f"{len(found)} boards found: {', '.join(c.port for c in found)}; "
+                       "give --port")
+
+
 def resolve_port(port: str) -> str:
     return auto_port() if port == "auto" else port

@@ -7,17 +7,22 @@ from __future__ import annotations
 
 import os
 import select
+import subprocess
 import threading
 import tty
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from emulator import Emulator
-from host_tools import flash
+from host_tools import discovery, flash
 from host_tools.cli import main
+from host_tools.transport import CardNotFound
 
 KEY = bytes(range(32))
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -206,3 +211,39 @@ def test_a_card_locked_in_production(quick: None, capsys: pytest.CaptureFixture[
         assert err.endswith(" locked in production: its REPL is off; reflash it through its "
                             "bootloader (docs/first-flash.md)\n")
         assert card.flash.snapshot() == before
+
+
+# --- make flash DRY_RUN=1, --port auto ---
+def test_make_flash_takes_dry_run(tmp_path: Path) -> None:
+    def command(*assign: str) -> str:
+        p = subprocess.run(["make", "-n", "-s", "-C", str(ROOT), "flash", *assign],
+                           capture_output=True, text=True, timeout=60, check=True)
+        return p.stdout.splitlines()[-1]
+
+    assert command("BOARD=pico2", "PORT=/dev/ttyACM7", "DRY_RUN=1") == \
+        ".venv/bin/dsc flash --board pico2 --port /dev/ttyACM7 --dry-run"
+    assert command("BOARD=pico2", "PORT=/dev/ttyACM7") == \
+        ".venv/bin/dsc flash --board pico2 --port /dev/ttyACM7"
+    assert command("DRY_RUN=0").endswith("--port auto")
+    # The recipe's command does what it says: the plan, and nothing opened.
+    argv = command("BOARD=pico2", "PORT=/dev/nonexistent-tty", "DRY_RUN=1").split()
+    p = subprocess.run([str(ROOT / argv[0]), *argv[1:]], capture_output=True, text=True,
+                       timeout=120, check=False, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("flash pico2 (mpy-cross -march=armv7emsp) on /dev/nonexistent-tty:")
+
+
+def test_port_auto_flashes_the_only_board(quick: None, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(discovery.list_ports, "comports", lambda: [])  # no USB boards here
+    code, _, err = dsc_flash(capsys, "auto")
+    assert code == 1 and err.startswith("dsc: error: no board found: is it plugged in?")
+    with Emulator(serial="pty", announce=True) as card:  # a blank board counts as well
+        code, out, err = dsc_flash(capsys, "auto")
+        assert code == 0, err
+        assert out.startswith("flashed pico (MicroPython ")
+        assert card.flash.read("main.py") is not None
+        usb = [SimpleNamespace(device="/dev/ttyACM0", vid=0x2E8A, pid=0x0005, description="")]
+        with pytest.raises(CardNotFound, match=rf"2 boards found: /dev/ttyACM0, "
+                                               rf"{card.serial_url}; give --port"):
+            discovery.only_board(usb)
