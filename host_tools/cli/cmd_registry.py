@@ -1,28 +1,24 @@
-"""Registry administration: set-up, key rotation, settings, provisioning, wipe, audit, PSKC.
+"""Registry administration: set-up, key rotation, settings, audit, PSKC.
 
     dsc registry init | rotate-key | config [NAME VALUE]
-    dsc provision --port P|auto [--port P2 ...] [--count N] [--suite S] [--batch NAME]
-    dsc wipe SERIAL --port P
     dsc audit [--verify | --anchor] [--user U] [--serial-number S] [--limit N]
     dsc pskc export --out F (--password-stdin | --psk-file F) [SERIAL ...]
     dsc pskc import F (--password-stdin | --psk-file F)
 
-The master admin key (from which each card's admin key is derived, see host_tools.admin_keys)
-comes from `--admin-master-key-file` or the file named by `DSC_ADMIN_MASTER_KEY_FILE`.
+Provisioning cards and wiping them is `cmd_provision`.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
+from host_tools.cli.options import add, common, emit, open_registry, when
 from host_tools.errors import UsageError
 from host_tools.secrets_input import read_hex_secret, read_text_secret
 from provisioning import audit, pskc_io
-from provisioning.cliutil import add, common, emit, open_registry, stderr, when
-from provisioning.registry import DEFAULT_SUITE, Policy, Registry
+from provisioning.registry import Policy, Registry
 
 
 def register(sub: Any) -> None:
@@ -34,7 +30,11 @@ def register(sub: Any) -> None:
     p = add(rsub, "config", _config, "show the settings, or set NAME to VALUE", c)
     p.add_argument("name", nargs="?", choices=Policy.names(), metavar="NAME")
     p.add_argument("value", nargs="?", type=int, metavar="VALUE")
-    _register_cards(sub, c)
+    p = add(rsub, "vouch", _vouch, "after a refused row (integrity check failed) was looked "
+            "into and put right: MAC it again as it stands (logged)", c)
+    p.add_argument("table", metavar="TABLE", help="as the error names it: users, cards, ...")
+    p.add_argument("row", metavar="ID", help="the row's id (the N of id=N in the error)")
+    p.add_argument("--why", required=True, help="what the investigation found (logged)")
     p = add(sub, "audit", _audit, "show the audit log, or --verify its hash chain", c)
     p.add_argument("--verify", action="store_true", help="check the hash chain and its head")
     p.add_argument("--anchor", action="store_true",
@@ -44,24 +44,6 @@ def register(sub: Any) -> None:
     p.add_argument("--serial-number")
     p.add_argument("--limit", type=int, default=50)
     _register_pskc(sub, c)
-
-
-def _register_cards(sub: Any, c: list[argparse.ArgumentParser]) -> None:
-    p = add(sub, "provision", _provision, "load new cards and record them in the registry", c)
-    p.add_argument("--port", action="append", required=True,
-                   help="card port (device, pty or URL), or auto; repeat for several cards")
-    p.add_argument("--count", type=int, default=None,
-                   help="cards to provision (default: one per --port)")
-    p.add_argument("--suite", default=DEFAULT_SUITE)
-    p.add_argument("--batch", help="batch name recorded with each card")
-    p.add_argument("--pin-len", type=int, default=4)
-    p.add_argument("--wait", type=float, default=300.0,
-                   help="seconds to wait for each next card (default 300)")
-    p.add_argument("--admin-master-key-file",
-                   help="hex master admin key file (else $DSC_ADMIN_MASTER_KEY_FILE)")
-    p = add(sub, "wipe", _wipe, "wipe a returned card over the service protocol, for reuse", c)
-    p.add_argument("serial_number", metavar="SERIAL")
-    p.add_argument("--port", required=True)
 
 
 def _register_pskc(sub: Any, c: list[argparse.ArgumentParser]) -> None:
@@ -130,76 +112,11 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- cards ----------------------------------------------------------------------------------
-def _provision(args: argparse.Namespace) -> int:
-    from provisioning import cardlink, provisioner
-
-    master = cardlink.read_master_admin_key(args.admin_master_key_file)
-    ports = cardlink.resolve_ports(args.port)
-    count = args.count if args.count is not None else len(ports)
-    if count < 1:
-        raise UsageError("--count must be at least 1")
-    opts = provisioner.Options(suite=args.suite, batch=args.batch, pin_len=args.pin_len)
-    bar = _ProgressBar()
+def _vouch(args: argparse.Namespace) -> int:
     with open_registry(args) as reg:
-        result = provisioner.provision_batch(
-            reg, ports, cardlink.open_client, count, master, cardlink.derive_admin_key, opts,
-            wait=args.wait, report=bar.say, progress=bar.draw)
-    bar.close()
-    return _summary(args, result)
-
-
-class _ProgressBar:
-    """A bar on stderr, redrawn in place; messages get lines of their own above it."""
-
-    width = 30
-
-    def __init__(self) -> None:
-        self.open = False  # the cursor is at the end of a drawn bar
-
-    def draw(self, done: int, total: int) -> None:
-        filled = self.width * done // max(total, 1)
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done}/{total}")
-        sys.stderr.flush()
-        self.open = True
-
-    def say(self, text: str) -> None:
-        self.close()
-        stderr(text)
-
-    def close(self) -> None:
-        if self.open:
-            sys.stderr.write("\n")
-            self.open = False
-
-
-def _summary(args: argparse.Namespace, result: Any) -> int:
-    single = result.wanted == 1 and len(result.done) == 1
-    if args.json:
-        emit(args, result.done[0].as_json() if single else result.as_json(), "")
-    else:
-        for p in result.done:
-            print(f"{p.serial_number}  provisioned  {p.suite}  ({p.seconds:.2f} s)")
-        print(f"{len(result.done)} of {result.wanted} cards provisioned"
-              + (f", {len(result.skipped)} already done" if result.skipped else ""))
-    if result.failed:
-        stderr(f"dsc: error: {result.failed}")
-        return 1
-    return 0
-
-
-def _wipe(args: argparse.Namespace) -> int:
-    from provisioning import cardlink, provisioner, support
-
-    with open_registry(args) as reg:
-        support.check_can(reg, args.serial_number, "wipe")
-        client = cardlink.open_client(args.port)
-        try:
-            provisioner.wipe_card(reg, args.serial_number, client)
-        finally:
-            client.close()
-    emit(args, {"serial_number": args.serial_number, "status": "wiped"},
-         f"card {args.serial_number} wiped: it is blank, ready to be provisioned again")
+        held = reg.vouch_row(args.table, args.row, args.why)
+    emit(args, {"table": args.table, "row": args.row, "status": "vouched", "was_valid": held},
+         f"{args.table} row {args.row} vouched for (logged as integrity.vouch)")
     return 0
 
 
@@ -215,8 +132,9 @@ def _audit(args: argparse.Namespace) -> int:
             return 0
         if args.verify:
             count, head = audit.verify(reg.db, reg.sealer)
-            emit(args, {"entries": count, "head": head, "status": "intact"},
-                 f"audit log intact: {count} entries, head {head}")
+            rows = reg.verify_rows()  # and the row MACs (TamperedRowError names the first)
+            emit(args, {"entries": count, "head": head, "status": "intact", "rows": rows},
+                 f"audit log intact: {count} entries, head {head}; {rows} rows vouched for")
             return 0
         items = audit.entries(reg.db, user=args.user, serial_number=args.serial_number,
                               limit=args.limit)
