@@ -99,6 +99,9 @@ def run(args: argparse.Namespace) -> int:
     with card:
         if card.serial_url:
             print(f"serial: {card.serial_url}", flush=True)
+        if card.announce_error:
+            print(f"dsc emulator: warning: {card.announce_error}; give --port "
+                  f"{card.serial_url} to the host tools", file=sys.stderr, flush=True)
         if args.script:
             return _run_script(card, args.script)
         if args.headless:

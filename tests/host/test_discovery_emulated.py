@@ -263,3 +263,27 @@ def test_a_killed_emulator_is_cleaned_up_by_the_next_look() -> None:
 def card_firmware() -> str:
     import dsc as firmware
     return str(firmware.VERSION)
+
+
+def test_an_emulator_that_cannot_announce_still_runs(monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    (run / "opendsc").mkdir(parents=True, mode=0o755)  # not private: nothing is written there
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
+    with Emulator(serial="pty", announce=True) as card:
+        assert card.announce_error is not None
+        assert card.announce_error.startswith("not announced for discovery: ")
+        assert "is not a private directory of this user" in card.announce_error
+        assert discovery.list_cards([]) == []
+        with pytest.raises(CardNotFound, match="no card found"):
+            discovery.auto_port([])
+        assert not (run / "opendsc" / "emulators").exists()
+    p, port = start_emulator("--serial", "pty")
+    try:
+        assert p.stderr is not None
+        assert p.stderr.readline() == (f"dsc emulator: warning: not announced for discovery: "
+                                       f"{run}/opendsc/emulators is not a private directory of "
+                                       f"this user; give --port {port} to the host tools\n")
+    finally:
+        p.kill()
+        p.wait()
