@@ -134,16 +134,19 @@ def check(data: object) -> Announcement:
 
 
 def valid_port(port: str) -> bool:
-    """A pseudo-terminal that exists as a character device, or a loopback TCP URL."""
+    """A pseudo-terminal of this user that exists as a character device, or a loopback TCP
+    URL."""
     m = _SOCKET.fullmatch(port)
     if m:
         return 0 < int(m.group(2)) < 65536
     if not _PTY.fullmatch(port):
         return False
     try:
-        return stat.S_ISCHR(os.stat(port).st_mode)
+        st = os.stat(port)
     except OSError:
         return False
+    # A pty belongs to whoever opened it: never another user's terminal.
+    return stat.S_ISCHR(st.st_mode) and st.st_uid == os.getuid()
 
 
 def _alive(pid: int) -> bool:

@@ -149,10 +149,20 @@ def test_hostile_or_malformed_announcements_are_ignored(tmp_path: Path) -> None:
         for name, data in hostile.items():
             plant(name, data)
         plant("readable-by-others.json", good(port), mode=0o644)
+        if os.getuid() == 0:  # a terminal of someone else (root: make one theirs)
+            theirs, m2, s2 = a_pty()
+            os.chown(theirs, 4321, -1)
+            plant("their-terminal.json", good(theirs))
+        else:
+            m2 = s2 = -1
+            plant("their-terminal.json", good("/dev/console"))
         (announce.directory() / "link.json").symlink_to(secret)
         (announce.directory() / "fifo.json").unlink(missing_ok=True)
         os.mkfifo(announce.directory() / "fifo.json", 0o600)  # must not block the reader
         assert announce.read_all() == []
+        if m2 >= 0:
+            os.close(m2)
+            os.close(s2)
         assert secret.read_text() == "not for discovery"
         assert all((announce.directory() / n).exists() for n in hostile)  # not ours to delete
         plant("fine.json", good(port))
