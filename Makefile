@@ -9,6 +9,7 @@ PY       := $(BIN)/python
 STUBS    := .stubs
 BOARD    ?= pico
 PORT     ?= auto
+DRY_RUN  ?=
 PYTEST_ARGS ?=
 
 FIRMWARE_PY := $(shell find firmware boards -name '*.py' 2>/dev/null | sort)
@@ -21,6 +22,7 @@ help:
 	@echo "make test    - set everything up, then lint, type-check, compile and run all tests"
 	@echo "make bench   - benchmarks (firmware on CPython and both MicroPython VMs, emulator, host)"
 	@echo "make flash BOARD=pico PORT=/dev/ttyACM0 - compile and copy the firmware to a board"
+	@echo "             (DRY_RUN=1: print what would be copied, touch nothing)"
 	@echo "make docs    - regenerate generated docs (board wiring tables)"
 
 # --- set-up -----------------------------------------------------------------------------------
@@ -81,7 +83,7 @@ demo: setup
 	$(PY) -m host_tools.cli.cmd_demo
 
 flash: setup
-	$(BIN)/dsc flash --board $(BOARD) --port $(PORT)
+	$(BIN)/dsc flash --board $(BOARD) --port $(PORT)$(if $(filter 1 yes true,$(DRY_RUN)), --dry-run)
 
 docs: $(BIN)/.stamp
 	$(BIN)/dsc build wiring --write docs/boards.md

@@ -22,6 +22,7 @@ from emulator.board import VirtualBoard
 from emulator.flashmem import Flash
 from emulator.scheduler import EmulatorError, Scheduler
 from emulator.serialport import InProcessTransport, check_baud, open_port
+from host_tools import announce as announcements
 
 DEFAULT_SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
 DEFAULT_SERIAL_NUMBER = "DSC00000001"
@@ -50,6 +51,8 @@ class Emulator:
     wall_clock (run on the wall clock: default True with `serial`, False without; a scenario
     behind a serial port keeps virtual time with wall_clock=False, the host's bytes then
     reach the card as the steps run).
+    announce (with `serial`: publish the port for discovery while the card runs, see
+    `host_tools.announce`; `dsc emulator` does this, tests usually do not).
     """
 
     def __init__(self, board: str | dict[str, Any] = "pico", runtime: str = "cpython",
@@ -61,7 +64,7 @@ class Emulator:
                  seed: int | None = None, unix_time: int | None = None,
                  app_factory: Any = None, baud: int | None = None,
                  wall_clock: bool | None = None, rtc_set: bool = True,
-                 boot_from: str = "source") -> None:
+                 boot_from: str = "source", announce: bool = False) -> None:
         if runtime not in RUNTIMES:
             raise EmulatorError(f"unknown runtime {runtime!r}: use {' or '.join(RUNTIMES)}")
         _check_boot_from(boot_from, runtime)
@@ -76,6 +79,8 @@ class Emulator:
                                      boot_from)
         self.scheduler = Scheduler(self.board, self.runtime)
         self._port: Any = None
+        self._announced: Path | None = None
+        self.announce_error: str | None = None  # why announce=True could not announce
         self.serial_number = serial_number or DEFAULT_SERIAL_NUMBER
         # The card's admin key (what provisioning gave it): tests use it for AUTH.
         self.admin_key = admin_key if admin_key is not None else os.urandom(32)
@@ -88,6 +93,8 @@ class Emulator:
                 self._port = open_port(self.board.serial, serial, baud=baud)
             if wall_clock if wall_clock is not None else serial is not None:
                 self.realtime()
+                if announce:
+                    self._announce(provisioned=key is not None)
         except BaseException:
             self.close()
             raise
@@ -183,6 +190,9 @@ class Emulator:
 
     # --- life cycle ---
     def close(self) -> None:
+        if self._announced is not None:  # first: discovery must not find a closing port
+            announcements.remove(self._announced)
+            self._announced = None
         if self._port is not None:
             self._port.close()
             self._port = None
@@ -195,6 +205,16 @@ class Emulator:
         self.close()
 
     # --- internals ---
+    def _announce(self, provisioned: bool) -> None:
+        ann = announcements.Announcement(
+            port=self._port.url, pid=os.getpid(), runtime=self.runtime_name,
+            board=self.board.name, serial_number=self.serial_number if provisioned else None)
+        try:
+            self._announced = announcements.write(ann)
+        except (announcements.AnnounceError, OSError, ValueError) as e:
+            # The card works all the same: only discovery will not find it.
+            self.announce_error = f"not announced for discovery: {e}"
+
     def _check_key(self, key: str) -> None:
         if key not in self.board.gpio.switches:
             raise EmulatorError(f"no key {key!r} on board {self.board.name}; "

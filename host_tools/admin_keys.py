@@ -20,6 +20,7 @@ from host_tools.secrets_input import read_hex_secret
 LABEL = b"OpenDSC admin key v1\x00"
 MASTER_FILE_ENV = "DSC_ADMIN_MASTER_KEY_FILE"
 MASTER_KEY_BYTES = 32
+DEFAULT_FILE_NAME = "admin-master.key"
 
 
 def derive_admin_key(master: bytes, serial_number: str) -> bytes:
@@ -35,14 +36,24 @@ def derive_admin_key(master: bytes, serial_number: str) -> bytes:
     return hmac.new(master, LABEL + serial, hashlib.sha256).digest()
 
 
+def master_key_path() -> Path:
+    """Where the master admin key file is: $DSC_ADMIN_MASTER_KEY_FILE, else
+    $XDG_CONFIG_HOME/opendsc/admin-master.key (~/.config/...), which `dsc registry init` makes."""
+    env_file = os.environ.get(MASTER_FILE_ENV)
+    if env_file:
+        return Path(env_file).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "opendsc" / DEFAULT_FILE_NAME
+
+
 def read_master_key(file: str | Path | None = None) -> bytes:
-    """The master admin key from `file`, else from the file named by DSC_ADMIN_MASTER_KEY_FILE."""
+    """The master admin key from `file`, else from `master_key_path()`."""
     if file is None:
-        env_file = os.environ.get(MASTER_FILE_ENV)
-        if not env_file:
-            raise UsageError(f"no master admin key: give --admin-master-key-file or set "
-                             f"{MASTER_FILE_ENV} to the key file")
-        file = env_file
+        file = master_key_path()
+        if not os.environ.get(MASTER_FILE_ENV) and not file.exists():
+            raise UsageError(f"no master admin key: give --admin-master-key-file, set "
+                             f"{MASTER_FILE_ENV} to the key file, or run `dsc registry init` "
+                             f"(it creates {file})")
     return read_hex_secret(file=file, what="master admin key", min_bytes=16, max_bytes=64)
 
 

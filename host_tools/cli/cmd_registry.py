@@ -80,12 +80,17 @@ def _protection(args: argparse.Namespace, required: bool = True) -> pskc_io.Prot
 
 # --- registry -------------------------------------------------------------------------------
 def _init(args: argparse.Namespace) -> int:
+    from provisioning.keys import create_admin_master_key_file
+
     reg, created, applied = Registry.init(args.db, args.master_key_file, operator=args.operator)
     with reg:
+        admin_file, admin_created = create_admin_master_key_file()
         data = {"key_file": str(reg.key_file), "key_created": created,
+                "admin_key_file": str(admin_file), "admin_key_created": admin_created,
                 "migrations_applied": applied, "status": "ready"}
     emit(args, data, f"registry ready ({applied} migrations applied); master key file "
-                     f"{data['key_file']} {'created' if created else 'kept'}")
+                     f"{data['key_file']} {'created' if created else 'kept'}; master admin key "
+                     f"file {admin_file} {'created' if admin_created else 'kept'}")
     return 0
 
 
