@@ -12,8 +12,7 @@ from provisioning import lifecycle, ocra_check
 from provisioning.db import Row
 from provisioning.errors import CardStateError, InvalidInputError, UserStateError
 from provisioning.registry import Registry
-
-DAY = 86400
+from provisioning.timeutil import DAY
 
 
 def _ensure_user(reg: Registry, name: str) -> Row:

@@ -23,8 +23,8 @@ from provisioning import lifecycle
 from provisioning.db import Row
 from provisioning.errors import UserStateError
 from provisioning.registry import Registry
+from provisioning.timeutil import DAY
 
-DAY = 86400
 PASSCODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 PASSCODE_LEN = 10
 COLUMNS = "ABCDEFGH"

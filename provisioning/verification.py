@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from host_tools.cli.options import when
 from provisioning import lifecycle, ocra_check, support, temporary
 from provisioning.db import Row
 from provisioning.errors import (
@@ -33,6 +32,7 @@ from provisioning.errors import (
     VerificationRejected,
 )
 from provisioning.registry import Registry
+from provisioning.timeutil import DAY, when
 
 REASONS = ("wrong", "expired", "already used", "locked", "no active card", "unknown challenge")
 
@@ -121,7 +121,7 @@ def issue_challenge(reg: Registry, user: str, serial_number: str | None = None) 
         cells = temporary.new_cells() if grid else None
         cid = secrets.token_hex(8)
         expires = now + reg.policy.challenge_ttl
-        reg.db.execute("DELETE FROM challenges WHERE expires_at < ?", (now - 86400,))
+        reg.db.execute("DELETE FROM challenges WHERE expires_at < ?", (now - DAY,))
         reg.db.execute("INSERT INTO challenges (id, user_id, card_id, challenge, cells, "
                        "issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (cid, urow["id"], card["id"] if card else None, digits, cells, now,

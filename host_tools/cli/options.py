@@ -6,7 +6,6 @@ Secrets never come from argv: PINs and passwords from stdin (`--pin-stdin`, ...)
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 from collections.abc import Callable
@@ -16,6 +15,10 @@ from typing import Any
 from host_tools.errors import UsageError
 from host_tools.secrets_input import read_text_secret
 from provisioning.registry import Registry
+from provisioning.timeutil import when
+
+__all__ = ["add", "common", "emit", "need_one", "open_registry", "read_pin",
+           "read_response", "stderr", "when"]
 
 
 def common() -> argparse.ArgumentParser:
@@ -52,12 +55,6 @@ def read_pin(what: str = "PIN") -> str:
 def read_response(value: str) -> str:
     """`-` reads the response from stdin: use it for temporary passcodes (not one-time)."""
     return read_text_secret(stdin=True, what="response") if value == "-" else value
-
-
-def when(t: int | None) -> str:
-    if t is None:
-        return "-"
-    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
