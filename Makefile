@@ -78,7 +78,7 @@ bench: setup postgres
 	source scripts/postgres-env.sh && $(PY) -m bench.run
 
 demo: setup
-	$(PY) -m host_tools.cli.cmd_demo
+	$(BIN)/dsc demo
 
 flash: setup
 	$(BIN)/dsc flash --board $(BOARD) --port $(PORT)

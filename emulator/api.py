@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from emulator.board import VirtualBoard
+from emulator.errors import EmulatorError
 from emulator.flashmem import Flash
-from emulator.scheduler import EmulatorError, Scheduler
+from emulator.scheduler import Scheduler
 from emulator.serialport import InProcessTransport, check_baud, open_port
 
 DEFAULT_SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"

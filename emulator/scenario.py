@@ -28,18 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from host_tools.errors import DscError, UsageError
+from emulator.errors import ExpectationFailed, ScenarioError
 
 MAX_MS = 24 * 3600 * 1000
 _COMMENT = re.compile(r"(^|\s)#.*$")  # `expect A#B` keeps its #
-
-
-class ScenarioError(UsageError):
-    """A scenario line is malformed (unknown step or key, bad number)."""
-
-
-class ExpectationFailed(DscError):
-    """A step's expectation did not hold (the message names the line)."""
 
 
 @dataclass(frozen=True)

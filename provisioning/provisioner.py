@@ -171,7 +171,7 @@ def provision_batch(reg: Registry, ports: Sequence[str], opener: Opener, count: 
                     progress: Callable[[int, int], None] = lambda i, n: None) -> Batch:
     ocra_check.suite_info(opts.suite)  # a bad suite is refused before any card is touched
     if not 4 <= opts.pin_len <= 12:
-        raise InvalidInputError("--pin-len must be 4 to 12")
+        raise InvalidInputError("a PIN length must be 4 to 12", field="pin_len")
     batch = Batch(wanted=count, done=[], skipped=[])
     progress(0, count)
     while len(batch.done) < count:

@@ -28,13 +28,14 @@ from provisioning.db import Row
 from provisioning.errors import (
     CardStateError,
     InvalidInputError,
+    Reason,
     UserStateError,
     VerificationRejected,
 )
 from provisioning.registry import Registry
 from provisioning.timeutil import DAY, when
 
-REASONS = ("wrong", "expired", "already used", "locked", "no active card", "unknown challenge")
+REASONS = tuple(Reason)
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class Challenge:
 class Outcome:
     accepted: bool
     user: str
-    reason: str | None = None              # one of REASONS when rejected
+    reason: Reason | None = None           # why, when rejected
     method: str | None = None              # "card", "passcode" or "security-card"
     access: str | None = None              # "full" or "portal-only"
     serial_number: str | None = None
@@ -71,12 +72,12 @@ class Outcome:
         if self.accepted:
             via = f"card {self.serial_number}" if self.method == "card" else self.method
             return f"accepted: {self.user} by {via}, {self.access} access"
-        if self.reason == "locked" and self.locked_until is not None:
+        if self.reason == Reason.LOCKED and self.locked_until is not None:
             return f"rejected: locked (until {when(self.locked_until)}; `dsc unlock` ends it early)"
         text = f"rejected: {self.reason}"
         if self.locked_until is not None:
             return f"{text}; the user is now locked until {when(self.locked_until)}"
-        if self.attempts_remaining is not None and self.reason == "wrong":
+        if self.attempts_remaining is not None and self.reason == Reason.WRONG:
             left = self.attempts_remaining
             text += f" ({left} attempt{'' if left == 1 else 's'} left before the user is locked)"
         if self.hint:
@@ -101,8 +102,8 @@ def _choose_card(reg: Registry, user: Row, serial_number: str | None) -> Row | N
         raise UserStateError(f"{user['name']} holds no usable card {serial_number}")
     if len(cards) > 1:
         names = ", ".join(c["serial_number"] for c in cards)
-        raise UserStateError(f"{user['name']} holds several cards ({names}): choose one "
-                             f"with --serial-number")
+        raise UserStateError(f"{user['name']} holds several cards ({names}): name one",
+                             field="card_choice")
     return cards[0] if cards else None
 
 
@@ -138,16 +139,16 @@ def _consume(reg: Registry, urow: Row, challenge_id: str) -> tuple[Row | None, O
     """Lock checks and single use; (challenge, None) to go on, (None, rejection) to stop."""
     now, name = reg.now(), urow["name"]
     if urow["locked_until"] is not None and int(urow["locked_until"]) > now:
-        return None, Outcome(False, name, "locked", locked_until=int(urow["locked_until"]))
+        return None, Outcome(False, name, Reason.LOCKED, locked_until=int(urow["locked_until"]))
     ch = reg.db.one("SELECT * FROM challenges WHERE id = ? AND user_id = ?",
                     (challenge_id, urow["id"]))
     if ch is None:
-        return None, Outcome(False, name, "unknown challenge")
+        return None, Outcome(False, name, Reason.UNKNOWN_CHALLENGE)
     if ch["used_at"] is not None:
-        return None, Outcome(False, name, "already used")
+        return None, Outcome(False, name, Reason.ALREADY_USED)
     reg.db.execute("UPDATE challenges SET used_at = ? WHERE id = ?", (now, challenge_id))
     if int(ch["expires_at"]) <= now:
-        return None, Outcome(False, name, "expired")
+        return None, Outcome(False, name, Reason.EXPIRED)
     return ch, None
 
 
@@ -161,14 +162,14 @@ def _count_failure(reg: Registry, urow: Row) -> Outcome:
         reg.db.execute("UPDATE users SET failures = ?, failures_since = ?, failure_times = ? "
                        "WHERE id = ?", (len(times), times[0], " ".join(map(str, times)),
                                         urow["id"]))
-        return Outcome(False, urow["name"], "wrong",
+        return Outcome(False, urow["name"], Reason.WRONG,
                        attempts_remaining=pol.max_failures - len(times))
     until = now + pol.lock_seconds
     reg.db.execute("UPDATE users SET locked_until = ?, failures = 0, failures_since = NULL, "
                    "failure_times = NULL WHERE id = ?", (until, urow["id"]))
     reg.log("lock", "locked", user=urow["name"],
             detail={"failures": len(times), "since": times[0], "until": until})
-    return Outcome(False, urow["name"], "wrong", attempts_remaining=0, locked_until=until)
+    return Outcome(False, urow["name"], Reason.WRONG, attempts_remaining=0, locked_until=until)
 
 
 def _attempt(reg: Registry, user: str, challenge_id: str, action: str, check: Check) -> Outcome:
@@ -230,7 +231,7 @@ def verify(reg: Registry, user: str, challenge_id: str, response: str) -> Outcom
         card_ok = card is not None and card["status"] in (lifecycle.ASSIGNED, lifecycle.ACTIVE)
         temp = temporary.valid_rows(reg, urow["id"], now)
         if not card_ok and not temp:
-            return Outcome(False, name, "no active card",
+            return Outcome(False, name, Reason.NO_ACTIVE_CARD,
                            serial_number=card["serial_number"] if card else None)
         if card_ok and card is not None and _ocra_ok(reg, card, ch, _pin_of(reg, urow), response):
             if card["status"] == lifecycle.ASSIGNED:  # the first correct response activates
@@ -245,7 +246,7 @@ def verify(reg: Registry, user: str, challenge_id: str, response: str) -> Outcom
         if card is not None and card["status"] == lifecycle.UNAVAILABLE and \
                 _ocra_ok(reg, card, ch, _pin_of(reg, urow), response):
             # The holder has the card back: not a failure, but login goes through reactivation.
-            return Outcome(False, name, "no active card", serial_number=card["serial_number"],
+            return Outcome(False, name, Reason.NO_ACTIVE_CARD, serial_number=card["serial_number"],
                            hint=f"card {card['serial_number']} is unavailable while temporary "
                                 f"access runs: take a new challenge and end that with "
                                 f"`dsc reactivate`")
@@ -307,5 +308,5 @@ def _require(card: Row | None, status: str, user: str, what: str) -> Row:
 
 def _raise_unless(outcome: Outcome) -> None:
     if not outcome.accepted:
-        raise VerificationRejected(outcome.describe(), reason=outcome.reason or "wrong",
+        raise VerificationRejected(outcome.describe(), reason=outcome.reason or Reason.WRONG,
                                    attempts_remaining=outcome.attempts_remaining)

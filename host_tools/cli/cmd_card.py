@@ -25,20 +25,22 @@ from typing import Any
 from dsc import ocra, record
 
 from host_tools import admin_keys, discovery
+from host_tools.cli.exits import CommandFailed, UsageError
+from host_tools.cli.options import pin_from_args
 from host_tools.client import CardClient, CardError, CardInfo, NotProvisioned
-from host_tools.errors import DscError, UsageError
-from host_tools.secrets_input import read_hex_secret, read_text_secret
+from host_tools.secrets_input import read_hex_secret
 from host_tools.transport import TransportError, open_transport
 
 DEFAULT_SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
 EPILOG = """\
 --port takes a device path (/dev/ttyACM0, COM3), a pty path, a pyserial URL (socket://HOST:PORT)
 or "auto" (the only card attached). Key files hold the key as hex text. The admin key is the
-card's own (--admin-key-file), or derived from the master admin key in the file named by
-DSC_ADMIN_MASTER_KEY_FILE (or --admin-master-key-file) and the card's serial number.
---pin puts the PIN in the command line, where other users of this machine can see it: use it for
-test PINs only, else --pin-stdin, --pin-file or --pin-env. A suite with a time step (T) is tested
-at the current time.
+card's own (--admin-key-file), or derived from the card's serial number and the master admin
+key in --admin-master-key-file, else the file named by DSC_ADMIN_MASTER_KEY_FILE, else
+~/.config/opendsc/admin-master.key (made by `dsc registry init`, mode 0600).
+--pin puts the PIN in the command line, where other users of this machine can see it: a test
+convenience (warned about when used); else --pin-stdin, --pin-file or --pin-env. A suite with a
+time step (T) is tested at the current time.
 """
 
 
@@ -46,7 +48,7 @@ class ConfirmationFailed(CardError):
     """The card's TEST answer after provisioning does not match the host's own OCRA result."""
 
 
-class ClearProvisionRefused(DscError):
+class ClearProvisionRefused(CommandFailed):
     """The operator named the card's current admin key, but the card says it is blank: sending
     the seed in the clear would hand it to whoever forged that INFO answer."""
 
@@ -277,11 +279,7 @@ def _test(args: argparse.Namespace) -> int:
 
 
 def _pin(args: argparse.Namespace) -> str | None:
-    if args.pin_stdin or args.pin_file or args.pin_env:
-        return read_text_secret(stdin=args.pin_stdin, file=args.pin_file, env=args.pin_env,
-                                what="PIN")
-    pin: str | None = args.pin
-    return pin
+    return pin_from_args(args, prog="dsc card")
 
 
 def _hex_arg(text: str | None, option: str) -> bytes | None:
