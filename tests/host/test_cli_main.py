@@ -179,3 +179,28 @@ def test_provision_works_after_only_registry_init(
         code, out, err = run(capsys, "provision", "--port", card.serial_url, "--json")
     assert code == 0, err
     assert json.loads(out)["serial_number"] == "DSC00000001"
+
+
+# --- a `dsc/` directory in the current directory -------------------------------------------------
+def _ocra_in(cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "K": "3132333435363738393031323334353637383930"}
+    return subprocess.run([sys.executable, "-m", "host_tools", "ocra", "--suite",
+                           "OCRA-1:HOTP-SHA1-6:QN08", "--key-env", "K", "--challenge", "00000000"],
+                          capture_output=True, text=True, cwd=cwd, env=env)
+
+
+def test_a_bare_dsc_directory_in_the_current_directory_does_not_shadow_the_firmware(
+        tmp_path: Path) -> None:
+    (tmp_path / "dsc").mkdir()
+    (tmp_path / "dsc" / "notes.txt").write_text("not python")
+    r = _ocra_in(tmp_path)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "237653\n", "")  # RFC 6287 C.1, Q=00000000
+
+
+def test_a_dsc_package_in_the_current_directory_is_named_not_used(tmp_path: Path) -> None:
+    (tmp_path / "dsc").mkdir()
+    (tmp_path / "dsc" / "__init__.py").write_text("")
+    r = _ocra_in(tmp_path)
+    assert r.returncode == 1 and r.stdout == ""
+    assert f"the package `dsc` found ({tmp_path / 'dsc'}) is not the OpenDSC firmware" \
+        in r.stderr
