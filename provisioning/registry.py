@@ -3,13 +3,17 @@
 Every operation that changes more than one row runs in one transaction together with its audit
 entry: it happens completely, with its record in the log, or not at all. Time comes from an
 injectable `clock` (seconds since the epoch), so expiry and lock windows are testable without
-sleeping. Verification and temporary access live in `verification.py` and `temporary.py`.
+sleeping, and randomness from an injectable `random` (a `random.Random`; by default the
+system's CSPRNG), so challenges, passcodes, grids and seeds can be checked value for value.
+Verification and temporary access live in `verification.py` and `temporary.py`.
 """
 
 from __future__ import annotations
 
 import getpass
 import os
+import random as _random
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
@@ -101,11 +105,13 @@ class Registry:
     """One open registry: a database, the sealer of its secrets, a clock and an operator."""
 
     def __init__(self, db: Database, sealer: Sealer, key_file: Path, *,
-                 clock: Clock = time.time, operator: str | None = None) -> None:
+                 clock: Clock = time.time, operator: str | None = None,
+                 random: _random.Random | None = None) -> None:
         self.db = db
         self.sealer = sealer
         self.key_file = key_file
         self.clock = clock
+        self.random: _random.Random = random if random is not None else secrets.SystemRandom()
         self.operator = operator or os.environ.get("DSC_OPERATOR") or _login_name()
         self.policy = self._load_policy()
 

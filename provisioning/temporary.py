@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import random
 import secrets
 
 from provisioning import lifecycle
@@ -33,18 +34,20 @@ CODE_DIGITS = 4
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 
 
+_SYSTEM = secrets.SystemRandom()  # the default random source: the OS's CSPRNG
+
 def _hash_passcode(passcode: str, salt: bytes) -> bytes:
     return hashlib.scrypt(passcode.encode("ascii"), salt=salt, **_SCRYPT)
 
 
-def new_grid() -> list[str]:
+def new_grid(rng: random.Random = _SYSTEM) -> list[str]:
     """Row-major codes: index = row * 8 + column."""
-    return ["".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
+    return ["".join(rng.choice("0123456789") for _ in range(CODE_DIGITS))
             for _ in range(ROWS * len(COLUMNS))]
 
 
-def new_cells() -> str:
-    first, second = secrets.SystemRandom().sample(range(ROWS * len(COLUMNS)), 2)
+def new_cells(rng: random.Random = _SYSTEM) -> str:
+    first, second = rng.sample(range(ROWS * len(COLUMNS)), 2)
     return f"{_cell_name(first)} {_cell_name(second)}"
 
 
@@ -106,7 +109,7 @@ def _issue(reg: Registry, user: str, kind: str, secret: bytes, full_days: int,
         now = reg.now()
         reg.db.execute("UPDATE temp_access SET ended_at = ? WHERE user_id = ? AND kind = ? "
                        "AND ended_at IS NULL", (now, urow["id"], kind))
-        uid = secrets.token_hex(8)
+        uid = reg.random.randbytes(8).hex()
         full_until, expires = now + full_days * DAY, now + total_days * DAY
         reg.db.execute("INSERT INTO temp_access (uid, user_id, kind, secret_enc, issued_at, "
                        "full_until, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -119,8 +122,8 @@ def _issue(reg: Registry, user: str, kind: str, secret: bytes, full_days: int,
 
 def issue_passcode(reg: Registry, user: str) -> tuple[str, int, int]:
     """(passcode, full access until, expires at); the passcode is never stored in clear."""
-    passcode = "".join(secrets.choice(PASSCODE_ALPHABET) for _ in range(PASSCODE_LEN))
-    salt = secrets.token_bytes(16)
+    passcode = "".join(reg.random.choice(PASSCODE_ALPHABET) for _ in range(PASSCODE_LEN))
+    salt = reg.random.randbytes(16)
     pol = reg.policy
     full_until, expires = _issue(reg, user, "passcode", salt + _hash_passcode(passcode, salt),
                                  pol.passcode_full_days,
@@ -130,7 +133,7 @@ def issue_passcode(reg: Registry, user: str) -> tuple[str, int, int]:
 
 def issue_security_card(reg: Registry, user: str) -> tuple[list[str], int]:
     """(grid codes row-major, expires at)."""
-    grid = new_grid()
+    grid = new_grid(reg.random)
     days = reg.policy.security_card_days
     _, expires = _issue(reg, user, "grid", "".join(grid).encode("ascii"), days, days)
     return grid, expires

@@ -18,7 +18,6 @@ itself).
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -117,10 +116,10 @@ def issue_challenge(reg: Registry, user: str, serial_number: str | None = None) 
         if card is None and not temporary.has_access(reg, urow["id"], now):
             raise UserStateError(f"{user} has no active card and no temporary access")
         info = ocra_check.suite_info(card["suite"]) if card else None
-        digits = ocra_check.new_challenge(info) if info else "".join(
-            secrets.choice("0123456789") for _ in range(6))
-        cells = temporary.new_cells() if grid else None
-        cid = secrets.token_hex(8)
+        digits = ocra_check.new_challenge(info, reg.random) if info else "".join(
+            reg.random.choice("0123456789") for _ in range(6))
+        cells = temporary.new_cells(reg.random) if grid else None
+        cid = reg.random.randbytes(8).hex()
         expires = now + reg.policy.challenge_ttl
         reg.db.execute("DELETE FROM challenges WHERE expires_at < ?", (now - DAY,))
         reg.db.execute("INSERT INTO challenges (id, user_id, card_id, challenge, cells, "

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,7 +26,8 @@ from dsc import ocra, record
 from host_tools import admin_keys, discovery
 from host_tools.cli.exits import CommandFailed, UsageError
 from host_tools.cli.options import pin_from_args
-from host_tools.client import CardClient, CardError, CardInfo, NotProvisioned
+from host_tools.client import CardClient, CardInfo, NotProvisioned
+from host_tools.confirm import confirm_seed
 from host_tools.secrets_input import read_hex_secret
 from host_tools.transport import TransportError, open_transport
 
@@ -42,10 +42,6 @@ key in --admin-master-key-file, else the file named by DSC_ADMIN_MASTER_KEY_FILE
 convenience (warned about when used); else --pin-stdin, --pin-file or --pin-env. A suite with a
 time step (T) is tested at the current time.
 """
-
-
-class ConfirmationFailed(CardError):
-    """The card's TEST answer after provisioning does not match the host's own OCRA result."""
 
 
 class ClearProvisionRefused(CommandFailed):
@@ -230,32 +226,10 @@ def _load(args: argparse.Namespace, client: CardClient, suite: Any, seed: bytes,
                              "`dsc card info`, then run this command again") from None
     try:
         client.authenticate(admin)
-        _confirm(client, suite, seed, args.pin_len)
+        confirm_seed(client, suite, seed, pin_len=args.pin_len)
     except TransportError as e:
         raise TransportError(f"{e}; the card took the new seed, not yet confirmed: run this "
                              "command again") from None
-
-
-def _confirm(client: CardClient, suite: Any, seed: bytes, pin_len: int) -> None:
-    # A random challenge (and PIN, time, session data as the suite needs): the card must give
-    # the response the host computes with the seed it sent.
-    challenge = _random_challenge(suite)
-    pin = "".join(secrets.choice("0123456789") for _ in range(pin_len)) if suite.pin_hash else None
-    ts = int(time.time()) // suite.time_step if suite.time_step else None
-    info = secrets.token_bytes(suite.session_len) if suite.session_len else None
-    counter = 0 if suite.counter else None
-    expected = ocra.response(suite, seed, challenge, counter=counter, pin=pin, session=info,
-                             timestamp=ts)
-    got = client.test(challenge, pin, timestamp=ts, session_info=info)
-    if not secrets.compare_digest(got, expected):
-        raise ConfirmationFailed("the card's TEST response does not match the seed sent: "
-                                 "provision it again")
-
-
-def _random_challenge(suite: Any) -> str:
-    alphabet = {"N": "0123456789", "H": "0123456789abcdef",
-                "A": "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"}[suite.q_fmt]
-    return "".join(secrets.choice(alphabet) for _ in range(suite.q_len))
 
 
 def _test(args: argparse.Namespace) -> int:

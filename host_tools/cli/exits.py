@@ -52,6 +52,7 @@ OPTION_FOR_FIELD: dict[str, str] = {
 
 # Extra words for a type, after the message (how to go on).
 HINT_FOR_TYPE: dict[str, str] = {
+    "host_tools.confirm.ConfirmationFailed": "provision it again",
     "host_tools.admin_keys.MasterKeyFileMissing":
         "give --admin-master-key-file, set DSC_ADMIN_MASTER_KEY_FILE, or run `dsc registry init`",
 }
