@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from dsc import record
+
 from host_tools.confirm import ConfirmationFailed, confirm_seed
 from host_tools.errors import DscError
 from provisioning import lifecycle, ocra_check
@@ -65,11 +67,11 @@ class Provisioned:
 
 @dataclass(frozen=True)
 class Options:
-    suite: str = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
+    suite: str = record.DEFAULT_SUITE
     batch: str | None = None
-    pin_len: int = 4
-    idle_ms: int = 30000
-    response_ms: int = 60000
+    pin_len: int = record.DEFAULT_PIN_LEN
+    idle_ms: int = record.DEFAULT_IDLE_MS
+    response_ms: int = record.DEFAULT_RESPONSE_MS
 
 
 def provision_one(reg: Registry, client: Client, master_admin_key: bytes, derive: DeriveKey,

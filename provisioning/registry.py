@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from dsc import record
+
 from provisioning import audit, lifecycle, ocra_check, schema
 from provisioning.db import Database, Row, is_postgres_url, sqlite_path
 from provisioning.errors import (
@@ -39,7 +41,7 @@ from provisioning.keys import (
 )
 
 Clock = Callable[[], float]
-DEFAULT_SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
+DEFAULT_SUITE = record.DEFAULT_SUITE
 _CHECK = b"OpenDSC registry key check"
 _HEAD_MAC_SINCE = 2  # the schema version that gave the audit head its MAC
 # (table, sealed column, column naming the row in the associated data)

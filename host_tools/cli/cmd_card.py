@@ -31,7 +31,7 @@ from host_tools.confirm import confirm_seed
 from host_tools.secrets_input import read_hex_secret
 from host_tools.transport import TransportError, open_transport
 
-DEFAULT_SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
+DEFAULT_SUITE = record.DEFAULT_SUITE
 EPILOG = """\
 --port takes a device path (/dev/ttyACM0, COM3), a pty path, a pyserial URL (socket://HOST:PORT)
 or "auto" (the only card attached). Key files hold the key as hex text. The admin key is the
