@@ -19,6 +19,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from host_tools import __version__
 
@@ -56,6 +57,22 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose own usage errors are JSON too when the command line has --json (the
+    subcommands' parsers are of this class as well: argparse makes them like their parent)."""
+
+    json_errors = False
+
+    def error(self, message: str) -> NoReturn:
+        if self.json_errors:
+            import json
+
+            print(json.dumps({"error": f"{self.prog}: {message}", "exit_status": 2,
+                              "type": "UsageError"}, sort_keys=True), file=sys.stderr)
+            raise SystemExit(2)
+        super().error(message)
+
+
 def _command_of(argv: Sequence[str]) -> str | None:
     """The subcommand named on the command line: the first word that is not an option."""
     for word in argv:
@@ -67,7 +84,7 @@ def _command_of(argv: Sequence[str]) -> str | None:
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser; with `argv`, only the module of the command it names is imported and the
     other commands are listed by name and help (all modules are loaded when argv is None)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="dsc",
         description="OpenDSC: security-card firmware, emulator, host tools and provisioning.",
         epilog="Exit status: 0 done, 1 failed or refused, 2 wrong command line or input, "
@@ -91,6 +108,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _Parser.json_errors = "--json" in argv
     args = build_parser(argv).parse_args(argv)
     try:
         code: int = args.func(args)

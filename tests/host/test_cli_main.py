@@ -204,3 +204,15 @@ def test_a_dsc_package_in_the_current_directory_is_named_not_used(tmp_path: Path
     assert r.returncode == 1 and r.stdout == ""
     assert f"the package `dsc` found ({tmp_path / 'dsc'}) is not the OpenDSC firmware" \
         in r.stderr
+
+
+def test_a_wrong_command_line_with_json_is_a_json_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["show", "DSC1", "--json", "--no-such-option"])
+    out, err = capsys.readouterr()
+    assert e.value.code == 2 and out == ""
+    assert json.loads(err) == {"error": "dsc: unrecognized arguments: --no-such-option",
+                               "type": "UsageError", "exit_status": 2}
+    with pytest.raises(SystemExit) as e:
+        main(["show", "DSC1", "--no-such-option"])  # without --json: argparse's usage text
+    assert e.value.code == 2 and "usage: dsc" in capsys.readouterr().err
