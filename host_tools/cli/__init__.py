@@ -88,7 +88,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         prog="dsc",
         description="OpenDSC: security-card firmware, emulator, host tools and provisioning.",
         epilog="Exit status: 0 done, 1 failed or refused, 2 wrong command line or input, "
-               "130 interrupted. With --json, an error is one JSON object on one line of stderr "
+               "130 interrupted, 141 stdout closed (| head). With --json, an error is one "
+               "JSON object on one line of stderr "
                '({"error": ..., "type": ..., "exit_status": ..., "reason": ..., ...}).',
     )
     parser.add_argument("--version", action="version", version=f"dsc {__version__}")

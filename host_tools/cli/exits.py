@@ -10,6 +10,7 @@ load (the emulator is heavy).
     status 1  the operation failed or was refused (card not answering, wrong response, ...)
     status 2  the command line or an input is wrong; nothing was changed
     status 130  interrupted (Ctrl-C)
+    status 141  stdout was closed (`dsc audit | head -1`): the command stopped quietly
 """
 
 from __future__ import annotations
