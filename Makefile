@@ -30,6 +30,11 @@ $(BIN)/.stamp: requirements/host.txt requirements/dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@# The firmware package `dsc` as a plain path entry too: the path finder then finds it as a
+	@# regular package, which beats a bare `dsc/` directory in the current directory (the
+	@# editable install's finder alone comes after the path finder). host_tools refuses to run
+	@# with any other `dsc` and names it.
+	echo "$(CURDIR)/firmware" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/opendsc-firmware.pth"
 	touch $@
 
 node_modules/.stamp: package.json package-lock.json
@@ -80,7 +85,7 @@ bench: setup postgres
 	source scripts/postgres-env.sh && $(PY) -m bench.run
 
 demo: setup
-	$(PY) -m host_tools.cli.cmd_demo
+	$(BIN)/dsc demo
 
 flash: setup
 	$(BIN)/dsc flash --board $(BOARD) --port $(PORT)$(if $(filter 1 yes true,$(DRY_RUN)), --dry-run)

@@ -18,13 +18,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dsc import record
+
 from emulator.board import VirtualBoard
+from emulator.errors import EmulatorError
 from emulator.flashmem import Flash
-from emulator.scheduler import EmulatorError, Scheduler
+from emulator.scheduler import Scheduler
 from emulator.serialport import InProcessTransport, check_baud, open_port
 from host_tools import announce as announcements
 
-DEFAULT_SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
+DEFAULT_SUITE = record.DEFAULT_SUITE
 DEFAULT_SERIAL_NUMBER = "DSC00000001"
 PRESS_MS = 80    # a normal finger press
 SETTLE_MS = 40   # after a release: the firmware's debounce (2 scans of 10 ms) and a margin
@@ -59,7 +62,8 @@ class Emulator:
                  key: bytes | None = None, suite: str = DEFAULT_SUITE,
                  serial_number: str | None = None, state_dir: str | Path | None = None,
                  serial: str | None = None, *, admin_key: bytes | None = None,
-                 pin_len: int = 4, idle_ms: int = 30000, response_ms: int = 60000,
+                 pin_len: int = record.DEFAULT_PIN_LEN, idle_ms: int = record.DEFAULT_IDLE_MS,
+                 response_ms: int = record.DEFAULT_RESPONSE_MS,
                  production: bool = False, bounce_ms: int = BOUNCE_MS,
                  seed: int | None = None, unix_time: int | None = None,
                  app_factory: Any = None, baud: int | None = None,

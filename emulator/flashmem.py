@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from emulator.errors import EmulatorError
+
 BLOCK = 4096  # space accounting: files occupy whole blocks, like littlefs/FAT
 
 
@@ -37,7 +39,7 @@ class PowerCut(BaseException):  # not an error: the board lost its power
     """
 
 
-class FlashError(OSError):
+class FlashMemError(EmulatorError, OSError):
     """A flash operation the real filesystem would refuse (bad name, missing file, full)."""
 
 
@@ -51,7 +53,7 @@ class FlashStats:
 
 def _check_name(name: str) -> None:
     if "\\" in name or "\0" in name or any(p in ("", ".", "..") for p in name.split("/")):
-        raise FlashError(22, f"invalid file name {name!r}")  # EINVAL
+        raise FlashMemError(22, f"invalid file name {name!r}")  # EINVAL
 
 
 def _parent(name: str) -> str:
@@ -103,7 +105,7 @@ class Flash:
         _check_name(name)
         self._check_parent(name)
         if name in self.dirs:
-            raise FlashError(21, f"{name!r} is a directory")  # EISDIR
+            raise FlashMemError(21, f"{name!r} is a directory")  # EISDIR
         try:
             self._write(name, data)
         finally:
@@ -113,7 +115,7 @@ class Flash:
         data = bytes(data)
         old = _blocks(len(self.files[name])) if name in self.files else 0
         if self.used() - old + _blocks(len(data)) > self.size:
-            raise FlashError(28, "no space left on the flash")  # ENOSPC
+            raise FlashMemError(28, "no space left on the flash")  # ENOSPC
         self._event()
         self.stats.writes += 1
         room = len(data) if self._cut_at is None else self._cut_at - self.events
@@ -133,10 +135,10 @@ class Flash:
             self._rename_dir(src, dst)
             return
         if src not in self.files:
-            raise FlashError(2, f"no file {src!r}")  # ENOENT
+            raise FlashMemError(2, f"no file {src!r}")  # ENOENT
         self._check_parent(dst)
         if dst in self.dirs:
-            raise FlashError(21, f"{dst!r} is a directory")  # EISDIR
+            raise FlashMemError(21, f"{dst!r} is a directory")  # EISDIR
         self._event()
         self.stats.renames += 1
         self.files[dst] = self.files.pop(src)
@@ -145,7 +147,7 @@ class Flash:
     def _rename_dir(self, src: str, dst: str) -> None:
         self._check_parent(dst)
         if dst in self.files or dst in self.dirs or dst.startswith(src + "/"):
-            raise FlashError(22, f"cannot move {src!r} to {dst!r}")  # EINVAL
+            raise FlashMemError(22, f"cannot move {src!r} to {dst!r}")  # EINVAL
         self._event()
         self.stats.renames += 1
 
@@ -160,7 +162,7 @@ class Flash:
     def remove(self, name: str) -> None:
         _check_name(name)
         if name in self.dirs:
-            raise FlashError(21, f"{name!r} is a directory")  # EISDIR
+            raise FlashMemError(21, f"{name!r} is a directory")  # EISDIR
         if name not in self.files:
             return
         self._event()
@@ -173,9 +175,9 @@ class Flash:
         _check_name(name)
         self._check_parent(name)
         if name in self.dirs or name in self.files:
-            raise FlashError(17, f"{name!r} exists")  # EEXIST
+            raise FlashMemError(17, f"{name!r} exists")  # EEXIST
         if self.used() + _blocks(0) > self.size:
-            raise FlashError(28, "no space left on the flash")  # ENOSPC
+            raise FlashMemError(28, "no space left on the flash")  # ENOSPC
         self._event()
         self.dirs.add(name)
         self._mirror_dir(name)
@@ -183,9 +185,9 @@ class Flash:
     def rmdir(self, name: str) -> None:
         _check_name(name)
         if name not in self.dirs:
-            raise FlashError(2, f"no directory {name!r}")  # ENOENT
+            raise FlashMemError(2, f"no directory {name!r}")  # ENOENT
         if self.listdir(name):
-            raise FlashError(39, f"directory {name!r} is not empty")  # ENOTEMPTY
+            raise FlashMemError(39, f"directory {name!r} is not empty")  # ENOTEMPTY
         self._event()
         self.dirs.discard(name)
         self._mirror_dir(name)
@@ -193,7 +195,7 @@ class Flash:
     def listdir(self, name: str = "") -> list[str]:
         """Names directly inside directory `name` ("" : the card's directory), sorted."""
         if name and name not in self.dirs:
-            raise FlashError(2, f"no directory {name!r}")  # ENOENT
+            raise FlashMemError(2, f"no directory {name!r}")  # ENOENT
         return sorted(n.rpartition("/")[2] for n in (*self.files, *self.dirs)
                       if _parent(n) == name)
 
@@ -203,7 +205,7 @@ class Flash:
     def _check_parent(self, name: str) -> None:
         parent = _parent(name)
         if parent and parent not in self.dirs:
-            raise FlashError(2, f"no directory {parent!r}")  # ENOENT
+            raise FlashMemError(2, f"no directory {parent!r}")  # ENOENT
 
     def used(self) -> int:
         return sum(_blocks(len(d)) for d in self.files.values()) + len(self.dirs) * BLOCK
@@ -305,5 +307,5 @@ def _blocks(n: int) -> int:
 
 def _flash_dir(state_dir: str | Path | None) -> Path:
     if state_dir is None:
-        raise FlashError(22, "no state directory to save the flash to")
+        raise FlashMemError(22, "no state directory to save the flash to")
     return Path(state_dir) / "flash"

@@ -25,7 +25,6 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -33,10 +32,11 @@ from typing import IO, Any
 
 from emulator.board import VirtualBoard
 from emulator.cardfs import CardFs
+from emulator.errors import EmulatorError, FirmwareError
 from emulator.flashmem import PowerCut
 from emulator.hal import BoardReset, EmuHal
 from emulator.repl import MainEnded, SoftReset
-from emulator.scheduler import EmulatorError, FirmwareError
+from host_tools.paths import venv_executable
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
@@ -49,12 +49,7 @@ REPL_PART = 4096  # REPL code goes to the VM in parts of this many bytes (runner
 
 
 def micropython_exe() -> str:
-    exe = Path(sys.executable).parent / "micropython"
-    if exe.exists():
-        return str(exe)
-    import shutil
-
-    found = shutil.which("micropython")
+    found = venv_executable("micropython")
     if not found:
         raise EmulatorError("the MicroPython unix port is not installed (run `make setup`)")
     return found

@@ -29,19 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from emulator.api import BOUNCE_MS
-from emulator.scheduler import EmulatorError
-from host_tools.errors import DscError, UsageError
+from emulator.errors import EmulatorError, ExpectationFailed, ScenarioError
 
 MAX_MS = 24 * 3600 * 1000
 _COMMENT = re.compile(r"(^|\s)#.*$")  # `expect A#B` keeps its #
-
-
-class ScenarioError(UsageError):
-    """A scenario line is malformed (unknown step or key, bad number)."""
-
-
-class ExpectationFailed(DscError):
-    """A step's expectation did not hold (the message names the line)."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +121,8 @@ def run(card: Any, steps: list[Step], out: Callable[[str], None] = print,
     for step in steps:
         try:
             _run_step(card, step, out, base or Path.cwd())
+        except ExpectationFailed:
+            raise
         except EmulatorError as e:  # the card refused the step: name the line, no traceback
             raise ExpectationFailed(f"{step.at()}: {e}") from None
 

@@ -28,19 +28,12 @@ from typing import Protocol
 
 from emulator.board import VirtualBoard
 from emulator.clock import VirtualClock, WallClock
+from emulator.errors import EmulatorError
 from emulator.flashmem import PowerCut
 from emulator.hal import BoardReset
 from emulator.repl import BOOT_FIRMWARE, Console, MainEnded, ReplRuntime
 
 MAX_ZERO_STEPS = 1000  # steps returning 0 at one instant before time is forced on by 1 ms
-
-
-class EmulatorError(Exception):
-    """The emulator cannot do what was asked (bad key, dead firmware, ...)."""
-
-
-class FirmwareError(EmulatorError):
-    """The firmware raised an exception out of App.step() (its traceback is the message)."""
 
 
 class Runtime(ReplRuntime, Protocol):

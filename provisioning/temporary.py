@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import random
 import secrets
 
 from provisioning import lifecycle
@@ -27,8 +28,8 @@ from provisioning.db import Row
 from provisioning.errors import UserStateError
 from provisioning.keys import temp_access_ident
 from provisioning.registry import Registry
+from provisioning.timeutil import DAY
 
-DAY = 86400
 PASSCODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 PASSCODE_LEN = 10
 COLUMNS = "ABCDEFGH"
@@ -37,17 +38,19 @@ CODE_DIGITS = 4
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 
 
+_SYSTEM = secrets.SystemRandom()  # the default random source: the OS's CSPRNG
+
 def _hash_passcode(passcode: str, salt: bytes) -> bytes:
     return hashlib.scrypt(passcode.encode("ascii"), salt=salt, **_SCRYPT)
 
 
-def new_grid() -> list[str]:
+def new_grid(rng: random.Random = _SYSTEM) -> list[str]:
     """Row-major codes: index = row * 8 + column."""
-    return ["".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
+    return ["".join(rng.choice("0123456789") for _ in range(CODE_DIGITS))
             for _ in range(ROWS * len(COLUMNS))]
 
 
-def new_cells(seen: int = 0) -> str | None:
+def new_cells(seen: int = 0, rng: random.Random = _SYSTEM) -> str | None:
     """Two different cells, at least one of them never revealed by an accepted answer (`seen`:
     a bit per cell): an observed answer is never asked again. None when the grid is used up."""
     cells = ROWS * len(COLUMNS)
@@ -55,7 +58,7 @@ def new_cells(seen: int = 0) -> str | None:
              if a != b and not (seen >> a & 1 and seen >> b & 1)]
     if not pairs:
         return None
-    first, second = secrets.choice(pairs)
+    first, second = rng.choice(pairs)
     return f"{_cell_name(first)} {_cell_name(second)}"
 
 
@@ -130,7 +133,7 @@ def _issue(reg: Registry, user: str, kind: str, secret: bytes, full_days: int,
         now = reg.now()
         reg.update_where("temp_access", "user_id = ? AND kind = ? AND ended_at IS NULL",
                          (urow["id"], kind), ended_at=now)
-        uid = secrets.token_hex(8)
+        uid = reg.random.randbytes(8).hex()
         full_until, expires = now + full_days * DAY, now + total_days * DAY
         sealed = reg.seal(secret, "temp_access", "secret_enc",
                           temp_access_ident(uid, int(urow["id"])))
@@ -143,8 +146,8 @@ def _issue(reg: Registry, user: str, kind: str, secret: bytes, full_days: int,
 
 def issue_passcode(reg: Registry, user: str) -> tuple[str, int, int]:
     """(passcode, full access until, expires at); the passcode is never stored in clear."""
-    passcode = "".join(secrets.choice(PASSCODE_ALPHABET) for _ in range(PASSCODE_LEN))
-    salt = secrets.token_bytes(16)
+    passcode = "".join(reg.random.choice(PASSCODE_ALPHABET) for _ in range(PASSCODE_LEN))
+    salt = reg.random.randbytes(16)
     pol = reg.policy
     full_until, expires = _issue(reg, user, "passcode", salt + _hash_passcode(passcode, salt),
                                  pol.passcode_full_days,
@@ -154,7 +157,7 @@ def issue_passcode(reg: Registry, user: str) -> tuple[str, int, int]:
 
 def issue_security_card(reg: Registry, user: str) -> tuple[list[str], int]:
     """(grid codes row-major, expires at)."""
-    grid = new_grid()
+    grid = new_grid(reg.random)
     days = reg.policy.security_card_days
     _, expires = _issue(reg, user, "grid", "".join(grid).encode("ascii"), days, days)
     return grid, expires

@@ -55,6 +55,8 @@ ERR_RECORD = const(0x31)         # the stored record failed its check
 ERR_STORAGE = const(0x32)        # writing flash failed; the old record stays
 ERR_INTERNAL = const(0x3F)
 
+SESSION_IDLE_MS = const(120000)  # a session closes after this long without a sealed command
+
 # TLV tags (payload fields). One tag byte, one length byte, the value.
 T_CODE = const(0x01)        # error code (1 byte)
 T_RETRY_MS = const(0x02)    # milliseconds to wait (4 bytes)
@@ -99,6 +101,14 @@ def crc32(data: "bytes | bytearray | memoryview") -> int:
 
 
 _crc32 = getattr(binascii, "crc32", None)
+
+
+def printable(data: "bytes | bytearray | memoryview") -> bool:
+    """Printable ASCII only (0x20..0x7E): serial numbers, suites and other text fields."""
+    for b in data:
+        if b < 0x20 or b > 0x7E:
+            return False
+    return True
 
 
 def frame_bytes(ftype: int, rid: int, payload: bytes = b"") -> bytes:

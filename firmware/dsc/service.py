@@ -13,7 +13,7 @@ except ImportError:  # CPython
     def const(x):  # type: ignore[no-redef]
         return x
 
-SESSION_IDLE_MS = const(120000)  # a session closes after this long without a sealed command
+SESSION_IDLE_MS = P.SESSION_IDLE_MS  # a session closes after this long without a sealed command
 _ADMIN = (P.CMD_PROVISION, P.CMD_SET_CONFIG, P.CMD_TEST, P.CMD_WIPE, P.CMD_LOCK,
           P.CMD_SET_TIME)
 _PROVISION_TAGS = (P.T_SERIAL, P.T_SUITE, P.T_SECRET, P.T_ADMIN_KEY, P.T_PIN_LEN, P.T_IDLE_MS,
@@ -41,9 +41,8 @@ def _text(raw, lo, hi):
     # Printable ASCII of lo..hi bytes, else a bad payload.
     if not lo <= len(raw) <= hi:
         raise _Refuse(P.ERR_BAD_PAYLOAD)
-    for b in raw:
-        if b < 0x20 or b > 0x7E:
-            raise _Refuse(P.ERR_BAD_PAYLOAD)
+    if not P.printable(raw):
+        raise _Refuse(P.ERR_BAD_PAYLOAD)
     return raw.decode()
 
 
@@ -268,8 +267,9 @@ class Service:
         old = self.app.record
         rec = record.Record(
             _text(f[P.T_SERIAL], 1, 32), suite, f[P.T_SECRET], f[P.T_ADMIN_KEY],
-            _num(f, P.T_PIN_LEN, 1, 4), _num(f, P.T_IDLE_MS, 4, 30000),
-            _num(f, P.T_RESPONSE_MS, 4, 60000), _num(f, P.T_COUNTER, 8, 0),
+            _num(f, P.T_PIN_LEN, 1, record.DEFAULT_PIN_LEN),
+            _num(f, P.T_IDLE_MS, 4, record.DEFAULT_IDLE_MS),
+            _num(f, P.T_RESPONSE_MS, 4, record.DEFAULT_RESPONSE_MS), _num(f, P.T_COUNTER, 8, 0),
             old is not None and old.locked)  # the production lock survives re-provisioning
         self._store(rec)
         if old is None:

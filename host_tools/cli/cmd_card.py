@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,29 +25,28 @@ from typing import Any
 from dsc import ocra, record
 
 from host_tools import admin_keys, discovery
-from host_tools.client import CardClient, CardError, CardInfo, NotProvisioned
-from host_tools.errors import DscError, UsageError
-from host_tools.secrets_input import read_hex_secret, read_text_secret
+from host_tools.cli.exits import CommandFailed, UsageError
+from host_tools.cli.options import pin_from_args
+from host_tools.client import CardClient, CardInfo, NotProvisioned
+from host_tools.confirm import confirm_seed
+from host_tools.secrets_input import read_hex_secret
 from host_tools.transport import TransportError, open_transport
 
-DEFAULT_SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
+DEFAULT_SUITE = record.DEFAULT_SUITE
 EPILOG = """\
 --port takes a device path (/dev/ttyACM0, COM3), a pty path, a pyserial URL (socket://HOST:PORT)
 or "auto" (the only card attached). Key files hold the key as hex text. The admin key is the
-card's own (--admin-key-file), or derived from the master admin key in the file named by
-DSC_ADMIN_MASTER_KEY_FILE (or --admin-master-key-file) and the card's serial number.
---pin puts the PIN in the command line, where other users of this machine can see it: use it for
-test PINs only, else --pin-stdin, --pin-file or --pin-env. A suite with a time step (T) is tested
-at the current time; provisioning one first sets the card's clock to this host's (as set-time
-does).
+card's own (--admin-key-file), or derived from the card's serial number and the master admin
+key in --admin-master-key-file, else the file named by DSC_ADMIN_MASTER_KEY_FILE, else
+~/.config/opendsc/admin-master.key (made by `dsc registry init`, mode 0600).
+--pin puts the PIN in the command line, where other users of this machine can see it: a test
+convenience (warned about when used); else --pin-stdin, --pin-file or --pin-env. A suite with a
+time step (T) is tested at the current time; provisioning one first sets the card's clock to
+this host's (as set-time does).
 """
 
 
-class ConfirmationFailed(CardError):
-    """The card's TEST answer after provisioning does not match the host's own OCRA result."""
-
-
-class ClearProvisionRefused(DscError):
+class ClearProvisionRefused(CommandFailed):
     """The operator named the card's current admin key, but the card says it is blank: sending
     the seed in the clear would hand it to whoever forged that INFO answer."""
 
@@ -236,32 +234,10 @@ def _load(args: argparse.Namespace, client: CardClient, suite: Any, seed: bytes,
         client.authenticate(admin)
         if suite.time_step:  # a T suite computes with the card's clock: set it first
             client.set_time(int(time.time()))
-        _confirm(client, suite, seed, args.pin_len)
+        confirm_seed(client, suite, seed, pin_len=args.pin_len)
     except TransportError as e:
         raise TransportError(f"{e}; the card took the new seed, not yet confirmed: run this "
                              "command again") from None
-
-
-def _confirm(client: CardClient, suite: Any, seed: bytes, pin_len: int) -> None:
-    # A random challenge (and PIN, time, session data as the suite needs): the card must give
-    # the response the host computes with the seed it sent.
-    challenge = _random_challenge(suite)
-    pin = "".join(secrets.choice("0123456789") for _ in range(pin_len)) if suite.pin_hash else None
-    ts = int(time.time()) // suite.time_step if suite.time_step else None
-    info = secrets.token_bytes(suite.session_len) if suite.session_len else None
-    counter = 0 if suite.counter else None
-    expected = ocra.response(suite, seed, challenge, counter=counter, pin=pin, session=info,
-                             timestamp=ts)
-    got = client.test(challenge, pin, timestamp=ts, session_info=info)
-    if not secrets.compare_digest(got, expected):
-        raise ConfirmationFailed("the card's TEST response does not match the seed sent: "
-                                 "provision it again")
-
-
-def _random_challenge(suite: Any) -> str:
-    alphabet = {"N": "0123456789", "H": "0123456789abcdef",
-                "A": "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"}[suite.q_fmt]
-    return "".join(secrets.choice(alphabet) for _ in range(suite.q_len))
 
 
 def _test(args: argparse.Namespace) -> int:
@@ -285,11 +261,7 @@ def _test(args: argparse.Namespace) -> int:
 
 
 def _pin(args: argparse.Namespace) -> str | None:
-    if args.pin_stdin or args.pin_file or args.pin_env:
-        return read_text_secret(stdin=args.pin_stdin, file=args.pin_file, env=args.pin_env,
-                                what="PIN")
-    pin: str | None = args.pin
-    return pin
+    return pin_from_args(args, prog="dsc card")
 
 
 def _hex_arg(text: str | None, option: str) -> bytes | None:

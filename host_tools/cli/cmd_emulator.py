@@ -18,8 +18,9 @@ import sys
 import time
 from typing import Any
 
-from host_tools.errors import DscError, UsageError
-from host_tools.secrets_input import add_key_options, key_from_args, read_hex_secret
+from host_tools.cli.exits import CommandFailed, UsageError
+from host_tools.cli.options import add_key_options, key_from_args
+from host_tools.secrets_input import read_hex_secret
 
 KEY_BYTES = (16, 64)
 
@@ -83,7 +84,7 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def _make_card(args: argparse.Namespace, key: bytes | None, admin: bytes | None) -> Any:
     from emulator.api import Emulator
-    from emulator.scheduler import EmulatorError
+    from emulator.errors import EmulatorError
     from host_tools.boards import BoardError
 
     try:
@@ -95,7 +96,7 @@ def _make_card(args: argparse.Namespace, key: bytes | None, admin: bytes | None)
     except (EmulatorError, ValueError, OSError) as e:
         if isinstance(e, BoardError):
             raise
-        raise DscError(f"cannot start the emulated card: {e}") from None
+        raise CommandFailed(f"cannot start the emulated card: {e}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -148,6 +149,6 @@ def _run_window(card: Any, scale: int) -> int:
     try:
         win = CardWindow(card, scale=scale)
     except Exception as e:  # tkinter.TclError: cannot reach the display
-        raise DscError(f"cannot open a window: {e}") from None
+        raise CommandFailed(f"cannot open a window: {e}") from None
     win.run()
     return 0

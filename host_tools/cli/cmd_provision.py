@@ -13,8 +13,9 @@ import argparse
 import sys
 from typing import Any
 
+from host_tools import admin_keys
+from host_tools.cli.exits import UsageError
 from host_tools.cli.options import add, common, emit, open_registry, stderr
-from host_tools.errors import UsageError
 from provisioning.registry import DEFAULT_SUITE
 
 
@@ -31,7 +32,9 @@ def register(sub: Any) -> None:
     p.add_argument("--wait", type=float, default=300.0,
                    help="seconds to wait for each next card (default 300)")
     p.add_argument("--admin-master-key-file",
-                   help="hex master admin key file (else $DSC_ADMIN_MASTER_KEY_FILE)")
+                   help="hex master admin key file (default: $DSC_ADMIN_MASTER_KEY_FILE, else "
+                        "admin-master.key beside the registry master key, which "
+                        "`dsc registry init` creates)")
     p = add(sub, "wipe", _wipe, "wipe a returned card over the service protocol, for reuse", c)
     p.add_argument("serial_number", metavar="SERIAL")
     p.add_argument("--port", required=True)
@@ -40,14 +43,15 @@ def register(sub: Any) -> None:
 def _provision(args: argparse.Namespace) -> int:
     from provisioning import cardlink, provisioner
 
-    master = cardlink.read_master_admin_key(args.admin_master_key_file)
-    ports = cardlink.resolve_ports(args.port)
-    count = args.count if args.count is not None else len(ports)
+    count = args.count if args.count is not None else len(args.port)
     if count < 1:
         raise UsageError("--count must be at least 1")
     opts = provisioner.Options(suite=args.suite, batch=args.batch, pin_len=args.pin_len)
     bar = _ProgressBar()
     with open_registry(args) as reg:
+        master = admin_keys.read_master_key(args.admin_master_key_file,
+                                            beside=reg.key_file.parent)
+        ports = cardlink.resolve_ports(args.port)
         result = provisioner.provision_batch(
             reg, ports, cardlink.open_client, count, master, cardlink.derive_admin_key, opts,
             wait=args.wait, report=bar.say, progress=bar.draw)

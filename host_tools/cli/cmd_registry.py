@@ -14,8 +14,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from host_tools import admin_keys
+from host_tools.cli.exits import UsageError
 from host_tools.cli.options import add, common, emit, open_registry, when
-from host_tools.errors import UsageError
 from host_tools.secrets_input import read_hex_secret, read_text_secret
 from provisioning import audit, pskc_io
 from provisioning.registry import Policy, Registry
@@ -23,9 +24,10 @@ from provisioning.registry import Policy, Registry
 
 def register(sub: Any) -> None:
     c = [common()]
-    reg = sub.add_parser("registry", help="create the registry, rotate its key, settings")
+    reg = sub.add_parser("registry",
+                         help="create the registry and the master keys, rotate, settings")
     rsub = reg.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
-    add(rsub, "init", _init, "create the master key file (0600) and the registry schema", c)
+    add(rsub, "init", _init, "create the master key files (0600) and the registry schema", c)
     add(rsub, "rotate-key", _rotate, "re-encrypt every secret under a fresh master key", c)
     p = add(rsub, "config", _config, "show the settings, or set NAME to VALUE", c)
     p.add_argument("name", nargs="?", choices=Policy.names(), metavar="NAME")
@@ -80,13 +82,12 @@ def _protection(args: argparse.Namespace, required: bool = True) -> pskc_io.Prot
 
 # --- registry -------------------------------------------------------------------------------
 def _init(args: argparse.Namespace) -> int:
-    from provisioning.keys import create_admin_master_key_file
-
     reg, created, applied = Registry.init(args.db, args.master_key_file, operator=args.operator)
     with reg:
-        admin_file, admin_created = create_admin_master_key_file()
+        admin_file = admin_keys.default_master_key_file(beside=reg.key_file.parent)
+        admin_created = admin_keys.ensure_master_key_file(admin_file)
         data = {"key_file": str(reg.key_file), "key_created": created,
-                "admin_key_file": str(admin_file), "admin_key_created": admin_created,
+                "admin_master_key_file": str(admin_file), "admin_master_key_created": admin_created,
                 "migrations_applied": applied, "status": "ready"}
     emit(args, data, f"registry ready ({applied} migrations applied); master key file "
                      f"{data['key_file']} {'created' if created else 'kept'}; master admin key "

@@ -15,8 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from host_tools.cli.exits import UsageError
 from host_tools.cli.options import add, common, emit, open_registry, stderr
-from host_tools.errors import UsageError
 from provisioning import apiclients
 from provisioning.db import is_postgres_url
 from provisioning.registry import default_db_url

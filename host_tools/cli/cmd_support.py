@@ -19,8 +19,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from host_tools.cli.exits import UsageError
 from host_tools.cli.options import add, common, emit, open_registry, read_pin, read_response, when
-from host_tools.errors import UsageError
 from provisioning import support, temporary, verification
 from provisioning.errors import NotFoundError
 from provisioning.lifecycle import STATES
@@ -226,7 +226,10 @@ def _show(args: argparse.Namespace) -> int:
         try:
             card = reg.card(args.name)
         except NotFoundError:
-            view = support.user_view(reg, args.name)
+            try:
+                view = support.user_view(reg, args.name)
+            except NotFoundError:
+                raise NotFoundError(f"no card or user {args.name} in the registry") from None
             emit(args, view, _user_text(view))
             return 0
     data = card.as_json()

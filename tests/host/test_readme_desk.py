@@ -130,21 +130,20 @@ def test_the_support_desks_day_runs_as_written(emulated_card: tuple[dict[str, st
 def test_commands_find_the_master_admin_key_where_registry_init_puts_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from host_tools import admin_keys
-    from host_tools.errors import UsageError
-    from provisioning import keys
 
     monkeypatch.delenv(admin_keys.MASTER_FILE_ENV, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
-    with pytest.raises(UsageError, match="or run `dsc registry init`"):
+    with pytest.raises(admin_keys.MasterKeyFileMissing, match="does not exist"):
         admin_keys.read_master_key()
-    path, created = keys.create_admin_master_key_file()
-    assert created and path == tmp_path / "opendsc" / "admin-master.key"
+    path = admin_keys.default_master_key_file()
+    assert path == tmp_path / "opendsc" / "admin-master.key"
+    assert admin_keys.ensure_master_key_file(path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     key = admin_keys.read_master_key()
     assert len(key) == admin_keys.MASTER_KEY_BYTES
-    assert keys.create_admin_master_key_file() == (path, False)  # kept, never replaced
+    assert not admin_keys.ensure_master_key_file(path)  # kept, never replaced
     assert admin_keys.read_master_key() == key
     other = tmp_path / "elsewhere.key"
     monkeypatch.setenv(admin_keys.MASTER_FILE_ENV, str(other))
-    assert keys.create_admin_master_key_file() == (other, True)
+    assert admin_keys.ensure_master_key_file(admin_keys.default_master_key_file())
     assert admin_keys.read_master_key() != key
