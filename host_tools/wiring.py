@@ -1,26 +1,26 @@
 """Wiring tables for every board, generated from the board files (`boards/*.py`).
-
-    python -m host_tools.wiring                         # print the tables (Markdown)
-    python -m host_tools.wiring --write docs/boards.md  # regenerate the docs page
+The command line is `dsc build wiring` (host_tools/cli/cmd_build.py).
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
 from typing import Any
 
 from host_tools.boards import board_names, load_board
-from host_tools.errors import DscError
 
 HEADER = """# Boards and wiring
 
-Generated from `boards/*.py` by `python -m host_tools.wiring --write docs/boards.md`
+Generated from `boards/*.py` by `dsc build wiring --write docs/boards.md`
 (`make docs`); do not edit by hand. Keypad rows are driven by the firmware, one at a time;
 columns, direct buttons and POWER are inputs with the pull named below (a key joins its
 row to its column, or its pin to ground). See docs/firmware.md for the card behaviour.
 """
+
+
+# How MicroPython gets onto a blank board of each port (docs/first-flash.md has the steps).
+FIRST_FLASH = {"rp2": "hold BOOTSEL while plugging it in, copy the UF2 image onto its USB drive",
+               "esp32": "esptool, through the ROM boot loader",
+               "stm32": "DFU mode (the DFU pin to 3V3), then dfu-util"}
 
 
 def pin_name(board: dict[str, Any], pin: Any) -> str:
@@ -94,6 +94,9 @@ def board_section(board: dict[str, Any]) -> str:
         f"USB {vid:04X}:{pid:04X} ({link}); card files in `{flash['dir']}` "
         f"({flash['fs']}); sleep when off: {board.get('sleep') or 'none'}.",
         "",
+        f"A blank board gets MicroPython first ({FIRST_FLASH[board['port']]}): see "
+        f"[first-flash.md](first-flash.md#{board['name']}).",
+        "",
         "| signal | pin | notes |",
         "|---|---|---|",
     ]
@@ -106,25 +109,3 @@ def render() -> str:
     parts = [HEADER]
     parts.extend(board_section(load_board(name)) for name in board_names())
     return "\n".join(parts)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m host_tools.wiring", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--write", type=Path, metavar="FILE", help="write the page to FILE")
-    args = parser.parse_args(argv)
-    try:
-        text = render()
-    except DscError as e:
-        print(f"wiring: error: {e}", file=sys.stderr)
-        return 1
-    if args.write:
-        args.write.write_text(text, encoding="utf-8")
-        print(f"wrote {args.write}")
-    else:
-        sys.stdout.write(text)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

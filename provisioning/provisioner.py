@@ -16,15 +16,14 @@ summary says which card; running again resumes).
 
 from __future__ import annotations
 
-import hmac
-import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from dsc import ocra
+from dsc import record
 
+from host_tools.confirm import ConfirmationFailed, confirm_seed
 from host_tools.errors import DscError
 from provisioning import lifecycle, ocra_check
 from provisioning.errors import InvalidInputError, ProvisionFailed
@@ -49,6 +48,7 @@ class Client(Protocol):
                   pin_len: int = 4, idle_ms: int = 30000, response_ms: int = 60000) -> None: ...
     def test(self, challenge: str, pin: str | None = None, *,
              timestamp: int | None = None) -> str: ...
+    def set_time(self, unix_time: int) -> int | None: ...
     def wipe(self) -> None: ...
     def close(self) -> None: ...
 
@@ -68,11 +68,11 @@ class Provisioned:
 
 @dataclass(frozen=True)
 class Options:
-    suite: str = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
+    suite: str = record.DEFAULT_SUITE
     batch: str | None = None
-    pin_len: int = 4
-    idle_ms: int = 30000
-    response_ms: int = 60000
+    pin_len: int = record.DEFAULT_PIN_LEN
+    idle_ms: int = record.DEFAULT_IDLE_MS
+    response_ms: int = record.DEFAULT_RESPONSE_MS
 
 
 def provision_one(reg: Registry, client: Client, master_admin_key: bytes, derive: DeriveKey,
@@ -89,11 +89,13 @@ def provision_one(reg: Registry, client: Client, master_admin_key: bytes, derive
         serial = reg.allocate_serial(opts.suite, board=card.board, firmware=card.firmware,
                                      batch=opts.batch, pin_len=opts.pin_len)
         admin_key = derive(master_admin_key, serial)
-    seed = ocra_check.new_seed(info)
+    seed = ocra_check.new_seed(info, reg.random)
     _step(serial, "PROVISION", lambda: client.provision(
         serial, opts.suite, seed, admin_key, pin_len=opts.pin_len, idle_ms=opts.idle_ms,
         response_ms=opts.response_ms))
     _step(serial, "AUTH", lambda: client.authenticate(admin_key))
+    if info.time_step:  # a T suite computes with the card's clock: the registry's time
+        _step(serial, "SET_TIME", lambda: client.set_time(reg.now()))
     _confirm(reg, client, serial, seed, info, opts)
     reg.confirm_provisioned(serial, seed=seed, admin_key=admin_key, suite=opts.suite,
                             board=card.board, firmware=card.firmware, batch=opts.batch,
@@ -116,18 +118,18 @@ def _pending_serial(reg: Registry, card: Info) -> str:
 
 def _confirm(reg: Registry, client: Client, serial: str, seed: bytes,
              info: ocra_check.SuiteInfo, opts: Options) -> None:
-    """TEST: the card must compute the response the registry expects from the new seed."""
-    challenge = ocra_check.new_challenge(info)
-    pin = "".join(secrets.choice("0123456789") for _ in range(opts.pin_len)) \
-        if info.pin_hash else None
-    stamp = reg.now() // info.time_step if info.time_step else None
-    got = _step(serial, "TEST", lambda: client.test(challenge, pin, timestamp=stamp))
-    want = ocra.response(info.parsed, seed, challenge, counter=0 if info.counter else None,
-                         pin=pin, timestamp=stamp)
-    if not hmac.compare_digest(str(got).encode(), str(want).encode()):
-        raise ProvisionFailed(f"card {serial} answered TEST with a wrong response: it does not "
-                              f"hold the new secret; not recorded, run `dsc provision` again",
-                              serial_number=serial)
+    """TEST: the card must compute the response the registry expects from the new seed (the
+    host tools' one confirmation path, on the registry's clock and random source)."""
+    def test() -> None:
+        try:
+            confirm_seed(client, info.parsed, seed, pin_len=opts.pin_len, now=reg.now,
+                         rng=reg.random)
+        except ConfirmationFailed:
+            raise ProvisionFailed(f"card {serial} answered TEST with a wrong response: it does "
+                                  f"not hold the new secret; not recorded, run `dsc provision` "
+                                  f"again", serial_number=serial) from None
+
+    _step(serial, "TEST", test)
 
 
 def _step(serial: str, what: str, fn: Callable[[], Any]) -> Any:
@@ -171,7 +173,7 @@ def provision_batch(reg: Registry, ports: Sequence[str], opener: Opener, count: 
                     progress: Callable[[int, int], None] = lambda i, n: None) -> Batch:
     ocra_check.suite_info(opts.suite)  # a bad suite is refused before any card is touched
     if not 4 <= opts.pin_len <= 12:
-        raise InvalidInputError("--pin-len must be 4 to 12")
+        raise InvalidInputError("a PIN length must be 4 to 12", field="pin_len")
     batch = Batch(wanted=count, done=[], skipped=[])
     progress(0, count)
     while len(batch.done) < count:

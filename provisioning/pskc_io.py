@@ -50,7 +50,7 @@ class Protection:
 
     def __post_init__(self) -> None:
         if (self.password is None) == (self.psk is None):
-            raise PskcError("give a password (--password-stdin) or a key file (--psk-file)")
+            raise PskcError("give a password or a pre-shared key file", field="protection")
         if self.psk is not None and len(self.psk) not in _PSK_ALGORITHMS:
             raise PskcError("the pre-shared key must be 16, 24 or 32 bytes (AES)")
 
@@ -157,7 +157,8 @@ def read(path: Path, protection: Protection | None) -> list[Imported]:
         raise PskcError(f"{path} is not a valid PSKC file: {_short(e)}") from None
     if doc.encryption.is_encrypted:
         if protection is None:
-            raise PskcError(f"{path} is encrypted: give --password-stdin or --psk-file")
+            raise PskcError(f"{path} is encrypted: give its password or pre-shared key",
+                            field="protection")
         _unlock(doc, protection, path)
     if not doc.keys:
         raise PskcError(f"{path} holds no key packages")

@@ -12,8 +12,7 @@ from provisioning import lifecycle, ocra_check
 from provisioning.db import Row
 from provisioning.errors import CardStateError, InvalidInputError, UserStateError
 from provisioning.registry import Registry
-
-DAY = 86400
+from provisioning.timeutil import DAY
 
 
 def _ensure_user(reg: Registry, name: str) -> Row:
@@ -22,15 +21,14 @@ def _ensure_user(reg: Registry, name: str) -> Row:
                                 "leading or trailing spaces")
     row = reg.db.one("SELECT * FROM users WHERE name = ?", (name,), lock=True)
     if row is None:
-        reg.db.execute("INSERT INTO users (name, created_at) VALUES (?, ?)", (name, reg.now()))
-        row = reg.user_row(name, lock=True)
-    return row
+        return reg.insert("users", name=name, created_at=reg.now())
+    return reg.checked("users", row)
 
 
 def _set_pin(reg: Registry, user: Row, pin: str, pin_len: int) -> None:
     ocra_check.check_pin(pin, pin_len)
     sealed = reg.seal(ocra_check.pin_material(pin), "users", "pin_enc", user["name"])
-    reg.db.execute("UPDATE users SET pin_enc = ? WHERE id = ?", (sealed, user["id"]))
+    reg.update("users", user, pin_enc=sealed)
 
 
 def current_users(reg: Registry, card_id: int) -> list[Row]:
@@ -57,12 +55,11 @@ def assign(reg: Registry, serial_number: str, user: str, pin: str | None) -> str
         if pin is not None:
             _set_pin(reg, urow, pin, int(card["pin_len"]))
         elif urow["pin_enc"] is None and info.pin_hash:
-            raise InvalidInputError(f"user {user} has no PIN yet: give the PIN the user chose "
-                                    f"(--pin-stdin)")
+            raise InvalidInputError(f"user {user} has no PIN yet: give the PIN the user chose",
+                                    field="pin")
         if any(u["id"] == urow["id"] for u in current_users(reg, card["id"])):
             raise InvalidInputError(f"card {serial_number} is already assigned to {user}")
-        reg.db.execute("INSERT INTO assignments (card_id, user_id, assigned_at) VALUES (?, ?, ?)",
-                       (card["id"], urow["id"], reg.now()))
+        reg.insert("assignments", card_id=card["id"], user_id=urow["id"], assigned_at=reg.now())
         status = str(card["status"])
         if status == lifecycle.PROVISIONED:
             status = reg.set_status(card, "assign")
@@ -123,10 +120,8 @@ def replace(reg: Registry, old: str, new: str) -> list[str]:
             raise UserStateError(f"card {old} has no users to hand a replacement to")
         now = reg.now()
         for u in users:
-            reg.db.execute("UPDATE assignments SET ended_at = ? WHERE id = ?",
-                           (now, u["assignment_id"]))
-            reg.db.execute("INSERT INTO assignments (card_id, user_id, assigned_at) "
-                           "VALUES (?, ?, ?)", (new_card["id"], u["id"], now))
+            reg.update_where("assignments", "id = ?", (u["assignment_id"],), ended_at=now)
+            reg.insert("assignments", card_id=new_card["id"], user_id=u["id"], assigned_at=now)
         reg.set_status(new_card, "assign")
         names = [u["name"] for u in users]
         reg.log("replace", "ok", serial_number=new, detail={"replaces": old, "users": names})
@@ -134,8 +129,8 @@ def replace(reg: Registry, old: str, new: str) -> list[str]:
 
 
 def _end_assignments(reg: Registry, card_id: int) -> None:
-    reg.db.execute("UPDATE assignments SET ended_at = ? WHERE card_id = ? AND ended_at IS NULL",
-                   (reg.now(), card_id))
+    reg.update_where("assignments", "card_id = ? AND ended_at IS NULL", (card_id,),
+                     ended_at=reg.now())
 
 
 def return_card(reg: Registry, serial_number: str) -> None:
@@ -158,8 +153,7 @@ def finish(reg: Registry, serial_number: str, action: str) -> None:
     with reg.db.transaction():
         card = reg.card_row(serial_number, lock=True)
         reg.set_status(card, action)
-        reg.db.execute("UPDATE cards SET seed_enc = NULL, admin_key_enc = NULL WHERE id = ?",
-                       (card["id"],))
+        reg.update("cards", card, seed_enc=None, admin_key_enc=None)
         reg.log(action, "ok", serial_number=serial_number)
 
 
@@ -193,8 +187,8 @@ def unlock(reg: Registry, user: str) -> bool:
     with reg.db.transaction():
         urow = reg.user_row(user, lock=True)
         was = urow["locked_until"] is not None and int(urow["locked_until"]) > reg.now()
-        reg.db.execute("UPDATE users SET failures = 0, failures_since = NULL, "
-                       "failure_times = NULL, locked_until = NULL WHERE id = ?", (urow["id"],))
+        reg.update("users", urow, failures=0, failures_since=None, failure_times=None,
+                   locked_until=None)
         reg.log("unlock", "ok", user=user, detail={"was_locked": was})
     return was
 

@@ -13,7 +13,7 @@
 #   i<pin> <pull> pin_in                    (queued)
 #   w<pin> <v>   pin value(v)               (queued)
 #   r<pin>       pin value()                0 | 1
-#   k<in,..> <rows,..> <cols,..>  read_group: a whole keypad scan  <a 0|1 digit per level>
+#   g<in,..> <rows,..> <cols,..>  read_group: a whole keypad scan  <a 0|1 digit per level>
 #   c<addr> <hex> [<hex> ...]  i2c_write(s) . | E<errno> (the writes stop at the first error)
 #   f<name>      fs_read                    - (missing) | +<hex>
 #   F<name> <hex> fs_write                  . | E<errno>
@@ -25,6 +25,7 @@
 #   b            battery_mv                 <int> | -
 #   l<0|1>       led                        (queued)
 #   L            lock_repl                  (queued)
+#   t<seconds>   set_unix_time              (queued)
 #   X            reset                      (the process ends; the emulator starts a new one)
 #   v<hex json>  the REPL's file calls      +<hex json> | E<errno>   (see cardvfs.py)
 #   V<hex path>  the REPL reads a file      +<hex bytes> | E<errno>
@@ -35,7 +36,10 @@
 import sys
 from binascii import hexlify, unhexlify
 
-from dsc.hal import Hal
+try:
+    from dsc.hal import Hal
+except ImportError:  # booting from the card's flash (runner.py): no firmware on the path yet
+    Hal = object
 
 _TICKS_PERIOD = 1 << 30
 _TICKS_HALF = _TICKS_PERIOD // 2
@@ -116,6 +120,10 @@ class BridgeHal(Hal):
     def unix_time(self):
         return self.unix
 
+    def set_unix_time(self, seconds):
+        self.unix = int(seconds)  # this step reads it back; the emulator keeps it from now on
+        self._queue.append(b"t" + str(self.unix).encode() + b"\n")
+
     def idle(self, ms):
         raise RuntimeError("the emulator drives App.step(); App.run() is not supported")
 
@@ -134,7 +142,7 @@ class BridgeHal(Hal):
         def ids(pins):
             return b",".join([p._pid for p in pins])
 
-        return (b"k" + ids(inputs) + b" " + ids(rows) + b" " + ids(cols),
+        return (b"g" + ids(inputs) + b" " + ids(rows) + b" " + ids(cols),
                 len(inputs) + len(rows) * len(cols))
 
     def read_group(self, group, out):

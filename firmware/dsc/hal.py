@@ -23,6 +23,10 @@ class Hal:
         # not know the time (time-based OCRA suites need it).
         return None
 
+    def set_unix_time(self, seconds: int) -> None:
+        # Set the real-time clock (the service protocol's SET_TIME); OSError when it cannot.
+        raise OSError(19)  # ENODEV: no clock to set
+
     def idle(self, ms: int) -> None:
         # Wait ms milliseconds; ms < 0: the card is off, sleep until POWER or serial wakes it.
         raise NotImplementedError

@@ -35,9 +35,19 @@ class FakeHal(Hal):
         self.rng = random.Random(seed)
         self.fail_writes = False
         self.repl_locked = False
+        self.clock: int | None = None  # the RTC (unix seconds), None: never set
+        self.rtc_fails = False
 
     def ticks_ms(self) -> int:
         return self.t
+
+    def unix_time(self) -> int | None:
+        return self.clock
+
+    def set_unix_time(self, seconds: int) -> None:
+        if self.rtc_fails:
+            raise OSError(5, "RTC write failed")
+        self.clock = seconds
 
     def fs_read(self, name: str) -> bytes | None:
         return self.files.get(name)

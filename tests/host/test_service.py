@@ -114,12 +114,14 @@ def test_storage_failure_leaves_old_record(make_card: MakeCard) -> None:
     assert card.record() is None and card.state() == before
 
 
-@pytest.mark.parametrize("cmd", [P.CMD_SET_CONFIG, P.CMD_TEST, P.CMD_WIPE, P.CMD_LOCK])
+@pytest.mark.parametrize("cmd", [P.CMD_SET_CONFIG, P.CMD_TEST, P.CMD_WIPE, P.CMD_LOCK,
+                                 P.CMD_SET_TIME])
 def test_admin_commands_on_blank_card(make_card: MakeCard, cmd: int) -> None:
     assert error_code(make_card().ask(cmd)) == P.ERR_NOT_PROVISIONED
 
 
-@pytest.mark.parametrize("cmd", [P.CMD_SET_CONFIG, P.CMD_TEST, P.CMD_WIPE, P.CMD_LOCK])
+@pytest.mark.parametrize("cmd", [P.CMD_SET_CONFIG, P.CMD_TEST, P.CMD_WIPE, P.CMD_LOCK,
+                                 P.CMD_SET_TIME])
 def test_admin_commands_need_auth(make_card: MakeCard, cmd: int) -> None:
     card = make_card(provisioned=True)
     before = card.state()
@@ -392,6 +394,52 @@ def test_bad_config_in_session_changes_nothing(make_card: MakeCard) -> None:
     assert card.state() == before
 
 
+# --- SET_TIME ---
+T_2025 = 1750000000  # 2025-06-15 15:06:40 UTC
+
+
+def test_set_time_sets_the_clock_and_answers_the_old_one() -> None:
+    card = Card(provisioned=True)
+    s = open_session(card)
+    assert sealed(card, s, P.CMD_SET_TIME, [(P.T_TIME, P.uint(T_2025, 8))]) == {}  # was unset
+    assert card.hal.clock == T_2025
+    card.hal.clock = T_2025 + 42  # the card's clock ran fast
+    f = sealed(card, s, P.CMD_SET_TIME, [(P.T_TIME, P.uint(T_2025 + 40, 8))])
+    assert f == {P.T_TIME: P.uint(T_2025 + 42, 8)} and card.hal.clock == T_2025 + 40
+
+
+def test_set_time_without_a_session_changes_nothing() -> None:
+    card = Card(provisioned=True)
+    payload = P.tlv_encode([(P.T_TIME, P.uint(T_2025, 8))])
+    assert error_code(card.ask(P.CMD_SET_TIME, payload)) == P.ERR_AUTH_REQUIRED
+    assert card.hal.clock is None
+    assert error_code(Card().ask(P.CMD_SET_TIME, payload)) == P.ERR_NOT_PROVISIONED
+
+
+@pytest.mark.parametrize("fields", [
+    [],                                                    # no time
+    [(P.T_TIME, P.uint(T_2025, 4))],                       # not 8 bytes
+    [(P.T_TIME, P.uint(1704067199, 8))],                   # before 2024: a clock never set
+    [(P.T_TIME, P.uint(4102444800, 8))],                   # 2100
+    [(P.T_TIME, P.uint(T_2025, 8)), (P.T_PIN_LEN, 4)],     # a field SET_TIME does not take
+])
+def test_set_time_refuses_a_bad_payload(fields: list[tuple[int, bytes | int]]) -> None:
+    card = Card(provisioned=True)
+    s = open_session(card)
+    payload = s.seal(P.CMD_SET_TIME, 5, s.next_seq(), P.tlv_encode(fields))  # type: ignore[arg-type]
+    assert error_code(card.ask(P.CMD_SET_TIME, payload, 5)) == P.ERR_BAD_PAYLOAD
+    assert card.hal.clock is None
+    assert sealed(card, s, P.CMD_SET_TIME, [(P.T_TIME, P.uint(T_2025, 8))]) == {}  # session open
+
+
+def test_set_time_on_a_clock_that_refuses() -> None:
+    card = Card(provisioned=True)
+    card.hal.rtc_fails = True
+    s = open_session(card)
+    payload = s.seal(P.CMD_SET_TIME, 5, s.next_seq(), P.tlv_encode([(P.T_TIME, P.uint(T_2025, 8))]))
+    assert error_code(card.ask(P.CMD_SET_TIME, payload, 5)) == P.ERR_STORAGE
+
+
 def test_reprovision_in_session_keeps_lock_and_ends_session(make_card: MakeCard) -> None:
     card = make_card(provisioned=True)
     s = open_session(card)
@@ -453,7 +501,7 @@ def test_reboot_answers_then_reboots(make_card: MakeCard) -> None:
 
 def test_unknown_command_and_response_types(make_card: MakeCard) -> None:
     card = make_card()
-    for t in (0x00, 0x0A, 0x7F, P.CMD_INFO | P.RSP_FLAG, P.RSP_ERROR):
+    for t in (0x00, 0x0B, 0x7F, P.CMD_INFO | P.RSP_FLAG, P.RSP_ERROR):
         assert error_code(card.ask(t)) == P.ERR_UNKNOWN_COMMAND
 
 

@@ -115,7 +115,7 @@ def test_bad_state_and_unknown_command():
     app, hal = card()
     proof = P.tlv_encode([(P.T_PROOF, bytes(32))])
     assert code(app, hal, P.CMD_AUTH_FINISH, proof) == P.ERR_BAD_STATE
-    for t in (0x00, 0x0A, 0x7F, P.RSP_ERROR):
+    for t in (0x00, 0x0B, 0x7F, P.RSP_ERROR):
         assert code(app, hal, t) == P.ERR_UNKNOWN_COMMAND, t
 
 

@@ -36,6 +36,7 @@ class FakeCard:
         self.serial: str | None = None
         self.suite = self.secret = self.admin = None
         self.fail, self.lie, self.authed, self.closed = fail, lie, False, 0
+        self.clock: int | None = None
 
     def _maybe(self, step: str) -> None:
         if self.fail == step:
@@ -63,6 +64,12 @@ class FakeCard:
         self._maybe("test")
         secret = b"x" * 32 if self.lie else self.secret
         return str(ocra.response(self.suite, secret, challenge, pin=pin, timestamp=timestamp))
+
+    def set_time(self, unix_time: int) -> int | None:
+        assert self.authed
+        self._maybe("set_time")
+        before, self.clock = self.clock, unix_time
+        return before
 
     def wipe(self) -> None:
         assert self.authed
@@ -189,7 +196,7 @@ def test_batch_does_not_count_its_own_cards_as_already_done(env: Env) -> None:
 
 
 def test_progress_messages_get_lines_of_their_own(capsys: pytest.CaptureFixture[str]) -> None:
-    from host_tools.commands.registry_admin import _ProgressBar
+    from host_tools.cli.cmd_provision import _ProgressBar
 
     bar = _ProgressBar()
     bar.draw(0, 2)

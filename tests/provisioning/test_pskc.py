@@ -134,7 +134,7 @@ def test_export_to_a_missing_directory_is_a_clear_error(env: Env, tmp_path: Path
 
 def test_no_seed_leaves_unless_the_export_is_logged(env: Env, tmp_path: Path) -> None:
     env.card()
-    env.reg.db.execute("UPDATE audit_head SET mac = 'x:0'")  # the audit log refuses to extend
+    env.reg.db.execute("UPDATE audit_chains SET mac = 'x:0'")  # the audit log refuses to extend
     out = tmp_path / "c.pskcxml"
     with pytest.raises(AuditError):
         pskc_io.export(env.reg, out, pskc_io.Protection(password="pw"))

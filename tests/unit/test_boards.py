@@ -129,7 +129,7 @@ def test_parse_board_source_refuses_bad_files() -> None:
 
 def test_wiring_page_is_current(root: Path) -> None:
     page = (root / "docs" / "boards.md").read_text(encoding="utf-8")
-    assert page == wiring.render(), "run `make docs` (python -m host_tools.wiring --write docs/boards.md)"
+    assert page == wiring.render(), "run `make docs` (dsc build wiring --write docs/boards.md)"
 
 
 def test_wiring_page_names_pins_per_port() -> None:
@@ -141,8 +141,10 @@ def test_wiring_page_names_pins_per_port() -> None:
 
 
 def test_wiring_cli_writes_the_page(tmp_path: Path) -> None:
+    from host_tools.cli import main
+
     out = tmp_path / "boards.md"
-    assert wiring.main(["--write", str(out)]) == 0
+    assert main(["build", "wiring", "--write", str(out)]) == 0
     assert out.read_text(encoding="utf-8") == wiring.render()
 
 
@@ -152,3 +154,17 @@ def test_manifest_freezes_every_firmware_module_but_fbcompat(root: Path) -> None
     modules = {p.name for p in (root / "firmware" / "dsc").glob("*.py")}
     assert listed - {"main.py"} == modules - {"fbcompat.py"}
     assert 'module("main.py")' in text
+
+
+def test_every_board_says_how_micropython_gets_onto_it_first(root: Path) -> None:
+    # docs/boards.md links each board to its section of docs/first-flash.md (BOOTSEL and UF2,
+    # esptool, DFU), which must exist for every board file.
+    steps = (root / "docs" / "first-flash.md").read_text(encoding="utf-8")
+    tools = {"rp2": "UF2", "esp32": "esptool", "stm32": "dfu-util"}
+    for name in board_names():
+        board = load_board(name)
+        anchor = f'<a id="{name}"></a>'
+        assert anchor in steps, f"docs/first-flash.md has no section for {name}"
+        section = steps[steps.index(anchor):].split("\n## ", 2)[1]  # the heading that follows
+        assert f"`{name}`" in section.splitlines()[0] and tools[board["port"]] in section
+        assert f"(first-flash.md#{name})" in wiring.board_section(board)

@@ -1,0 +1,31 @@
+"""Browser fixtures: one Chromium per test session, a fresh context (profile) per test."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from browserkit import chromium, chromium_path
+from playwright.sync_api import Browser, Page
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if chromium_path() is None and not os.environ.get("CI"):
+        pytest.skip("no Chromium here: `make test` installs Debian's chromium package")
+    with chromium() as b:  # in CI a missing browser fails: the tests must run there
+        yield b
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1000, "height": 760})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
