@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 # Frames fed per run, and the hypothesis examples that feed them (25-40 lines each).
 FRAMES_PER_RUN = {"cpython": 10_000, "micropython": 3_000}
-EXAMPLES = {"cpython": 400, "micropython": 120}
+EXAMPLES = {"cpython": 400, "micropython": 130}
 BLANK_EXAMPLES = {"cpython": 150, "micropython": 50}
 # A card may answer these with a response rather than an error: they change nothing.
 READ_ONLY = {P.CMD_INFO, P.CMD_AUTH_BEGIN, P.CMD_REBOOT}
