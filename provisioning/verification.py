@@ -179,12 +179,12 @@ def next_card_challenge(reg: Registry, card: Row) -> str:
     return value
 
 
-def _grid_cells(rows: list[Row]) -> tuple[bool, str | None]:
+def _grid_cells(reg: Registry, rows: list[Row]) -> tuple[bool, str | None]:
     """(a security code card runs, the cells to ask): None when its cells are used up."""
     grids = [r for r in rows if r["kind"] == "grid"]
     if not grids:
         return False, None
-    return True, temporary.new_cells(temporary.seen_mask(grids[-1]))
+    return True, temporary.new_cells(temporary.seen_mask(grids[-1]), reg.random)
 
 
 def issue_challenge(reg: Registry, user: str, serial_number: str | None = None) -> Challenge:
@@ -198,7 +198,7 @@ def issue_challenge(reg: Registry, user: str, serial_number: str | None = None) 
         temp = temporary.valid_rows(reg, urow["id"], now)
         if card is None and not temp:
             raise UserStateError(f"{user} has no active card and no temporary access")
-        grid, cells = _grid_cells(temp)
+        grid, cells = _grid_cells(reg, temp)
         if grid and cells is None and card is None and \
                 not any(r["kind"] == "passcode" for r in temp):
             raise UserStateError(f"the security code card of {user} has revealed every cell: "

@@ -54,7 +54,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "security-card": ("cmd_support", "issue an online security code card"),
     "show": ("cmd_support", "show a card (by serial number) or a user"),
     "list": ("cmd_support", "list cards"),
-    "serve": ("cmd_serve", "the verification service: a REST API for login servers"),
+    "serve": ("cmd_serve", "run the verification service (REST API, docs/service.md)"),
     "api-client": ("cmd_serve", "who may call the service: add, list, revoke"),
 }
 
