@@ -102,7 +102,18 @@ _V2 = [
     """ALTER TABLE audit_head ADD COLUMN mac TEXT""",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2]
+# migration: flows
+# A card left without the production lock is a development card by an explicit choice
+# (`development`); temporary access names the card it stands in for (`card_id`; NULL on rows
+# from before: they count for all the user's cards); a user's PIN keeps its length (`pin_len`),
+# so a card that takes PINs of another length is refused at assignment.
+_FLOWS = [
+    """ALTER TABLE cards ADD COLUMN development INTEGER NOT NULL DEFAULT 0""",
+    """ALTER TABLE temp_access ADD COLUMN card_id BIGINT""",  # cards.id
+    """ALTER TABLE users ADD COLUMN pin_len INTEGER""",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _FLOWS]
 VERSION = len(MIGRATIONS)
 
 
