@@ -31,6 +31,7 @@ from pskc.exceptions import PSKCError
 
 from provisioning import lifecycle, ocra_check
 from provisioning.errors import InvalidInputError, NotFoundError, PskcError
+from provisioning.files import check_target, write_private
 from provisioning.registry import Registry
 
 ALGORITHM = "urn:ietf:params:xml:ns:keyprov:pskc#OCRA-1"
@@ -62,8 +63,7 @@ class Protection:
 def export(reg: Registry, out: Path, protection: Protection,
            serials: list[str] | None = None) -> list[str]:
     """Write the cards' seeds to `out`; returns the serial numbers exported."""
-    if not out.parent.is_dir():
-        raise PskcError(f"{out}: no directory {out.parent}")
+    check_target(out, PskcError)
     cards = _cards_to_export(reg, serials)
     doc = pskc.PSKC()
     for card in cards:
@@ -84,16 +84,8 @@ def export(reg: Registry, out: Path, protection: Protection,
 
 
 def _write(doc: pskc.PSKC, out: Path) -> None:
-    """Owner-only file, written whole under a temporary name, then renamed into place."""
-    tmp = out.with_name(out.name + ".tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            doc.write(f)
-        os.replace(tmp, out)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise PskcError(f"cannot write {out}: {e.strerror}") from None
+    """Owner-only file, created new under a temporary name, then renamed into place."""
+    write_private(out, doc.write, PskcError)
 
 
 def _cards_to_export(reg: Registry, serials: list[str] | None) -> list[_Card]:

@@ -1,0 +1,159 @@
+"""The support CLI on a registry (no card attached): exit statuses, files, refusals, found."""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dsc import ocra
+
+from host_tools.cli import main
+from provisioning.registry import Registry
+
+SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
+DAY = 86400
+
+
+class Desk:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                 tmp_path: Path) -> None:
+        self.mp, self.capsys, self.tmp = monkeypatch, capsys, tmp_path
+        self.db, self.key = str(tmp_path / "registry.sqlite3"), tmp_path / "master.key"
+        monkeypatch.setenv("DSC_DB", self.db)
+        monkeypatch.setenv("DSC_MASTER_KEY_FILE", str(self.key))
+        monkeypatch.setenv("DSC_OPERATOR", "desk")
+        self.seeds: dict[str, bytes] = {}
+        assert self.run("registry", "init")[0] == 0
+
+    def run(self, *argv: str, stdin: str = "") -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        self.mp.setattr("sys.stdin", io.StringIO(stdin))
+        code = main(list(argv))
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+    def json(self, *argv: str, stdin: str = "") -> Any:
+        code, out, err = self.run(*argv, "--json", stdin=stdin)
+        assert code == 0, err
+        return json.loads(out)
+
+    def registry(self) -> Registry:
+        return Registry.open(self.db, self.key, operator="test")
+
+    def card(self, pin_len: int = 4) -> str:
+        with self.registry() as reg:
+            serial = reg.allocate_serial(SUITE, pin_len=pin_len)
+            seed = secrets.token_bytes(32)
+            reg.confirm_provisioned(serial, seed=seed, admin_key=b"A" * 32, suite=SUITE,
+                                    pin_len=pin_len)
+        self.seeds[serial] = seed
+        return serial
+
+    def active(self, user: str = "alice", pin: str = "1234") -> str:
+        serial = self.card()
+        self.json("assign", serial, user, "--pin-stdin", stdin=pin + "\n")
+        self.json("activate", serial)
+        return serial
+
+    def status(self, serial: str) -> str:
+        return str(self.json("show", serial)["status"])
+
+
+@pytest.fixture
+def desk(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+         tmp_path: Path) -> Desk:
+    return Desk(monkeypatch, capsys, tmp_path)
+
+
+def test_verify_exit_status_tells_portal_only_apart(desk: Desk) -> None:
+    serial = desk.active()
+    passcode = desk.json("temp-passcode", "alice")["passcode"]
+    ch = desk.json("challenge", "alice")
+    code, out, _ = desk.run("verify", "alice", ch["id"], "-", stdin=passcode + "\n")
+    assert code == 0 and "full access" in out
+    with desk.registry() as reg:  # two days later: the portal only
+        reg.db.execute("UPDATE temp_access SET full_until = issued_at")
+    ch = desk.json("challenge", "alice")
+    code, out, _ = desk.run("verify", "alice", ch["id"], "-", "--json", stdin=passcode + "\n")
+    data = json.loads(out)
+    assert code == 3 and data["status"] == "portal-only" and data["access"] == "portal-only"
+    ch = desk.json("challenge", "alice")
+    code, _, _ = desk.run("verify", "alice", ch["id"], "00000000")
+    assert code == 1
+    assert desk.status(serial) == "unavailable"
+
+
+def test_security_card_that_cannot_be_written_changes_nothing(desk: Desk) -> None:
+    serial = desk.active()
+    out = desk.tmp / "card.png"
+    out.mkdir()  # a directory where the file should go
+    code, _, err = desk.run("security-card", "alice", "--out", str(out))
+    assert code == 2 and "is a directory" in err and "Traceback" not in err
+    assert desk.status(serial) == "active"
+    assert desk.json("show", "alice")["temporary_access"] == []
+    with desk.registry() as reg:
+        assert reg.db.all("SELECT id FROM temp_access") == []
+
+
+def test_security_card_file_is_new_and_never_follows_a_symlink(desk: Desk) -> None:
+    desk.active()
+    victim = desk.tmp / "victim.txt"
+    victim.write_text("keep me")
+    victim.chmod(0o644)
+    out = desk.tmp / "card.png"
+    out.symlink_to(victim)
+    data = desk.json("security-card", "alice", "--out", str(out))
+    assert data["status"] == "temporary access"
+    assert victim.read_text() == "keep me"
+    assert not out.is_symlink() and out.read_bytes().startswith(b"\x89PNG")
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    # an existing file keeps neither its mode nor its inode
+    old = desk.tmp / "old.png"
+    old.write_bytes(b"x")
+    old.chmod(0o666)
+    inode = old.stat().st_ino
+    desk.json("security-card", "alice", "--out", str(old))
+    assert stat.S_IMODE(old.stat().st_mode) == 0o600 and old.stat().st_ino != inode
+    assert [p.name for p in desk.tmp.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_assign_refusals_say_what_to_do(desk: Desk) -> None:
+    first = desk.active()
+    second = desk.card()
+    code, _, err = desk.run("assign", second, "alice", "--pin-stdin", stdin="9999\n")
+    assert code == 2 and "already has a PIN" in err and "--replace-pin" in err
+    assert desk.status(second) == "provisioned"
+    six = desk.card(pin_len=6)
+    code, _, err = desk.run("assign", six, "alice")
+    assert code == 2 and "takes 6-digit PINs" in err
+    assert desk.json("assign", second, "alice", "--pin-stdin", "--replace-pin",
+                     stdin="9999\n")["status"] == "assigned"
+    ch = desk.json("challenge", "alice", "--serial-number", first)
+    response = ocra.response(SUITE, desk.seeds[first], ch["challenge"], pin="9999")
+    assert desk.run("verify", "alice", ch["id"], str(response))[0] == 0
+
+
+def test_found_cli(desk: Desk) -> None:
+    serial = desk.active()
+    desk.json("lost", serial)
+    assert desk.json("found", serial)["status"] == "active"
+    code, _, err = desk.run("found", serial)
+    assert code == 1 and "it is active" in err
+    desk.json("lost", serial)
+    new = desk.card()
+    desk.json("replace", serial, new)
+    code, out, _ = desk.run("found", serial)
+    assert code == 0 and "returned" in out and "a replacement took its place" in out
+
+
+def test_show_activates_a_card_whose_day_has_come(desk: Desk) -> None:
+    serial = desk.card()
+    desk.json("assign", serial, "bob", "--pin-stdin", stdin="1234\n")
+    with desk.registry() as reg:
+        reg.db.execute("UPDATE cards SET status_at = status_at - ?", (14 * DAY,))
+    assert desk.json("show", serial)["status"] == "active"
