@@ -14,8 +14,9 @@ from host_tools.client import CardClient
 from host_tools.transport import open_transport
 
 
-def open_client(port: str) -> CardClient:
-    return CardClient(open_transport(port))
+def open_client(port: str, timeout: float = 3.0) -> CardClient:
+    """A client for the card on `port`; `timeout`: seconds to wait for each answer."""
+    return CardClient(open_transport(port), timeout=timeout)
 
 
 def derive_admin_key(master_admin_key: bytes, serial_number: str) -> bytes:
