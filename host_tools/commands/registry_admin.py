@@ -21,6 +21,7 @@ from typing import Any
 
 from host_tools.errors import UsageError
 from host_tools.secrets_input import read_hex_secret, read_text_secret
+from host_tools.text import printable
 from provisioning import audit, pskc_io
 from provisioning.cliutil import add, common, emit, open_registry, stderr, when
 from provisioning.registry import DEFAULT_SUITE, Policy, Registry
@@ -238,10 +239,14 @@ def _audit(args: argparse.Namespace) -> int:
         items = audit.entries(reg.db, user=args.user, serial_number=args.serial_number,
                               limit=args.limit)
     emit(args, {"entries": [e.as_json() for e in items]},
-         "\n".join(f"{e.seq:>6} {when(e.at)} {e.operator:<10} {e.action:<18} {e.outcome:<9} "
-                   f"{e.serial_number or '-':<12} {e.user or '-'} {e.detail or ''}"
-                   for e in items) or "no entries")
+         "\n".join(_audit_line(e) for e in items) or "no entries")
     return 0
+
+
+def _audit_line(e: audit.Entry) -> str:
+    # operator names and details come from outside: escaped, no terminal escapes get through
+    return printable(f"{e.seq:>6} {when(e.at)} {e.operator:<10} {e.action:<18} {e.outcome:<9} "
+                     f"{e.serial_number or '-':<12} {e.user or '-'} {e.detail or ''}")
 
 
 def _export(args: argparse.Namespace) -> int:

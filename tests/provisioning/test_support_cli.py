@@ -157,3 +157,11 @@ def test_show_activates_a_card_whose_day_has_come(desk: Desk) -> None:
     with desk.registry() as reg:
         reg.db.execute("UPDATE cards SET status_at = status_at - ?", (14 * DAY,))
     assert desk.json("show", serial)["status"] == "active"
+
+
+def test_operator_text_is_escaped_in_the_audit_listing(desk: Desk) -> None:
+    serial = desk.card()
+    desk.run("assign", serial, "bob", "--pin-stdin", "--operator", "eve\x1b[2J\r", stdin="1234\n")
+    code, out, _ = desk.run("audit")
+    assert code == 0 and "\x1b" not in out and "\r" not in out
+    assert "eve\\x1b[2J\\x0d" in out
