@@ -170,3 +170,10 @@ def verify(db: Database, sealer: Sealer) -> tuple[int, str]:
     if not _head_ok(sealer, head):
         raise AuditError(_BROKEN_HEAD)
     return count, prev
+
+
+def seq_of(db: Database, digest: str) -> int | None:
+    """The sequence number of the entry whose hash is `digest` (an anchor quoted outside the
+    database), or None when the log holds no such entry."""
+    row = db.one("SELECT seq FROM audit WHERE hash = ?", (digest,))
+    return None if row is None else int(row["seq"])

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioning import lifecycle, ocra_check, temporary
+from provisioning import audit, lifecycle, ocra_check, temporary
 from provisioning.db import Row
-from provisioning.errors import CardStateError, InvalidInputError, UserStateError
+from provisioning.errors import AuditError, CardStateError, InvalidInputError, UserStateError
 from provisioning.registry import CardView, Registry
 
 DAY = 86400
@@ -327,3 +327,25 @@ def user_view(reg: Registry, name: str) -> dict[str, Any]:
 
 def users(reg: Registry) -> list[str]:
     return [r["name"] for r in reg.db.all("SELECT name FROM users ORDER BY name")]
+
+
+def verify_audit(reg: Registry, expect: str | None = None) -> tuple[int, str, int | None]:
+    """Check the audit chain and its head: (entries, head hash, sequence number of `expect`).
+
+    `expect` is a head hash quoted outside the database earlier (a ticket, a daily mail): the
+    log must still hold it. That is what finds a tail cut back by putting an older head row
+    (with its valid MAC) back in place, or a whole database restored from an older copy —
+    nothing inside the database can."""
+    count, head = audit.verify(reg.db, reg.sealer)
+    if expect is None:
+        return count, head, None
+    anchor = expect.strip().lower()
+    if len(anchor) != 64 or any(c not in "0123456789abcdef" for c in anchor):
+        raise InvalidInputError("the expected head hash is 64 hex digits, as `audit --verify` "
+                                "printed it")
+    seq = count if anchor == head else audit.seq_of(reg.db, anchor)
+    if seq is None:
+        raise AuditError(f"audit log broken: it does not hold the entry {anchor[:16]}... quoted "
+                         f"earlier; it was cut back to an older head or restored from an older "
+                         f"copy (it ends at entry {count})")
+    return count, head, seq

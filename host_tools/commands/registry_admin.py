@@ -4,7 +4,7 @@
     dsc provision --port P|auto [--port P2 ...] [--count N] [--suite S] [--batch NAME]
                   [--timeout SECONDS] [--dev]
     dsc wipe SERIAL --port P
-    dsc audit [--verify | --anchor] [--user U] [--serial-number S] [--limit N]
+    dsc audit [--verify [--expect HASH] | --anchor] [--user U] [--serial-number S] [--limit N]
     dsc pskc export --out F (--password-stdin | --psk-file F) [SERIAL ...]
     dsc pskc import F (--password-stdin | --psk-file F)
 
@@ -22,7 +22,7 @@ from typing import Any
 from host_tools.errors import UsageError
 from host_tools.secrets_input import read_hex_secret, read_text_secret
 from host_tools.text import printable
-from provisioning import audit, pskc_io
+from provisioning import audit, pskc_io, support
 from provisioning.cliutil import add, common, emit, open_registry, stderr, when
 from provisioning.registry import DEFAULT_SUITE, Policy, Registry
 
@@ -39,6 +39,9 @@ def register(sub: Any) -> None:
     _register_cards(sub, c)
     p = add(sub, "audit", _audit, "show the audit log, or --verify its hash chain", c)
     p.add_argument("--verify", action="store_true", help="check the hash chain and its head")
+    p.add_argument("--expect", metavar="HASH",
+                   help="with --verify: a head hash printed earlier (kept in the ticket "
+                        "system); the log must still hold that entry")
     p.add_argument("--anchor", action="store_true",
                    help="after an alarm was looked into: vouch for the log as it stands "
                         "(MAC its head again; logged)")
@@ -225,6 +228,8 @@ def _wipe(args: argparse.Namespace) -> int:
 def _audit(args: argparse.Namespace) -> int:
     if args.verify and args.anchor:
         raise UsageError("give --verify or --anchor, not both")
+    if args.expect is not None and not args.verify:
+        raise UsageError("--expect goes with --verify")
     with open_registry(args) as reg:
         if args.anchor:
             seq = reg.anchor_audit("support, after an investigation")
@@ -232,9 +237,13 @@ def _audit(args: argparse.Namespace) -> int:
                  f"audit head re-anchored at entry {seq} (logged as audit.anchor)")
             return 0
         if args.verify:
-            count, head = audit.verify(reg.db, reg.sealer)
-            emit(args, {"entries": count, "head": head, "status": "intact"},
-                 f"audit log intact: {count} entries, head {head}")
+            count, head, found = support.verify_audit(reg, args.expect)
+            data: dict[str, Any] = {"entries": count, "head": head, "status": "intact"}
+            text = f"audit log intact: {count} entries, head {head}"
+            if found is not None:
+                data["expected_at"] = found
+                text += f"; the expected head is entry {found}"
+            emit(args, data, text)
             return 0
         items = audit.entries(reg.db, user=args.user, serial_number=args.serial_number,
                               limit=args.limit)

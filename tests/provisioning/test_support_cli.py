@@ -165,3 +165,28 @@ def test_operator_text_is_escaped_in_the_audit_listing(desk: Desk) -> None:
     code, out, _ = desk.run("audit")
     assert code == 0 and "\x1b" not in out and "\r" not in out
     assert "eve\\x1b[2J\\x0d" in out
+
+
+def test_a_tail_cut_back_to_an_older_head_is_found_by_the_external_anchor(desk: Desk) -> None:
+    serial = desk.card()
+    old = desk.json("audit", "--verify")
+    with desk.registry() as reg:  # what an attacker who read the database earlier kept
+        head_row = dict(reg.db.one("SELECT seq, hash, mac FROM audit_head WHERE id = 1") or {})
+    desk.json("assign", serial, "bob", "--pin-stdin", stdin="1234\n")
+    anchor = desk.json("audit", "--verify")  # quoted in the ticket system
+    assert anchor["entries"] > old["entries"]
+    assert desk.json("audit", "--verify", "--expect", old["head"])["expected_at"] == \
+        old["entries"]
+    # cut the tail back: delete the newer entries, put the old head row (valid MAC) back
+    with desk.registry() as reg:
+        with reg.db.transaction():
+            reg.db.execute("DELETE FROM audit WHERE seq > ?", (head_row["seq"],))
+            reg.db.execute("UPDATE audit_head SET seq = ?, hash = ?, mac = ? WHERE id = 1",
+                           (head_row["seq"], head_row["hash"], head_row["mac"]))
+    assert desk.json("audit", "--verify")["head"] == old["head"]  # the chain alone: "intact"
+    code, _, err = desk.run("audit", "--verify", "--expect", anchor["head"])
+    assert code == 1 and "does not hold the entry" in err and "cut back" in err
+    code, _, err = desk.run("audit", "--verify", "--expect", "abc")
+    assert code == 2 and "64 hex digits" in err
+    code, _, err = desk.run("audit", "--expect", anchor["head"])
+    assert code == 2 and "--expect goes with --verify" in err
