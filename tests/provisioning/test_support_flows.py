@@ -3,17 +3,20 @@ access per missing card, found cards, assign refusals, portal-only, auto-activat
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from regkit import Env
+from regkit import Clock, Env
 
 from provisioning import audit, support, temporary, verification
 from provisioning.errors import CardStateError, InvalidInputError, UserStateError
+from provisioning.registry import Registry
 
 DAY = 86400
 
 
-def _try(env: Env, user: str, text: str) -> verification.Outcome:
-    ch = verification.issue_challenge(env.reg, user)
+def _try(env: Env, user: str, text: str, serial: str | None = None) -> verification.Outcome:
+    ch = verification.issue_challenge(env.reg, user, serial)
     return verification.verify(env.reg, user, ch.id, text)
 
 
@@ -198,3 +201,24 @@ def test_a_replacement_that_activates_itself_ends_the_temporary_access(env: Env)
     assert env.login("alice", new).accepted
     assert _try(env, "alice", code).reason == "wrong"
     assert _try(env, "alice", code).reason == "wrong"
+
+
+@pytest.mark.postgres
+def test_the_flows_on_postgres(pg_url: str, tmp_path: Path, clock: Clock) -> None:
+    reg, _, _ = Registry.init(pg_url, tmp_path / "k", clock=clock, operator="pg")
+    with reg:
+        env = Env(reg, clock, pg_url, tmp_path / "k")
+        lost, other = env.active(), env.active()
+        support.mark_lost(env.reg, lost)
+        new = env.card()
+        support.replace(env.reg, lost, new)
+        code, _, _ = temporary.issue_passcode(env.reg, "alice")
+        assert env.login("alice", other).accepted and _try(env, "alice", code, new).accepted
+        assert support.user_view(env.reg, "alice")["temporary_access"][0]["in_place_of"] == new
+        assert support.found(env.reg, lost) == "returned"
+        clock.advance(14 * DAY)
+        assert [c.status for c in support.card_list(env.reg, "active")] == ["active"] * 2
+        assert support.user_view(env.reg, "alice")["temporary_access"] == []
+        assert env.reg.card(new).development is False
+        with pytest.raises(support.PinConflict):
+            support.assign(env.reg, env.card(pin_len=6), "alice", None)
