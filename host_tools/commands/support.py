@@ -242,11 +242,22 @@ def _security_card(args: argparse.Namespace) -> int:
     from provisioning import grid_render
 
     grid_render.check_path(args.out)
+    written: list[Path] = []
+
+    def deliver(grid: list[str], expires_at: int) -> None:
+        grid_render.render(grid, args.user, expires_at, args.out)
+        written.append(args.out)
+
     with open_registry(args) as reg:
-        # the file is written inside the transaction: when it cannot be, nothing is issued
-        _, expires = temporary.issue_security_card(
-            reg, args.user, args.serial_number,
-            lambda grid, exp: grid_render.render(grid, args.user, exp, args.out))
+        # the file is written inside the transaction: when it cannot be, nothing is issued;
+        # when the transaction fails after it, the file goes again
+        try:
+            _, expires = temporary.issue_security_card(reg, args.user, args.serial_number,
+                                                       deliver)
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
     emit(args, {"user": args.user, "file": str(args.out), "expires_at": expires,
                 "status": "temporary access"},
          f"security code card for {args.user} written to {args.out} (valid until "
