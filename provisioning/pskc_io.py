@@ -194,9 +194,9 @@ def check_password(password: str) -> None:
         str.islower, str.isupper, str.isdigit, lambda c: not c.isalnum()))
     long_enough = len(password) >= 20 or (len(password) >= PASSWORD_MIN and classes >= 3)
     if not long_enough or len(set(password)) < 8:
-        raise PskcError("the export password is too weak: use at least 12 characters mixing "
-                        "three of lower case, upper case, digits and symbols, or a passphrase "
-                        "of 20 or more (or a pre-shared key file)")
+        raise InvalidInputError("the export password is too weak: use at least 12 characters "
+                                "mixing three of lower case, upper case, digits and symbols, "
+                                "or a passphrase of 20 or more (or a pre-shared key file)")
 
 
 def _read_bounded(path: Path) -> bytes:

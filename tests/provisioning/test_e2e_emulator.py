@@ -162,13 +162,17 @@ def test_support_desk_end_to_end(monkeypatch: pytest.MonkeyPatch,
 
     # PSKC round trip into another registry, then a login there
     pskc = tmp_path / "cards.pskcxml"
+    code, _, err = desk.run("pskc", "export", "--out", str(pskc), second, "--password-stdin",
+                            stdin="s3cret pass\n")
+    assert code == 2 and "too weak" in err and not pskc.exists()
     exported = desk.json("pskc", "export", "--out", str(pskc), second, "--password-stdin",
-                         stdin="s3cret pass\n")
+                         stdin="s3cret pass for the transfer\n")
     assert exported["cards"] == [{"serial_number": second}]
     monkeypatch.setenv("DSC_DB", str(tmp_path / "other.sqlite3"))
     desk.json("registry", "init")
     assert desk.json("pskc", "import", str(pskc), "--password-stdin",
-                     stdin="s3cret pass\n")["cards"][0]["status"] == "provisioned"
+                     stdin="s3cret pass for the transfer\n")["cards"][0]["status"] == \
+        "provisioned"
     desk.json("assign", second, "bob", "--pin-stdin", stdin="8642\n")
     code, out = login(desk, cards[1], "bob", "8642")
     assert code == 0 and out["accepted"]

@@ -13,7 +13,7 @@ import pytest
 from regkit import Env
 
 from provisioning import pskc_io, support
-from provisioning.errors import PskcError
+from provisioning.errors import InvalidInputError, PskcError
 from provisioning.registry import Registry
 
 PW = "correct horse battery staple"
@@ -53,7 +53,7 @@ def _plain(tmp_path: Path, *, key_id: str = "OLD42", serial: str | None = "OLD42
 def test_a_weak_export_password_is_refused(env: Env, tmp_path: Path, password: str) -> None:
     env.card()
     out = tmp_path / "c.pskcxml"
-    with pytest.raises(PskcError, match="too weak"):
+    with pytest.raises(InvalidInputError, match="too weak"):
         pskc_io.export(env.reg, out, pskc_io.Protection(password=password))
     assert list(tmp_path.glob("c.pskcxml*")) == []
 
