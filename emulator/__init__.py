@@ -4,7 +4,7 @@
 """
 
 from emulator.api import DEFAULT_SUITE, Emulator
-from emulator.flash import PowerCut
+from emulator.flashmem import PowerCut
 from emulator.scheduler import EmulatorError, FirmwareError
 
 __all__ = ["DEFAULT_SUITE", "Emulator", "EmulatorError", "FirmwareError", "PowerCut"]

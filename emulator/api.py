@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.board import VirtualBoard
-from emulator.flash import Flash
+from emulator.flashmem import Flash
 from emulator.scheduler import EmulatorError, Scheduler
 from emulator.serialport import InProcessTransport, check_baud, open_port
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.clock import Clock, VirtualClock
-from emulator.flash import Flash
+from emulator.flashmem import Flash
 from emulator.gpio import Gpio, wire_keys
 from emulator.serialport import SerialLine
 from emulator.ssd1306 import Ssd1306Model

@@ -20,7 +20,7 @@ from __future__ import annotations
 import errno
 from typing import Any
 
-from emulator.flash import BLOCK, Flash, FlashError
+from emulator.flashmem import BLOCK, Flash, FlashError
 
 S_IFDIR = 0x4000
 S_IFREG = 0x8000

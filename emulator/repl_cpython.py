@@ -29,7 +29,7 @@ from typing import Any
 from emulator.board import VirtualBoard
 from emulator.cardfs import CardFs, fs_error
 from emulator.clock import ticks_diff
-from emulator.flash import PowerCut
+from emulator.flashmem import PowerCut
 from emulator.hal import BoardReset
 from emulator.repl import SoftReset
 

@@ -33,7 +33,7 @@ from typing import IO, Any
 
 from emulator.board import VirtualBoard
 from emulator.cardfs import CardFs
-from emulator.flash import PowerCut
+from emulator.flashmem import PowerCut
 from emulator.hal import BoardReset, EmuHal
 from emulator.repl import SoftReset
 from emulator.scheduler import EmulatorError, FirmwareError

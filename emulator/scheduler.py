@@ -28,7 +28,7 @@ from typing import Protocol
 
 from emulator.board import VirtualBoard
 from emulator.clock import VirtualClock, WallClock
-from emulator.flash import PowerCut
+from emulator.flashmem import PowerCut
 from emulator.hal import BoardReset
 from emulator.repl import BOOT_FIRMWARE, Console, ReplRuntime
 

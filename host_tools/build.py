@@ -1,12 +1,9 @@
 """Compile the firmware with mpy-cross: for flashing, for `make mpy` and for the size benchmark.
-
-    python -m host_tools.build --check FILE...        # every file must compile
-    python -m host_tools.build --board pico --out DIR  # compile firmware/ for a board
+The command line is `dsc build` (host_tools/cli/cmd_build.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import subprocess
 import sys
@@ -77,37 +74,9 @@ def build_firmware(out: Path, arch: str | None = None) -> list[Built]:
 
 
 def check(files: list[Path]) -> int:
+    """Compile each file, writing nothing; raise BuildError at the first that fails. Returns
+    the number of files."""
     with tempfile.TemporaryDirectory() as tmp:
         for f in files:
             compile_file(f, Path(tmp) / "out.mpy")
-    print(f"mpy-cross: {len(files)} files compile")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m host_tools.build", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", nargs="*", type=Path, help="compile these files, write nothing")
-    parser.add_argument("--board", help="board name (sets the mpy-cross architecture)")
-    parser.add_argument("--out", type=Path, help="output directory")
-    args = parser.parse_args(argv)
-    try:
-        if args.check is not None:
-            return check(args.check)
-        if not args.out:
-            parser.error("give --check FILE... or --out DIR")
-        arch = None
-        if args.board:
-            from host_tools.boards import load_board
-            arch = str(load_board(args.board)["mpy_arch"])
-        built = build_firmware(args.out, arch)
-        total = sum(b.size for b in built if b.target.suffix == ".mpy")
-        print(f"{len(built)} files, {total} bytes of .mpy in {args.out}")
-        return 0
-    except DscError as e:
-        print(f"build: error: {e}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return len(files)

@@ -1,22 +1,16 @@
 """Wiring tables for every board, generated from the board files (`boards/*.py`).
-
-    python -m host_tools.wiring                         # print the tables (Markdown)
-    python -m host_tools.wiring --write docs/boards.md  # regenerate the docs page
+The command line is `dsc build wiring` (host_tools/cli/cmd_build.py).
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
 from typing import Any
 
 from host_tools.boards import board_names, load_board
-from host_tools.errors import DscError
 
 HEADER = """# Boards and wiring
 
-Generated from `boards/*.py` by `python -m host_tools.wiring --write docs/boards.md`
+Generated from `boards/*.py` by `dsc build wiring --write docs/boards.md`
 (`make docs`); do not edit by hand. Keypad rows are driven by the firmware, one at a time;
 columns, direct buttons and POWER are inputs with the pull named below (a key joins its
 row to its column, or its pin to ground). See docs/firmware.md for the card behaviour.
@@ -106,25 +100,3 @@ def render() -> str:
     parts = [HEADER]
     parts.extend(board_section(load_board(name)) for name in board_names())
     return "\n".join(parts)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m host_tools.wiring", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--write", type=Path, metavar="FILE", help="write the page to FILE")
-    args = parser.parse_args(argv)
-    try:
-        text = render()
-    except DscError as e:
-        print(f"wiring: error: {e}", file=sys.stderr)
-        return 1
-    if args.write:
-        args.write.write_text(text, encoding="utf-8")
-        print(f"wrote {args.write}")
-    else:
-        sys.stdout.write(text)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -23,8 +23,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from host_tools.cli.options import when
 from provisioning import lifecycle, ocra_check, support, temporary
-from provisioning.cliutil import when
 from provisioning.db import Row
 from provisioning.errors import (
     CardStateError,

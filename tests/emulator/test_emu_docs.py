@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from emulator.cli import add_arguments
 from emulator.scenario import ExpectationFailed, parse, run
+from host_tools.cli.cmd_emulator import add_arguments
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "emulator.md"
 VENV_BIN = Path(sys.executable).parent

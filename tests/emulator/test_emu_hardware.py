@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from emulator.clock import TICKS_MAX, TICKS_PERIOD, VirtualClock, WallClock, ticks_diff
-from emulator.flash import Flash, FlashError, PowerCut
+from emulator.flashmem import Flash, FlashError, PowerCut
 from emulator.gpio import GND, PULL_DOWN, PULL_NONE, PULL_UP, Gpio, GpioError, wire_keys
 from emulator.serialport import SerialLine
 

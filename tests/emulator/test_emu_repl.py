@@ -18,7 +18,7 @@ import serial
 
 from emulator import Emulator
 from emulator.cardfs import CardFs
-from emulator.flash import Flash, FlashError, PowerCut
+from emulator.flashmem import Flash, FlashError, PowerCut
 from emulator.repl import FIRMWARE, RAW, RAW_PASTE_WINDOW
 from emulator.serialport import InProcessTransport
 from host_tools.client import CardClient

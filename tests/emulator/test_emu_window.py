@@ -98,7 +98,7 @@ def test_window_keys_and_a_pixel_exact_panel(xdisplay: str, monkeypatch: pytest.
 def test_demo_walkthrough_without_a_display() -> None:
     env = dict(os.environ, CI="true")
     env.pop("DISPLAY", None)
-    r = subprocess.run([sys.executable, "-m", "emulator.demo"], capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-m", "host_tools.cli.cmd_demo"], capture_output=True, text=True,
                        env=env, timeout=60)
     assert r.returncode == 0, r.stderr
     for step in ("PIN>", "****", "CHALLNG>", "-> accepted", "(display off)",

@@ -31,7 +31,7 @@ def cards(monkeypatch: pytest.MonkeyPatch) -> dict[str, Card]:
             raise CardNotFound(f"cannot open {port}: no such device")
         return CardTransport(attached[port])
 
-    monkeypatch.setattr("host_tools.commands.card.open_transport", opener)
+    monkeypatch.setattr("host_tools.cli.cmd_card.open_transport", opener)
     return attached
 
 
@@ -265,7 +265,7 @@ class Wire(CardTransport):
 @pytest.fixture
 def wired(monkeypatch: pytest.MonkeyPatch) -> dict[str, Wire]:
     lines: dict[str, Wire] = {}
-    monkeypatch.setattr("host_tools.commands.card.open_transport",
+    monkeypatch.setattr("host_tools.cli.cmd_card.open_transport",
                         lambda port, baudrate=115200: lines[port])
     return lines
 

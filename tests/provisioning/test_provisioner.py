@@ -199,7 +199,7 @@ def test_batch_does_not_count_its_own_cards_as_already_done(env: Env) -> None:
 
 
 def test_progress_messages_get_lines_of_their_own(capsys: pytest.CaptureFixture[str]) -> None:
-    from host_tools.commands.registry_admin import _ProgressBar
+    from host_tools.cli.cmd_provision import _ProgressBar
 
     bar = _ProgressBar()
     bar.draw(0, 2)

@@ -129,7 +129,7 @@ def test_parse_board_source_refuses_bad_files() -> None:
 
 def test_wiring_page_is_current(root: Path) -> None:
     page = (root / "docs" / "boards.md").read_text(encoding="utf-8")
-    assert page == wiring.render(), "run `make docs` (python -m host_tools.wiring --write docs/boards.md)"
+    assert page == wiring.render(), "run `make docs` (dsc build wiring --write docs/boards.md)"
 
 
 def test_wiring_page_names_pins_per_port() -> None:
@@ -141,8 +141,10 @@ def test_wiring_page_names_pins_per_port() -> None:
 
 
 def test_wiring_cli_writes_the_page(tmp_path: Path) -> None:
+    from host_tools.cli import main
+
     out = tmp_path / "boards.md"
-    assert wiring.main(["--write", str(out)]) == 0
+    assert main(["build", "wiring", "--write", str(out)]) == 0
     assert out.read_text(encoding="utf-8") == wiring.render()
 
 

@@ -1,8 +1,8 @@
 """`make demo`: the main job end to end on embedded defaults, then the card up close.
 
-1. The support desk (`provisioning.demo`): a blank emulated card is provisioned over its serial
-   port into a fresh SQLite registry, assigned to a user, and a login typed on its keypad is
-   verified by the registry.
+1. The support desk (`host_tools.cli.demo_desk`): a blank emulated card is provisioned
+   over its serial port into a fresh SQLite registry, assigned to a user, and a login typed
+   on its keypad is verified by the registry.
 2. The card: on a desktop (DISPLAY set, CI not "true") a window opens with a provisioned demo
    card; otherwise a scripted walkthrough prints each screen as text: power on, PIN, challenge,
    response, the response checked by an independent computation with the firmware's OCRA module
@@ -108,7 +108,7 @@ def window() -> int:
 
 
 def main() -> int:
-    from provisioning import demo as support_demo
+    from host_tools.cli import demo_desk as support_demo
 
     print("== the support desk: provision, assign, verify a login ==")
     if support_demo.main() != 0:

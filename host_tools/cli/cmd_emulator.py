@@ -1,5 +1,5 @@
 """`dsc emulator`: an emulated card in a window, headless behind a serial port, or running a
-scenario. `host_tools/commands/emulator.py` registers these arguments under `dsc`.
+scenario, registered under `dsc` as `dsc emulator`.
 
     dsc emulator                                 # a window with a blank card
     dsc emulator --key-file seed.hex             # provisioned (key as hex text in the file)
@@ -21,6 +21,13 @@ from host_tools.errors import DscError, UsageError
 from host_tools.secrets_input import add_key_options, key_from_args, read_hex_secret
 
 KEY_BYTES = (16, 64)
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("emulator", help="run an emulated card (window, serial port, scenarios)",
+                       description="Run the card firmware on a virtual board.")
+    add_arguments(p)
+    p.set_defaults(func=run)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

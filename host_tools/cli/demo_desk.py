@@ -3,7 +3,7 @@ assigned, and a login typed on its keypad verified, end to end, printing each st
 
 Everything runs in a temporary directory with embedded defaults (a throwaway registry master
 key and master admin key), over the emulated card's serial port, as a support desk would.
-    python -m provisioning.demo
+    python -m host_tools.cli.demo_desk
 """
 
 from __future__ import annotations

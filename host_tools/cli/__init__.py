@@ -1,4 +1,4 @@
-"""`dsc`: the one command of OpenDSC. Subcommands live in `host_tools/commands/*.py`.
+"""`dsc`: the one command of OpenDSC. Subcommands live in `host_tools/cli/cmd_*.py`.
 
 Each command module defines `register(subparsers)`, which adds its parsers and sets
 `func=handler` on them; a handler takes the parsed arguments and returns the exit code.
@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import pkgutil
 import sys
 from collections.abc import Sequence
 
-from host_tools import __version__, commands
+from host_tools import __version__
 from host_tools.errors import DscError
+
+COMMAND_MODULES = ("cmd_build", "cmd_card", "cmd_emulator", "cmd_flash", "cmd_ocra",
+                   "cmd_provision", "cmd_registry", "cmd_support")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,8 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dsc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"{__name__}.{name}")
         module.register(sub)
     return parser
 

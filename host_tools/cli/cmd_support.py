@@ -21,9 +21,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from host_tools.cli.options import add, common, emit, open_registry, read_pin, read_response, when
 from host_tools.errors import UsageError
 from provisioning import support, temporary, verification
-from provisioning.cliutil import add, common, emit, open_registry, read_pin, read_response, when
 from provisioning.errors import NotFoundError
 from provisioning.lifecycle import STATES
 

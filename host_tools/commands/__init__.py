@@ -1,1 +1,0 @@
-"""Subcommands of `dsc`: each module here has `register(subparsers)` (see host_tools.cli)."""
