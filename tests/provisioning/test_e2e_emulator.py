@@ -195,7 +195,7 @@ def test_support_desk_end_to_end(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_demo_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
-    from provisioning import demo
+    from host_tools.cli import demo_desk as demo
 
     assert demo.main() == 0
     out = capsys.readouterr().out
