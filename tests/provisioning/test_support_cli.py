@@ -190,3 +190,25 @@ def test_a_tail_cut_back_to_an_older_head_is_found_by_the_external_anchor(desk: 
     assert code == 2 and "64 hex digits" in err
     code, _, err = desk.run("audit", "--expect", anchor["head"])
     assert code == 2 and "--expect goes with --verify" in err
+
+
+def test_provision_names_a_mistyped_port_at_once_and_takes_a_timeout(
+        desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
+    from host_tools import admin_keys
+    from host_tools.transport import CardNotFound
+
+    admin_keys.new_master_key_file(desk.tmp / "admin.key")
+    monkeypatch.setenv("DSC_ADMIN_MASTER_KEY_FILE", str(desk.tmp / "admin.key"))
+    asked: list[tuple[str, float]] = []
+
+    def open_client(port: str, timeout: float = 3.0) -> Any:
+        asked.append((port, timeout))
+        raise CardNotFound(f"cannot open {port}: no such port")
+
+    monkeypatch.setattr("provisioning.cardlink.open_client", open_client)
+    code, _, err = desk.run("provision", "--port", "/dev/ttyACMO", "--timeout", "20")
+    assert code == 2 and "cannot open port /dev/ttyACMO" in err
+    assert asked == [("/dev/ttyACMO", 20.0)]  # once, not polled for --wait
+    with pytest.raises(SystemExit) as e:
+        desk.run("provision", "--port", "x", "--timeout", "0")
+    assert e.value.code == 2 and "--timeout" in desk.capsys.readouterr().err
