@@ -45,16 +45,21 @@ def _verifications(url: str, key_file: Path) -> float:
         seed = os.urandom(32)
         reg.confirm_provisioned(serial, seed=seed, admin_key=os.urandom(32), suite=SUITE)
         support.assign(reg, serial, "alice", "1234")
-        work = []
-        for i in range(N):
-            ch = verification.issue_challenge(reg, "alice")
-            resp = "00000000" if i % 5 == 4 else ocra.response(SUITE, seed, ch.challenge,
-                                                               pin="1234")
-            work.append((ch.id, resp))
-        t = time.perf_counter()
-        for cid, resp in work:
-            verification.verify(reg, "alice", cid, resp)
-        return N / (time.perf_counter() - t)
+        reg.set_policy("challenge_rate", 10_000)  # the caps per user, raised to their bounds
+        reg.set_policy("max_open_challenges", 1000)
+        spent = 0.0
+        for _ in range(0, N, 1000):  # at most 1000 open at once
+            work = []
+            for i in range(1000):
+                ch = verification.issue_challenge(reg, "alice")
+                resp = "00000000" if i % 5 == 4 else ocra.response(SUITE, seed, ch.challenge,
+                                                                   pin="1234")
+                work.append((ch.id, resp))
+            t = time.perf_counter()
+            for cid, resp in work:
+                verification.verify(reg, "alice", cid, resp)
+            spent += time.perf_counter() - t
+        return N / spent
 
 
 def _postgres(tmp: Path) -> float | None:

@@ -15,7 +15,7 @@ and runs it through `Database`. The differences live here:
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -48,11 +48,18 @@ class Database:
         self.url = url
         self._sql: dict[str, str] = {}
         self._depth = 0
-        self._errors: tuple[type[BaseException], ...] = (sqlite3.Error,)
+        # Called after an outermost transaction rolled back because of an exception (the
+        # registry logs refused tampered rows this way, in a transaction of their own).
+        self.on_rollback: Callable[[BaseException], None] | None = None
+        # OverflowError: sqlite3 cannot bind an integer beyond 64 bits (psycopg's DataError is
+        # a psycopg.Error): either way a clear error, never a traceback.
+        self._errors: tuple[type[BaseException], ...] = (sqlite3.Error, OverflowError)
+        self._range_errors: tuple[type[BaseException], ...] = (OverflowError,)
         if is_postgres_url(url):
             import psycopg
             self.dialect = "postgres"
-            self._errors = (psycopg.Error,)
+            self._errors = (psycopg.Error, OverflowError)
+            self._range_errors = (psycopg.DataError, OverflowError)
             self._conn: Any = _connect_postgres(url)
         else:
             self.dialect = "sqlite"
@@ -72,7 +79,14 @@ class Database:
         try:
             return self._conn.execute(self._translate(sql), params)
         except self._errors as e:
+            if isinstance(e, self._range_errors):
+                raise RegistryError(f"registry database error: a value is out of range "
+                                    f"({_first_line(e)})") from None
             raise RegistryError(f"registry database error: {_first_line(e)}") from None
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
 
     def one(self, sql: str, params: Params = (), *, lock: bool = False) -> Row | None:
         """The first row; `lock=True` row-locks what it selects (FOR UPDATE) on PostgreSQL."""
@@ -107,6 +121,11 @@ class Database:
             else:
                 with self._conn.transaction():
                     yield self
+        except BaseException as e:
+            self._depth = 0
+            if self.on_rollback is not None:
+                self.on_rollback(e)
+            raise
         finally:
             self._depth = 0
 

@@ -65,3 +65,38 @@ class PskcError(ProvisioningError):
 
 class AuditError(ProvisioningError):
     """The audit log failed its check: an entry was edited, inserted or deleted."""
+
+
+class TamperedRowError(ProvisioningError):
+    """A row that decides a login fails its MAC under the master key: it was written by
+    someone without the key (SQL), so it grants nothing. `table` and `row` say which."""
+
+    def __init__(self, table: str, row: str, *, others: int = 0) -> None:
+        more = f" (and {others} more row{'s' if others > 1 else ''})" if others else ""
+        super().__init__(f"integrity check failed: the {table} row {row}{more} was altered "
+                         f"outside OpenDSC (its MAC under the master key does not match); it is "
+                         f"refused and the refusal is logged (see docs/registry.md, row MACs)")
+        self.table = table
+        self.row = row
+        self.others = others
+        self.reason = "tampered"
+
+
+class MalformedResponseError(InvalidInputError):
+    """What was typed cannot be a response, passcode or code: nothing was counted or used."""
+
+    def __init__(self, message: str, *, expected: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.reason = "malformed"
+        self.expected = expected
+
+
+class ChallengeLimitError(ProvisioningError):
+    """No challenge issued: too many in the rate window or too many still open, or the card's
+    challenge space is used up. `reason` is "rate limited", "too many open" or "exhausted";
+    `retry_after` (seconds) when waiting helps."""
+
+    def __init__(self, message: str, *, reason: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.retry_after = retry_after

@@ -19,11 +19,11 @@ a crash in between leaves a file with both keys, which still opens every row.
 The same keys also authenticate values that must stay readable but must not be forged by
 someone who can write the database without holding the key file (the audit log's head):
 `mac()` gives `key id:HMAC-SHA256` under a key derived per purpose from the master key.
+`provisioning.integrity` uses it for the rows that decide a login (one purpose per table).
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import secrets
@@ -38,6 +38,16 @@ KEY_BYTES = 32
 _ID_LEN = 8
 _NONCE = 12
 _HEADER = "# OpenDSC registry master key: keep secret, back up apart from the registry\n"
+
+
+def aad(table: str, column: str, ident: str) -> str:
+    """The associated data of a sealed value: where it lives and whom it serves."""
+    return f"{table}.{column}:{ident}"
+
+
+def temp_access_ident(uid: str, user_id: int) -> str:
+    """A temporary access secret is bound to its row and to the user it lets in."""
+    return f"{uid}|user={user_id}"
 
 
 def default_key_file() -> Path:
@@ -128,6 +138,7 @@ class Sealer:
         self.key_id = keys[-1][0]
         self._current = self._ciphers[self.key_id.encode("ascii")]
         self._current_id = self.key_id.encode("ascii")
+        self._mac_keys: dict[tuple[str, str], bytes] = {}
 
     @classmethod
     def from_file(cls, path: Path) -> Sealer:
@@ -166,8 +177,13 @@ class Sealer:
             return False
         return hmac.compare_digest(self._mac(kid, data, purpose).encode(), tag.encode())
 
+    def holds(self, kid: str) -> bool:
+        return kid in self._raw
+
     def _mac(self, kid: str, data: bytes, purpose: str) -> str:
         # A key per purpose, derived from the master key: never the AES-GCM key itself.
-        key = hmac.new(self._raw[kid], b"OpenDSC MAC key: " + purpose.encode(),
-                       hashlib.sha256).digest()
-        return hmac.new(key, data, hashlib.sha256).hexdigest()
+        key = self._mac_keys.get((kid, purpose))
+        if key is None:
+            key = hmac.digest(self._raw[kid], b"OpenDSC MAC key: " + purpose.encode(), "sha256")
+            self._mac_keys[(kid, purpose)] = key
+        return hmac.digest(key, data, "sha256").hex()

@@ -9,14 +9,16 @@ sleeping. Verification and temporary access live in `verification.py` and `tempo
 from __future__ import annotations
 
 import getpass
+import logging
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from provisioning import audit, lifecycle, ocra_check, schema
+from provisioning import audit, integrity, lifecycle, ocra_check, schema
 from provisioning.db import Database, Row, is_postgres_url, sqlite_path
 from provisioning.errors import (
     CardStateError,
@@ -24,28 +26,47 @@ from provisioning.errors import (
     MasterKeyError,
     NotFoundError,
     RegistryError,
+    TamperedRowError,
 )
 from provisioning.keys import (
     Sealer,
+    aad,
     create_key_file,
     default_key_file,
     new_key,
     read_key_file,
+    temp_access_ident,
     write_key_file,
 )
+
+log = logging.getLogger("provisioning.registry")
 
 Clock = Callable[[], float]
 DEFAULT_SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
 _CHECK = b"OpenDSC registry key check"
 _HEAD_MAC_SINCE = 2  # the schema version that gave the audit head its MAC
-# (table, sealed column, column naming the row in the associated data)
-SEALED = (("cards", "seed_enc", "serial_number"), ("cards", "admin_key_enc", "serial_number"),
-          ("users", "pin_enc", "name"), ("temp_access", "secret_enc", "uid"))
+_DAY = 86400
+
+
+def _by_name(column: str) -> Callable[[Row], str]:
+    return lambda row: str(row[column])
+
+
+# (table, sealed column, the identity in its associated data, from the row)
+SEALED: tuple[tuple[str, str, Callable[[Row], str]], ...] = (
+    ("cards", "seed_enc", _by_name("serial_number")),
+    ("cards", "admin_key_enc", _by_name("serial_number")),
+    ("users", "pin_enc", _by_name("name")),
+    ("temp_access", "secret_enc", lambda row: temp_access_ident(row["uid"], int(row["user_id"]))),
+)
 
 
 @dataclass
 class Policy:
-    """Rules support can change per registry (`dsc registry config NAME VALUE`)."""
+    """Rules support can change per registry (`dsc registry config NAME VALUE`).
+
+    Each has bounds (`BOUNDS`): values that would switch the lockout off (a zero window or
+    lock), overflow a time, or stop every login are refused."""
 
     challenge_ttl: int = 300                 # seconds a challenge stays valid
     max_failures: int = 10                   # consecutive failures that lock a user ...
@@ -55,10 +76,32 @@ class Policy:
     passcode_full_days: int = 2              # temporary passcode: full access ...
     passcode_portal_days: int = 10           # ... then portal-only until this day after issue
     security_card_days: int = 21             # online security code card validity
+    challenge_rate: int = 20                 # challenges a user may be issued ...
+    challenge_rate_window: int = 600         # ... within this many seconds
+    max_open_challenges: int = 5             # unanswered, unexpired challenges per user
 
     @classmethod
     def names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
+
+
+# name -> (lowest, highest) accepted value
+BOUNDS: dict[str, tuple[int, int]] = {
+    "challenge_ttl": (1, 3600),  # short only hurts the holder; long keeps replays open
+    "max_failures": (1, 100),
+    "failure_window": (3600, 30 * _DAY),
+    "lock_seconds": (60, 365 * _DAY),
+    "auto_activate_days": (0, 365),
+    "passcode_full_days": (1, 30),
+    "passcode_portal_days": (0, 60),
+    "security_card_days": (1, 90),
+    "challenge_rate": (1, 10_000),
+    "challenge_rate_window": (60, _DAY),
+    "max_open_challenges": (1, 1000),
+}
+assert set(BOUNDS) == set(Policy.names())
+
+_COLUMN = re.compile(r"[a-z_]+\Z")
 
 
 def default_db_url() -> str:
@@ -67,10 +110,6 @@ def default_db_url() -> str:
         return env
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return str(Path(base) / "opendsc" / "registry.sqlite3")
-
-
-def aad(table: str, column: str, ident: str) -> str:
-    return f"{table}.{column}:{ident}"
 
 
 def serial_of(n: int) -> str:
@@ -109,6 +148,7 @@ class Registry:
         self.key_file = key_file
         self.clock = clock
         self.operator = operator or os.environ.get("DSC_OPERATOR") or _login_name()
+        db.on_rollback = self._after_rollback
         self.policy = self._load_policy()
 
     # --- opening ------------------------------------------------------------------------------
@@ -126,7 +166,14 @@ class Registry:
         try:
             created = create_key_file(key_file)
             sealer = Sealer.from_file(key_file)
-            applied = schema.migrate(db, int(kw.get("clock", time.time)()))
+            if _has_key_check(db):  # an existing registry: the key must fit before migrating
+                try:
+                    _check_key(db, sealer, key_file)
+                except MasterKeyError:
+                    if created:
+                        key_file.unlink()
+                    raise
+            applied = schema.migrate(db, int(kw.get("clock", time.time)()), sealer)
             with db.transaction():
                 if db.one("SELECT value FROM meta WHERE name = 'key_check'") is None:
                     _store_key_check(db, sealer)
@@ -194,36 +241,167 @@ class Registry:
                           lock=lock)
         if row is None:
             raise NotFoundError(f"no card {serial_number} in the registry")
-        return row
+        return self.checked("cards", row)
+
+    def card_by_id(self, card_id: int, lock: bool = False) -> Row:
+        row = self.db.one("SELECT * FROM cards WHERE id = ?", (card_id,), lock=lock)
+        if row is None:
+            raise NotFoundError(f"no card with id {card_id} in the registry")
+        return self.checked("cards", row)
 
     def user_row(self, name: str, lock: bool = False) -> Row:
         row = self.db.one("SELECT * FROM users WHERE name = ?", (name,), lock=lock)
         if row is None:
             raise NotFoundError(f"no user {name} in the registry")
-        return row
+        return self.checked("users", row)
 
     def set_status(self, card: Row, action: str) -> str:
         dest = lifecycle.target(action, card["serial_number"], card["status"])
-        self.db.execute("UPDATE cards SET status = ?, status_at = ? WHERE id = ?",
-                        (dest, self.now(), card["id"]))
+        self.update("cards", card, status=dest, status_at=self.now())
         return dest
+
+    # --- rows the master key vouches for (provisioning.integrity) ------------------------------
+    def checked(self, table: str, row: Row) -> Row:
+        """`row` when its MAC holds; else TamperedRowError (logged)."""
+        if integrity.ok(self.sealer, table, row):
+            return row
+        error = TamperedRowError(table, integrity.describe(table, row))
+        if not self.db.in_transaction:  # inside one, the refusal is logged after the rollback
+            self._log_tampered(error)
+        raise error
+
+    def checked_all(self, table: str, rows: list[Row]) -> list[Row]:
+        return [self.checked(table, r) for r in rows]
+
+    def insert(self, table: str, **values: Any) -> Row:
+        """Insert a row of a MACed table and MAC it; returns the row as stored."""
+        _names(table, values)
+        cols = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        row = self.db.one(f"INSERT INTO {table} ({cols}) VALUES ({marks}) "  # noqa: S608
+                          f"RETURNING *", tuple(values.values()))
+        assert row is not None
+        stored = dict(row)
+        stored["mac"] = integrity.mac(self.sealer, table, stored)
+        key = integrity.key_column(table)
+        self.db.execute(f"UPDATE {table} SET mac = ? WHERE {key} = ?",  # noqa: S608
+                        (stored["mac"], stored[key]))
+        return stored
+
+    def update(self, table: str, row: Row, **changes: Any) -> Row:
+        """Change columns of a row read earlier (its MAC is checked first) and renew the MAC.
+
+        The write is conditional on the row still carrying the MAC it was read with; when it
+        changed in between (an earlier update in this transaction), the current row is read,
+        checked and changed instead. Returns the row as it now stands."""
+        _names(table, changes)
+        key = integrity.key_column(table)
+        current = self.checked(table, row)
+        for _ in range(2):
+            new = {**dict(current), **changes}
+            new["mac"] = integrity.mac(self.sealer, table, new)
+            sets = ", ".join(f"{c} = ?" for c in [*changes, "mac"])
+            cur = self.db.execute(f"UPDATE {table} SET {sets} "  # noqa: S608
+                                  f"WHERE {key} = ? AND mac = ?",
+                                  (*changes.values(), new["mac"], current[key], current["mac"]))
+            if cur.rowcount == 1:
+                return new
+            fresh = self.db.one(f"SELECT * FROM {table} WHERE {key} = ?",  # noqa: S608
+                                (current[key],), lock=True)
+            if fresh is None:
+                raise NotFoundError(f"the {table} row {current[key]} is gone")
+            current = self.checked(table, fresh)
+        raise RegistryError(f"the {table} row {current[key]} keeps changing under this update")
+
+    def update_where(self, table: str, where: str, params: tuple[Any, ...],
+                     **changes: Any) -> list[Row]:
+        """`update` for every row matching `where` (fixed SQL from the caller, values as
+        parameters); returns the changed rows."""
+        rows = self.db.all(f"SELECT * FROM {table} WHERE {where}", params,  # noqa: S608
+                           lock=True)
+        return [self.update(table, r, **changes) for r in rows]
+
+    def verify_rows(self) -> int:
+        """Check the MAC of every row that can decide a login (`dsc audit --verify` does, beside
+        the chain): the number checked, or TamperedRowError naming the first bad one (logged)."""
+        with self.db.transaction():  # one snapshot
+            count, bad = integrity.scan(self.db, self.sealer)
+        if bad:
+            error = TamperedRowError(*bad[0], others=len(bad) - 1)
+            self._log_tampered(error)
+            raise error
+        return count
+
+    def vouch_row(self, table: str, key: str, why: str) -> bool:
+        """After a refused row was looked into (and put right, by SQL if need be): MAC it again
+        as it stands, logged. Whoever runs this holds the key file and vouches for the row, as
+        `anchor_audit` does for the log. Returns whether its MAC held before."""
+        if table not in integrity.TABLES:
+            raise InvalidInputError(f"unknown table {table}; one of {', '.join(integrity.TABLES)}")
+        column = integrity.key_column(table)
+        value: Any = key
+        if column == "id" and table != "challenges":
+            if not key.isascii() or not key.isdigit():
+                raise InvalidInputError(f"a {table} row is named by its number (id=N)")
+            value = int(key)
+        with self.db.transaction():
+            row = self.db.one(f"SELECT * FROM {table} WHERE {column} = ?",  # noqa: S608
+                              (value,), lock=True)
+            if row is None:
+                raise NotFoundError(f"no {table} row {column}={key}")
+            held = integrity.ok(self.sealer, table, row)
+            self.db.execute(f"UPDATE {table} SET mac = ? WHERE {column} = ?",  # noqa: S608
+                            (integrity.mac(self.sealer, table, row), value))
+            self.log("integrity.vouch", "ok", detail={"table": table, "row": f"{column}={key}",
+                                                      "why": why, "was_valid": held})
+        return held
+
+    def _after_rollback(self, error: BaseException) -> None:
+        if isinstance(error, TamperedRowError):
+            self._log_tampered(error)
+
+    def _log_tampered(self, error: TamperedRowError) -> None:
+        log.error("refused a tampered row: %s %s", error.table, error.row)
+        detail: dict[str, Any] = {"table": error.table, "row": error.row}
+        if error.others:
+            detail["others"] = error.others
+        try:
+            with self.db.transaction():
+                self.log("integrity", "refused", detail=detail)
+        except Exception as e:  # the refusal stands even when the log cannot take it
+            log.error("could not log the refusal of %s %s: %s", error.table, error.row, e)
 
     # --- settings -----------------------------------------------------------------------------
     def _load_policy(self) -> Policy:
+        """Stored settings; one that fails its MAC or its bounds is ignored (the default holds)
+        and logged: a setting written by SQL must not weaken the lockout."""
         policy = Policy()
-        for row in self.db.all("SELECT name, value FROM settings"):
-            if row["name"] in Policy.names():
-                setattr(policy, row["name"], int(row["value"]))
+        for row in self.db.all("SELECT * FROM settings"):
+            name = row["name"]
+            if name not in BOUNDS:
+                continue
+            try:
+                value = int(row["value"])
+            except ValueError:
+                value = -1
+            low, high = BOUNDS[name]
+            if not integrity.ok(self.sealer, "settings", row) or not low <= value <= high:
+                log.error("setting %s in the registry fails its MAC or bounds: ignored (the "
+                          "default %s holds until `dsc registry config` sets it)", name,
+                          getattr(policy, name))
+                continue
+            setattr(policy, name, value)
         return policy
 
     def set_policy(self, name: str, value: int) -> None:
         if name not in Policy.names():
             raise InvalidInputError(f"unknown setting {name}; known: {', '.join(Policy.names())}")
-        if value < 0 or (value == 0 and name in ("challenge_ttl", "max_failures")):
-            raise InvalidInputError(f"{name} must be a positive number")
+        low, high = BOUNDS[name]
+        if not isinstance(value, int) or not low <= value <= high:
+            raise InvalidInputError(f"{name} must be a whole number from {low} to {high}")
         with self.db.transaction():
             self.db.execute("DELETE FROM settings WHERE name = ?", (name,))
-            self.db.execute("INSERT INTO settings (name, value) VALUES (?, ?)", (name, str(value)))
+            self.insert("settings", name=name, value=str(value))
             self.log("registry.config", "ok", detail={name: value})
         setattr(self.policy, name, value)
 
@@ -239,11 +417,9 @@ class Registry:
             assert row is not None
             serial = serial_of(int(row["value"]))
             now = self.now()
-            self.db.execute("INSERT INTO cards (serial_number, suite, status, board, firmware, "
-                            "batch, pin_len, created_at, status_at) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            (serial, suite, lifecycle.BLANK, board, firmware, batch, pin_len,
-                             now, now))
+            self.insert("cards", serial_number=serial, suite=suite, status=lifecycle.BLANK,
+                        board=board, firmware=firmware, batch=batch, pin_len=pin_len,
+                        created_at=now, status_at=now)
             self.log("allocate", "ok", serial_number=serial, detail={"suite": suite})
         return serial
 
@@ -261,19 +437,18 @@ class Registry:
                                (serial_number,), lock=True)
             now = self.now()
             if card is None:  # a card from outside (PSKC import) enters as blank first
-                self.db.execute("INSERT INTO cards (serial_number, suite, status, created_at, "
-                                "status_at) VALUES (?, ?, ?, ?, ?)",
-                                (serial_number, suite, lifecycle.BLANK, now, now))
-                card = self.card_row(serial_number)
-            self.set_status(card, "provision")
-            self.db.execute(
-                "UPDATE cards SET suite = ?, board = ?, firmware = ?, batch = ?, pin_len = ?, "
-                "counter = ?, seed_enc = ?, admin_key_enc = ?, provisioned_at = ?, "
-                "development = ? WHERE id = ?",
-                (suite, board, firmware, batch, pin_len, counter,
-                 self.seal(seed, "cards", "seed_enc", serial_number),
-                 self.seal(admin_key, "cards", "admin_key_enc", serial_number)
-                 if admin_key is not None else None, now, int(development), card["id"]))
+                card = self.insert("cards", serial_number=serial_number, suite=suite,
+                                   status=lifecycle.BLANK, created_at=now, status_at=now)
+            dest = lifecycle.target("provision", serial_number, card["status"])
+            # A new seed starts a new challenge permutation (generation + 1, count from 0).
+            self.update(
+                "cards", card, status=dest, status_at=now, suite=suite, board=board,
+                firmware=firmware, batch=batch, pin_len=pin_len, counter=counter,
+                seed_enc=self.seal(seed, "cards", "seed_enc", serial_number),
+                admin_key_enc=self.seal(admin_key, "cards", "admin_key_enc", serial_number)
+                if admin_key is not None else None, provisioned_at=now,
+                challenge_gen=int(card["challenge_gen"]) + 1, challenges_issued=0,
+                development=1 if development else None)
             detail: dict[str, Any] = {"suite": suite, "board": board, "batch": batch}
             if development:
                 detail["development"] = True
@@ -310,7 +485,7 @@ class Registry:
         return self._card_secret(serial_number, "seed_enc", "holds no secret")
 
     def _card_secret(self, serial_number: str, column: str, missing: str) -> bytes:
-        row = self.card_row(serial_number)
+        row = self.card_row(serial_number)  # checked: the status below is the one vouched for
         if row[column] is None:
             raise CardStateError(f"card {serial_number} {missing} in the registry "
                                  f"(it is {row['status']})", serial_number=serial_number,
@@ -334,30 +509,62 @@ class Registry:
         both = Sealer([*old, fresh])
         count = 0
         with self.db.transaction():
+            # The MACs under the old keys, read before the new ciphertexts change the rows.
+            valid = {(t, r[integrity.key_column(t)])
+                     for t in integrity.TABLES
+                     for r in self.db.all(f"SELECT * FROM {t}", lock=True)  # noqa: S608
+                     if integrity.ok(both, t, r)}
             for table, column, ident in SEALED:
-                rows = self.db.all(f"SELECT id, {ident}, {column} FROM {table} "  # noqa: S608
+                rows = self.db.all(f"SELECT * FROM {table} "  # noqa: S608
                                    f"WHERE {column} IS NOT NULL", lock=True)
                 for row in rows:
-                    label = aad(table, column, row[ident])
+                    label = aad(table, column, ident(row))
                     value = both.seal(both.open(row[column], label), label)
                     self.db.execute(f"UPDATE {table} SET {column} = ? WHERE id = ?",  # noqa: S608
                                     (value, row["id"]))
                     count += 1
+            left = self._remac(both, valid)
             _store_key_check(self.db, both)
             # Logged under both keys: the head's old MAC is checked, the new one made with the
             # fresh key (the old one leaves the file below).
             audit.append(self.db, both, at=self.now(), operator=self.operator,
                          action="registry.rotate-key", outcome="ok",
-                         detail={"key_id": fresh[0], "values": count})
+                         detail={"key_id": fresh[0], "values": count, "rows_refused": left})
         write_key_file(self.key_file, [fresh])
         self.sealer = Sealer([fresh])
         return fresh[0]
+
+    def _remac(self, sealer: Sealer, valid: set[tuple[str, Any]]) -> int:
+        """MAC again under the new key every row whose MAC held under the old one; a row that
+        failed keeps its (now meaningless) MAC, so it stays refused. Returns how many did."""
+        left = 0
+        for table in integrity.TABLES:
+            key = integrity.key_column(table)
+            for row in self.db.all(f"SELECT * FROM {table}", lock=True):  # noqa: S608
+                if (table, row[key]) not in valid:
+                    left += 1
+                    continue
+                self.db.execute(f"UPDATE {table} SET mac = ? WHERE {key} = ?",  # noqa: S608
+                                (integrity.mac(sealer, table, row), row[key]))
+        return left
 
 
 def _store_key_check(db: Database, sealer: Sealer) -> None:
     value = sealer.seal(_CHECK, "meta.key_check").hex()
     db.execute("DELETE FROM meta WHERE name = 'key_check'")
     db.execute("INSERT INTO meta (name, value) VALUES ('key_check', ?)", (value,))
+
+
+def _names(table: str, values: Mapping[str, Any]) -> None:
+    # Table and column names are formatted into SQL: only the fixed ones of this package.
+    if table not in integrity.TABLES or not all(_COLUMN.match(c) for c in values):
+        raise ValueError(f"not a MACed table or column: {table} {sorted(values)}")
+
+
+def _has_key_check(db: Database) -> bool:
+    if schema.current_version(db) == 0:
+        return False
+    return db.one("SELECT value FROM meta WHERE name = 'key_check'") is not None
 
 
 def _check_key(db: Database, sealer: Sealer, key_file: Path) -> None:

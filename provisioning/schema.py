@@ -11,8 +11,13 @@ type. Times are integer seconds since the epoch (UTC) in both databases. Columns
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from provisioning import integrity
 from provisioning.db import Database
-from provisioning.errors import RegistryError
+from provisioning.errors import MasterKeyError, RegistryError
+from provisioning.keys import Sealer, aad, temp_access_ident
 
 _TYPES = {
     "sqlite": {"pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "blob": "BLOB"},
@@ -102,18 +107,68 @@ _V2 = [
     """ALTER TABLE audit_head ADD COLUMN mac TEXT""",
 ]
 
+
+
+@dataclass(frozen=True)
+class Migration:
+    """SQL statements and, when the data must be rewritten under the master key (MACs,
+    re-sealing), a step run after them in the same transaction with the registry's sealer."""
+
+    sql: list[str]
+    after: Callable[[Database, Sealer], None] | None = field(default=None)
+
+
+def _reseal_temp_access(db: Database, sealer: Sealer) -> None:
+    # v1 bound a temporary access secret to its row only; v3 binds it to its user too
+    for row in db.all("SELECT id, uid, user_id, secret_enc FROM temp_access", lock=True):
+        try:
+            plain = sealer.open(row["secret_enc"], aad("temp_access", "secret_enc", row["uid"]))
+        except MasterKeyError:  # altered before the upgrade: it stays unopenable, so refused
+            continue
+        ident = temp_access_ident(row["uid"], int(row["user_id"]))
+        db.execute("UPDATE temp_access SET secret_enc = ? WHERE id = ?",
+                   (sealer.seal(plain, aad("temp_access", "secret_enc", ident)), row["id"]))
+
+
+def _v3_after(db: Database, sealer: Sealer) -> None:
+    _reseal_temp_access(db, sealer)
+    integrity.remac_all(db, sealer)  # vouches for the rows as they stand at the upgrade
+
+
+# migration: reg
+# v3: the rows that decide a login carry a MAC under the master key (`integrity`), a card
+# counts the challenges issued under its seed (`challenge_gen` is bumped by every new seed; the
+# count drives the permutation of `fpe`), a security code card remembers the cells it revealed,
+# and challenges are counted per user for the rate limit.
+_V3 = Migration(sql=[
+    """ALTER TABLE users ADD COLUMN mac TEXT""",
+    """ALTER TABLE cards ADD COLUMN mac TEXT""",
+    """ALTER TABLE cards ADD COLUMN challenge_gen INTEGER NOT NULL DEFAULT 0""",
+    """ALTER TABLE cards ADD COLUMN challenges_issued BIGINT NOT NULL DEFAULT 0""",
+    """ALTER TABLE assignments ADD COLUMN mac TEXT""",
+    """ALTER TABLE temp_access ADD COLUMN mac TEXT""",
+    """ALTER TABLE temp_access ADD COLUMN cells_seen TEXT""",
+    """ALTER TABLE challenges ADD COLUMN mac TEXT""",
+    """ALTER TABLE settings ADD COLUMN mac TEXT""",
+    """CREATE INDEX challenges_user ON challenges (user_id, issued_at)""",
+    """CREATE INDEX challenges_card ON challenges (card_id, challenge)""",
+], after=_v3_after)
+
+# A migration that adds a column to a MACed table (integrity.TABLES) with a non-NULL default
+# changes every row's MAC: give it an `after` step that calls integrity.remac_all.
 # migration: flows
 # A card left without the production lock is a development card by an explicit choice
-# (`development`); temporary access names the card it stands in for (`card_id`; NULL on rows
-# from before: they count for all the user's cards); a user's PIN keeps its length (`pin_len`),
-# so a card that takes PINs of another length is refused at assignment.
+# (`development`: 1, NULL otherwise); temporary access names the card it stands in for
+# (`card_id`, a cards.id; NULL on rows from before: they count for all the user's cards); a
+# user's PIN keeps its length (`pin_len`), so a card that takes PINs of another length is
+# refused at assignment. All nullable: no row's MAC changes.
 _FLOWS = [
-    """ALTER TABLE cards ADD COLUMN development INTEGER NOT NULL DEFAULT 0""",
-    """ALTER TABLE temp_access ADD COLUMN card_id BIGINT""",  # cards.id
+    """ALTER TABLE cards ADD COLUMN development INTEGER""",
+    """ALTER TABLE temp_access ADD COLUMN card_id BIGINT""",
     """ALTER TABLE users ADD COLUMN pin_len INTEGER""",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _FLOWS]
+MIGRATIONS: list[list[str] | Migration] = [_V1, _V2, _V3, _FLOWS]
 VERSION = len(MIGRATIONS)
 
 
@@ -131,8 +186,11 @@ def current_version(db: Database) -> int:
     return int(row["v"] or 0) if row else 0
 
 
-def migrate(db: Database, now: int) -> int:
-    """Bring the schema up to `VERSION`; returns the number of migrations applied."""
+def migrate(db: Database, now: int, sealer: Sealer | None = None) -> int:
+    """Bring the schema up to `VERSION`; returns the number of migrations applied.
+
+    `sealer` (the registry's master key, already checked against it) is needed by migrations
+    that rewrite data under the key."""
     with db.transaction():
         db.execute("CREATE TABLE IF NOT EXISTS schema_version "
                    "(version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)")
@@ -150,7 +208,13 @@ def migrate(db: Database, now: int) -> int:
             if version == VERSION:
                 return applied
             types = _TYPES[db.dialect]
-            db.script([sql.format(**types) for sql in MIGRATIONS[version]])
+            step = MIGRATIONS[version]
+            migration = step if isinstance(step, Migration) else Migration(sql=step)
+            if migration.after is not None and sealer is None:
+                raise RegistryError(f"schema migration {version + 1} needs the master key")
+            db.script([sql.format(**types) for sql in migration.sql])
+            if migration.after is not None and sealer is not None:
+                migration.after(db, sealer)
             db.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
                        (version + 1, now))
             applied += 1

@@ -34,16 +34,14 @@ def _ensure_user(reg: Registry, name: str) -> Row:
                                 "leading or trailing spaces")
     row = reg.db.one("SELECT * FROM users WHERE name = ?", (name,), lock=True)
     if row is None:
-        reg.db.execute("INSERT INTO users (name, created_at) VALUES (?, ?)", (name, reg.now()))
-        row = reg.user_row(name, lock=True)
-    return row
+        return reg.insert("users", name=name, created_at=reg.now())
+    return reg.checked("users", row)
 
 
 def _set_pin(reg: Registry, user: Row, pin: str, pin_len: int) -> None:
     ocra_check.check_pin(pin, pin_len)
     sealed = reg.seal(ocra_check.pin_material(pin), "users", "pin_enc", user["name"])
-    reg.db.execute("UPDATE users SET pin_enc = ?, pin_len = ? WHERE id = ?",
-                   (sealed, pin_len, user["id"]))
+    reg.update("users", user, pin_enc=sealed, pin_len=pin_len)
 
 
 def _pin_length(reg: Registry, user: Row) -> int | None:
@@ -90,8 +88,7 @@ def assign(reg: Registry, serial_number: str, user: str, pin: str | None,
             _set_pin(reg, urow, pin, int(card["pin_len"]))
         elif urow["pin_enc"] is None and info.pin_hash:
             raise InvalidInputError(f"user {user} has no PIN yet: give the PIN the user chose")
-        reg.db.execute("INSERT INTO assignments (card_id, user_id, assigned_at) VALUES (?, ?, ?)",
-                       (card["id"], urow["id"], reg.now()))
+        reg.insert("assignments", card_id=card["id"], user_id=urow["id"], assigned_at=reg.now())
         status = str(card["status"])
         if status == lifecycle.PROVISIONED:
             status = reg.set_status(card, "assign")
@@ -199,10 +196,8 @@ def replace(reg: Registry, old: str, new: str) -> list[str]:
             raise UserStateError(f"card {old} has no users to hand a replacement to")
         now = reg.now()
         for u in users:
-            reg.db.execute("UPDATE assignments SET ended_at = ? WHERE id = ?",
-                           (now, u["assignment_id"]))
-            reg.db.execute("INSERT INTO assignments (card_id, user_id, assigned_at) "
-                           "VALUES (?, ?, ?)", (new_card["id"], u["id"], now))
+            reg.update_where("assignments", "id = ?", (u["assignment_id"],), ended_at=now)
+            reg.insert("assignments", card_id=new_card["id"], user_id=u["id"], assigned_at=now)
         temporary.hand_over(reg, old_card["id"], new_card["id"])
         reg.set_status(new_card, "assign")
         names = [u["name"] for u in users]
@@ -211,8 +206,8 @@ def replace(reg: Registry, old: str, new: str) -> list[str]:
 
 
 def _end_assignments(reg: Registry, card_id: int) -> None:
-    reg.db.execute("UPDATE assignments SET ended_at = ? WHERE card_id = ? AND ended_at IS NULL",
-                   (reg.now(), card_id))
+    reg.update_where("assignments", "card_id = ? AND ended_at IS NULL", (card_id,),
+                     ended_at=reg.now())
 
 
 def return_card(reg: Registry, serial_number: str) -> None:
@@ -253,8 +248,7 @@ def finish(reg: Registry, serial_number: str, action: str) -> None:
     with reg.db.transaction():
         card = reg.card_row(serial_number, lock=True)
         reg.set_status(card, action)
-        reg.db.execute("UPDATE cards SET seed_enc = NULL, admin_key_enc = NULL WHERE id = ?",
-                       (card["id"],))
+        reg.update("cards", card, seed_enc=None, admin_key_enc=None)
         reg.log(action, "ok", serial_number=serial_number)
 
 
@@ -289,8 +283,8 @@ def unlock(reg: Registry, user: str) -> bool:
     with reg.db.transaction():
         urow = reg.user_row(user, lock=True)
         was = urow["locked_until"] is not None and int(urow["locked_until"]) > reg.now()
-        reg.db.execute("UPDATE users SET failures = 0, failures_since = NULL, "
-                       "failure_times = NULL, locked_until = NULL WHERE id = ?", (urow["id"],))
+        reg.update("users", urow, failures=0, failures_since=None, failure_times=None,
+                   locked_until=None)
         reg.log("unlock", "ok", user=user, detail={"was_locked": was})
     return was
 

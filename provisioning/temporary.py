@@ -15,7 +15,10 @@ card that is found. A replacement takes over the temporary access of the card it
 - Security code card: an 8 by 8 grid (columns A to H, rows 1 to 8) of 4-digit codes, valid
   `security_card_days`. A challenge names two different cells (e.g. `C4 F7`); the answer is
   their two codes in that order (8 digits). The grid is sealed in the registry: the server
-  must read it to check an answer.
+  must read it to check an answer. Cells revealed by an accepted answer are remembered
+  (`cells_seen`): no challenge asks two of them together again.
+
+Secrets are sealed bound to the row and its user; every row carries a MAC (`integrity`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from collections.abc import Callable
 from provisioning import lifecycle
 from provisioning.db import Row
 from provisioning.errors import UserStateError
+from provisioning.keys import temp_access_ident
 from provisioning.registry import Registry
 
 DAY = 86400
@@ -49,8 +53,15 @@ def new_grid() -> list[str]:
             for _ in range(ROWS * len(COLUMNS))]
 
 
-def new_cells() -> str:
-    first, second = secrets.SystemRandom().sample(range(ROWS * len(COLUMNS)), 2)
+def new_cells(seen: int = 0) -> str | None:
+    """Two different cells, at least one of them never revealed by an accepted answer (`seen`:
+    a bit per cell): an observed answer is never asked again. None when the grid is used up."""
+    cells = ROWS * len(COLUMNS)
+    pairs = [(a, b) for a in range(cells) for b in range(cells)
+             if a != b and not (seen >> a & 1 and seen >> b & 1)]
+    if not pairs:
+        return None
+    first, second = secrets.choice(pairs)
     return f"{_cell_name(first)} {_cell_name(second)}"
 
 
@@ -62,9 +73,22 @@ def _cell_index(name: str) -> int:
     return (int(name[1:]) - 1) * len(COLUMNS) + COLUMNS.index(name[0])
 
 
+def seen_mask(row: Row) -> int:
+    return int(row["cells_seen"] or "0", 16)
+
+
+def _record_cells(reg: Registry, row: Row, cells: str) -> None:
+    mask = seen_mask(row)
+    for name in cells.split():
+        mask |= 1 << _cell_index(name)
+    reg.update("temp_access", row, cells_seen=f"{mask:016x}")
+
+
 def valid_rows(reg: Registry, user_id: int, now: int) -> list[Row]:
-    return reg.db.all("SELECT * FROM temp_access WHERE user_id = ? AND ended_at IS NULL "
-                      "AND expires_at > ? ORDER BY id", (user_id, now))
+    """The user's running temporary access, each row checked against its MAC."""
+    return reg.checked_all("temp_access", reg.db.all(
+        "SELECT * FROM temp_access WHERE user_id = ? AND ended_at IS NULL "
+        "AND expires_at > ? ORDER BY id", (user_id, now)))
 
 
 def has_access(reg: Registry, user_id: int, now: int) -> bool:
@@ -77,32 +101,32 @@ def active_grid(reg: Registry, user_id: int, now: int) -> bool:
 
 def end_all(reg: Registry, user_id: int, why: str) -> int:
     """End every temporary access of the user (whatever card it stands in for)."""
-    rows = reg.db.all("SELECT id, user_id, kind FROM temp_access WHERE user_id = ? "
-                      "AND ended_at IS NULL", (user_id,))
+    rows = reg.db.all("SELECT * FROM temp_access WHERE user_id = ? AND ended_at IS NULL",
+                      (user_id,), lock=True)
     return _end(reg, rows, why)
 
 
 def end_for_card(reg: Registry, card_id: int, why: str) -> int:
     """Inside a transaction: end the temporary access that stands in for this card (and any
     from before temporary access named its card, of the card's users)."""
-    rows = reg.db.all("SELECT id, user_id, kind FROM temp_access WHERE ended_at IS NULL AND "
+    rows = reg.db.all("SELECT * FROM temp_access WHERE ended_at IS NULL AND "
                       "(card_id = ? OR (card_id IS NULL AND user_id IN (SELECT user_id FROM "
                       "assignments WHERE card_id = ? AND ended_at IS NULL)))",
-                      (card_id, card_id))
+                      (card_id, card_id), lock=True)
     return _end(reg, rows, why)
 
 
 def hand_over(reg: Registry, old_card_id: int, new_card_id: int) -> None:
     """Inside a transaction: a replacement takes over the temporary access of the old card."""
-    reg.db.execute("UPDATE temp_access SET card_id = ? WHERE card_id = ? AND ended_at IS NULL",
-                   (new_card_id, old_card_id))
+    reg.update_where("temp_access", "card_id = ? AND ended_at IS NULL", (old_card_id,),
+                     card_id=new_card_id)
 
 
 def _end(reg: Registry, rows: list[Row], why: str) -> int:
     now = reg.now()
     by_user: dict[int, set[str]] = {}
     for r in rows:
-        reg.db.execute("UPDATE temp_access SET ended_at = ? WHERE id = ?", (now, r["id"]))
+        reg.update("temp_access", r, ended_at=now)
         by_user.setdefault(int(r["user_id"]), set()).add(str(r["kind"]))
     for user_id, kinds in sorted(by_user.items()):
         user = reg.db.one("SELECT name FROM users WHERE id = ?", (user_id,))
@@ -119,9 +143,10 @@ _MISSING = (lifecycle.ACTIVE, lifecycle.UNAVAILABLE, lifecycle.LOST, lifecycle.A
 def _missing_card(reg: Registry, user: Row, serial_number: str | None) -> Row:
     """The card the temporary access stands in for: the one named, else the only candidate,
     else the only candidate that is not active (a lost card, its replacement, ...)."""
-    cards = reg.db.all("SELECT c.* FROM assignments a JOIN cards c ON c.id = a.card_id "
-                       "WHERE a.user_id = ? AND a.ended_at IS NULL ORDER BY c.serial_number",
-                       (user["id"],), lock=True)
+    cards = reg.checked_all("cards", reg.db.all(
+        "SELECT c.* FROM assignments a JOIN cards c ON c.id = a.card_id "
+        "WHERE a.user_id = ? AND a.ended_at IS NULL ORDER BY c.serial_number",
+        (user["id"],), lock=True))
     states = ", ".join(f"{c['serial_number']} {c['status']}" for c in cards) or "none"
     if serial_number is not None:
         named = [c for c in cards if c["serial_number"] == serial_number]
@@ -157,15 +182,14 @@ def _issue(reg: Registry, user: str, kind: str, secret: bytes, full_days: int,
         if card["status"] == lifecycle.ACTIVE:
             reg.set_status(card, "temporary-access")
         now = reg.now()
-        reg.db.execute("UPDATE temp_access SET ended_at = ? WHERE user_id = ? AND kind = ? "
-                       "AND ended_at IS NULL", (now, urow["id"], kind))
+        reg.update_where("temp_access", "user_id = ? AND kind = ? AND ended_at IS NULL",
+                         (urow["id"], kind), ended_at=now)
         uid = secrets.token_hex(8)
         full_until, expires = now + full_days * DAY, now + total_days * DAY
-        reg.db.execute("INSERT INTO temp_access (uid, user_id, card_id, kind, secret_enc, "
-                       "issued_at, full_until, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       (uid, urow["id"], card["id"], kind,
-                        reg.seal(secret, "temp_access", "secret_enc", uid),
-                        now, full_until, expires))
+        sealed = reg.seal(secret, "temp_access", "secret_enc",
+                          temp_access_ident(uid, int(urow["id"])))
+        reg.insert("temp_access", uid=uid, user_id=urow["id"], card_id=card["id"], kind=kind,
+                   secret_enc=sealed, issued_at=now, full_until=full_until, expires_at=expires)
         reg.log("temporary-access", "ok", user=user, serial_number=card["serial_number"],
                 detail={"kind": kind, "cards": [card["serial_number"]], "expires_at": expires})
         if deliver is not None:  # inside the transaction: no file, no temporary access
@@ -203,17 +227,19 @@ def match(reg: Registry, rows: list[Row], challenge: Row, response: str,
           now: int) -> tuple[str, str] | None:
     """(method, access) when `response` is a valid passcode or security-card answer."""
     for row in rows:
-        secret = reg.unseal(row["secret_enc"], "temp_access", "secret_enc", row["uid"])
+        secret = reg.unseal(row["secret_enc"], "temp_access", "secret_enc",
+                            temp_access_ident(row["uid"], int(row["user_id"])))
         if row["kind"] == "passcode" and _passcode_ok(secret, response):
             return "passcode", "full" if now < int(row["full_until"]) else "portal-only"
         if row["kind"] == "grid" and challenge["cells"] and _grid_ok(secret, challenge["cells"],
                                                                      response):
+            _record_cells(reg, row, challenge["cells"])
             return "security-card", "full"
     return None
 
 
 def _passcode_ok(secret: bytes, response: str) -> bool:
-    candidate = response.upper()
+    candidate = response  # case-sensitive: passcodes are given in upper case
     if len(candidate) != PASSCODE_LEN or not all(c in PASSCODE_ALPHABET for c in candidate):
         return False
     return hmac.compare_digest(_hash_passcode(candidate, secret[:16]), secret[16:])

@@ -4,7 +4,7 @@ reactivation.
 A verification is one transaction. It first locks the user's row (`SELECT ... FOR UPDATE` on
 PostgreSQL; SQLite's `BEGIN IMMEDIATE` already holds the write lock), so concurrent attempts
 for one user run one after the other and the failure count is exact. A challenge is single use:
-any attempt consumes it, right or wrong.
+any attempt with a well-formed response consumes it, right or wrong.
 
 Failure counting is a sliding window: the user's row keeps the time of each failure of the
 current run (no success in between). When a failure makes `max_failures` of them fall within
@@ -14,27 +14,44 @@ passcode, security card) clears the run. Unknown, expired or reused challenges, 
 locked, and a correct response from a card that is unavailable are refused without counting:
 they prove nothing against the holder. Every outcome goes to the audit log (never the response
 itself).
+
+What the holder types is normalised first (the card shows `0918 7865`: spaces and dashes go).
+What then cannot be a response to this challenge at all — not digits, the wrong length,
+full-width digits, a passcode in lower case — is `MalformedResponseError`: bad input, nothing
+counted, the challenge still open. Only a well-formed wrong answer counts.
+
+A card's challenges never repeat under one seed (`fpe`: the card's n-th challenge is a keyed
+permutation of n), issuing is rate-limited and capped in open challenges per user (settings
+`challenge_rate`, `challenge_rate_window`, `max_open_challenges`), and every row read here that
+decides the outcome is checked against its MAC (`integrity`): a row written by SQL grants
+nothing (`TamperedRowError`, logged).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from host_tools.cli.options import when
-from provisioning import lifecycle, ocra_check, support, temporary
+from provisioning import fpe, lifecycle, ocra_check, support, temporary
 from provisioning.db import Row
 from provisioning.errors import (
     CardStateError,
+    ChallengeLimitError,
     InvalidInputError,
+    MalformedResponseError,
+    TamperedRowError,
     UserStateError,
     VerificationRejected,
 )
 from provisioning.registry import Registry
 
 REASONS = ("wrong", "expired", "already used", "locked", "no active card", "unknown challenge")
+# The device behind each method (the withdrawal limit of issue 10 goes by it).
+DEVICE_TYPES = {"card": "dsc-card", "security-card": "security-code-card",
+                "passcode": "temporary-passcode"}
 
 
 @dataclass(frozen=True)
@@ -52,6 +69,8 @@ class Challenge:
 
 @dataclass(frozen=True)
 class Outcome:
+    """A verification's result as data: what an API returns without parsing `describe()`."""
+
     accepted: bool
     user: str
     reason: str | None = None              # one of REASONS when rejected
@@ -61,6 +80,7 @@ class Outcome:
     attempts_remaining: int | None = None
     locked_until: int | None = None
     hint: str | None = None                # what to do instead, when there is something
+    device_type: str | None = None         # DEVICE_TYPES of the method (or of the challenge's card)
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -87,12 +107,19 @@ class Outcome:
         return text
 
 
+def when(t: int) -> str:
+    """A time as `describe()` gives it (the library's own: it knows nothing of the CLI)."""
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 # --- challenges -----------------------------------------------------------------------------
 def _usable_cards(reg: Registry, user_id: int) -> list[Row]:
-    assert len(lifecycle.USABLE) == 3
-    return reg.db.all("SELECT c.* FROM assignments a JOIN cards c ON c.id = a.card_id "
-                      "WHERE a.user_id = ? AND a.ended_at IS NULL AND c.status IN (?, ?, ?) "
-                      "ORDER BY c.serial_number", (user_id, *lifecycle.USABLE))
+    """The user's cards that can answer, through assignments and cards the MACs vouch for."""
+    held = reg.checked_all("assignments", reg.db.all(
+        "SELECT * FROM assignments WHERE user_id = ? AND ended_at IS NULL", (user_id,)))
+    cards = [reg.card_by_id(int(a["card_id"])) for a in held]
+    return sorted((c for c in cards if c["status"] in lifecycle.USABLE),
+                  key=lambda c: str(c["serial_number"]))
 
 
 def _choose_card(reg: Registry, user: Row, serial_number: str | None) -> Row | None:
@@ -109,36 +136,155 @@ def _choose_card(reg: Registry, user: Row, serial_number: str | None) -> Row | N
     return cards[0] if cards else None
 
 
+def _limit(reg: Registry, urow: Row, now: int) -> ChallengeLimitError | None:
+    """Refuse a new challenge when the user has too many open or was issued too many lately."""
+    pol, uid = reg.policy, urow["id"]
+    row = reg.db.one("SELECT COUNT(*) AS n, MIN(expires_at) AS first FROM challenges "
+                     "WHERE user_id = ? AND issued_at > ? AND used_at IS NULL "
+                     "AND expires_at > ?", (uid, now - 2 * 3600, now))
+    if row is not None and int(row["n"]) >= pol.max_open_challenges:
+        return ChallengeLimitError(
+            f"{urow['name']} has {row['n']} unanswered challenges (at most "
+            f"{pol.max_open_challenges}): answer one or wait until one expires",
+            reason="too many open", retry_after=int(row["first"]) - now)
+    since = now - pol.challenge_rate_window
+    row = reg.db.one("SELECT COUNT(*) AS n FROM challenges WHERE user_id = ? AND issued_at > ?",
+                     (uid, since))
+    if row is not None and int(row["n"]) >= pol.challenge_rate:
+        oldest = reg.db.one("SELECT issued_at FROM challenges WHERE user_id = ? AND "
+                            "issued_at > ? ORDER BY issued_at DESC LIMIT 1 OFFSET ?",
+                            (uid, since, pol.challenge_rate - 1))
+        assert oldest is not None
+        return ChallengeLimitError(
+            f"{urow['name']} was issued {row['n']} challenges in the last "
+            f"{pol.challenge_rate_window} s (at most {pol.challenge_rate}): wait",
+            reason="rate limited",
+            retry_after=int(oldest["issued_at"]) + pol.challenge_rate_window - now)
+    return None
+
+
+def next_card_challenge(reg: Registry, card: Row) -> str:
+    """The card's next never-issued challenge; counts it in the card's row (locked by caller)."""
+    info = ocra_check.suite_info(card["suite"])
+    seed = reg.unseal(card["seed_enc"], "cards", "seed_enc", card["serial_number"])
+    perm = fpe.DigitPermutation(
+        fpe.challenge_key(seed, card["serial_number"], int(card["challenge_gen"])),
+        info.challenge_len)
+    issued = int(card["challenges_issued"])
+    if issued >= perm.size:
+        raise ChallengeLimitError(
+            f"card {card['serial_number']} has been issued all {perm.size} challenges its seed "
+            f"allows (a challenge is never issued twice): give it a new seed — provision it "
+            f"again, or replace it", reason="exhausted")
+    value = perm.challenge(issued)
+    if reg.db.one("SELECT id FROM challenges WHERE card_id = ? AND challenge = ?",
+                  (card["id"], value)) is not None:
+        # Only an older copy of the card's row put back (its count with it) gets here: the
+        # MAC cannot see that, the challenges kept for a day can.
+        raise TamperedRowError("cards", f"id={card['id']} ({card['serial_number']}): its "
+                               f"challenge count was put back")
+    reg.update("cards", card, challenges_issued=issued + 1)
+    return value
+
+
+def _grid_cells(rows: list[Row]) -> tuple[bool, str | None]:
+    """(a security code card runs, the cells to ask): None when its cells are used up."""
+    grids = [r for r in rows if r["kind"] == "grid"]
+    if not grids:
+        return False, None
+    return True, temporary.new_cells(temporary.seen_mask(grids[-1]))
+
+
 def issue_challenge(reg: Registry, user: str, serial_number: str | None = None) -> Challenge:
-    """A fresh random challenge for the user's card (or temporary access), single use."""
+    """A challenge for the user's card (never one issued before under its seed), or for
+    temporary access; single use. ChallengeLimitError (logged) when limits say no."""
+    refused: ChallengeLimitError | None = None
     with reg.db.transaction():
-        urow = reg.user_row(user)
+        urow = reg.user_row(user, lock=True)  # lock order: user, card (then the audit head)
         now = reg.now()
         card = _choose_card(reg, urow, serial_number)
-        grid = temporary.active_grid(reg, urow["id"], now)
-        if card is None and not temporary.has_access(reg, urow["id"], now):
+        temp = temporary.valid_rows(reg, urow["id"], now)
+        if card is None and not temp:
             raise UserStateError(f"{user} has no active card and no temporary access")
-        info = ocra_check.suite_info(card["suite"]) if card else None
-        digits = ocra_check.new_challenge(info) if info else "".join(
-            secrets.choice("0123456789") for _ in range(6))
-        cells = temporary.new_cells() if grid else None
-        cid = secrets.token_hex(8)
-        expires = now + reg.policy.challenge_ttl
-        reg.db.execute("DELETE FROM challenges WHERE expires_at < ?", (now - 86400,))
-        reg.db.execute("INSERT INTO challenges (id, user_id, card_id, challenge, cells, "
-                       "issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (cid, urow["id"], card["id"] if card else None, digits, cells, now,
-                        expires))
+        grid, cells = _grid_cells(temp)
+        if grid and cells is None and card is None and \
+                not any(r["kind"] == "passcode" for r in temp):
+            raise UserStateError(f"the security code card of {user} has revealed every cell: "
+                                 f"issue a new one (`dsc security-card {user}`)")
+        refused = _limit(reg, urow, now)
+        digits = ""
+        if refused is None and card is not None:
+            card = reg.card_by_id(int(card["id"]), lock=True)
+            try:
+                digits = next_card_challenge(reg, card)
+            except ChallengeLimitError as e:
+                refused = e
+        if refused is not None:
+            reg.log("challenge", "refused", user=user,
+                    serial_number=card["serial_number"] if card else None,
+                    detail={"reason": refused.reason})
+        else:
+            if card is None:  # temporary access only: the digits carry no secret
+                digits = "".join(secrets.choice("0123456789") for _ in range(6))
+            cid = secrets.token_hex(8)
+            expires = now + reg.policy.challenge_ttl
+            reg.db.execute("DELETE FROM challenges WHERE expires_at < ?", (now - 86400,))
+            reg.insert("challenges", id=cid, user_id=urow["id"],
+                       card_id=card["id"] if card else None, challenge=digits, cells=cells,
+                       issued_at=now, expires_at=expires)
+    if refused is not None:
+        raise refused
     return Challenge(id=cid, challenge=digits, expires_at=expires, user=user,
                      serial_number=card["serial_number"] if card else None, cells=cells)
 
 
+# --- what can be typed --------------------------------------------------------------------------
+Form = tuple[str, int]  # ("digits", n) or ("passcode", n)
+
+
+def _forms(card: Row | None, temp: list[Row], ch: Row, *, temporary_too: bool) -> list[Form]:
+    """What may be typed for this challenge; [] when nothing can log in anyway (the check
+    then says "no active card" whatever was typed)."""
+    forms: list[Form] = []
+    card_ok = card is not None and card["status"] in (lifecycle.ASSIGNED, lifecycle.ACTIVE)
+    if temporary_too and not card_ok and not temp:
+        return forms
+    if card is not None and card["status"] in lifecycle.USABLE:
+        forms.append(("digits", ocra_check.suite_info(card["suite"]).response_digits))
+    if temporary_too:
+        if ch["cells"] and any(r["kind"] == "grid" for r in temp):
+            forms.append(("digits", 2 * temporary.CODE_DIGITS))
+        if any(r["kind"] == "passcode" for r in temp):
+            forms.append(("passcode", temporary.PASSCODE_LEN))
+    return forms
+
+
+def normalise(response: str, forms: list[Form]) -> str:
+    """What the holder typed, as the check compares it: spaces and dashes (the card shows
+    `0918 7865`) removed. MalformedResponseError when it fits none of `forms`."""
+    text = response.strip().replace(" ", "").replace("-", "")
+    for kind, length in forms:
+        if len(text) != length:
+            continue
+        if kind == "digits" and text.isascii() and text.isdigit():
+            return text
+        if kind == "passcode" and all(c in temporary.PASSCODE_ALPHABET for c in text):
+            return text
+    expected = tuple(f"{n} digits" if kind == "digits" else
+                     f"a {n}-character temporary passcode (upper case: it is case-sensitive)"
+                     for kind, n in dict.fromkeys(forms))
+    raise MalformedResponseError(
+        "that cannot be a response here: expected " + " or ".join(expected) +
+        " (spaces and dashes are fine); nothing was counted, the challenge is still open",
+        expected=expected)
+
+
 # --- the shared attempt -------------------------------------------------------------------------
-Check = Callable[[Registry, Row, Row, Row | None], Outcome | None]
+Check = Callable[[Registry, Row, Row, Row | None, list[Row], str], Outcome | None]
 
 
-def _consume(reg: Registry, urow: Row, challenge_id: str) -> tuple[Row | None, Outcome | None]:
-    """Lock checks and single use; (challenge, None) to go on, (None, rejection) to stop."""
+def _open(reg: Registry, urow: Row, challenge_id: str) -> tuple[Row | None, Outcome | None]:
+    """Lock and single-use checks: (challenge, None) to go on, (None, rejection) to stop."""
     now, name = reg.now(), urow["name"]
     if urow["locked_until"] is not None and int(urow["locked_until"]) > now:
         return None, Outcome(False, name, "locked", locked_until=int(urow["locked_until"]))
@@ -146,12 +292,26 @@ def _consume(reg: Registry, urow: Row, challenge_id: str) -> tuple[Row | None, O
                     (challenge_id, urow["id"]))
     if ch is None:
         return None, Outcome(False, name, "unknown challenge")
+    ch = reg.checked("challenges", ch)
     if ch["used_at"] is not None:
         return None, Outcome(False, name, "already used")
-    reg.db.execute("UPDATE challenges SET used_at = ? WHERE id = ?", (now, challenge_id))
     if int(ch["expires_at"]) <= now:
+        reg.update("challenges", ch, used_at=now)
         return None, Outcome(False, name, "expired")
     return ch, None
+
+
+def _challenge_card(reg: Registry, urow: Row, ch: Row) -> Row | None:
+    """The challenge's card, when the MACs vouch for it and it is still the user's."""
+    if ch["card_id"] is None:
+        return None
+    card = reg.card_by_id(int(ch["card_id"]), lock=True)
+    held = reg.db.one("SELECT * FROM assignments WHERE card_id = ? AND user_id = ? "
+                      "AND ended_at IS NULL", (card["id"], urow["id"]))
+    if held is None:
+        return None
+    reg.checked("assignments", held)
+    return support.auto_activate(reg, card)
 
 
 def _count_failure(reg: Registry, urow: Row) -> Outcome:
@@ -161,37 +321,39 @@ def _count_failure(reg: Registry, urow: Row) -> Outcome:
     now, pol = reg.now(), reg.policy
     times = [*support.recent_failures(urow, now, pol.failure_window), now]
     if len(times) < pol.max_failures:
-        reg.db.execute("UPDATE users SET failures = ?, failures_since = ?, failure_times = ? "
-                       "WHERE id = ?", (len(times), times[0], " ".join(map(str, times)),
-                                        urow["id"]))
+        reg.update("users", urow, failures=len(times), failures_since=times[0],
+                   failure_times=" ".join(map(str, times)))
         return Outcome(False, urow["name"], "wrong",
                        attempts_remaining=pol.max_failures - len(times))
     until = now + pol.lock_seconds
-    reg.db.execute("UPDATE users SET locked_until = ?, failures = 0, failures_since = NULL, "
-                   "failure_times = NULL WHERE id = ?", (until, urow["id"]))
+    reg.update("users", urow, locked_until=until, failures=0, failures_since=None,
+               failure_times=None)
     reg.log("lock", "locked", user=urow["name"],
             detail={"failures": len(times), "since": times[0], "until": until})
     return Outcome(False, urow["name"], "wrong", attempts_remaining=0, locked_until=until)
 
 
-def _attempt(reg: Registry, user: str, challenge_id: str, action: str, check: Check) -> Outcome:
+def _attempt(reg: Registry, user: str, challenge_id: str, response: str, action: str,
+             check: Check, *, temporary_too: bool = False) -> Outcome:
     with reg.db.transaction():
         urow = reg.user_row(user, lock=True)
-        ch, outcome = _consume(reg, urow, challenge_id)
+        ch, outcome = _open(reg, urow, challenge_id)
         if ch is not None:
-            card = None
-            if ch["card_id"] is not None:
-                card = reg.db.one("SELECT * FROM cards WHERE id = ?",
-                                  (ch["card_id"],), lock=True)
-                card = support.auto_activate(reg, card) if card else None
-            outcome = check(reg, urow, ch, card)
+            card = _challenge_card(reg, urow, ch)
+            temp = temporary.valid_rows(reg, urow["id"], reg.now()) if temporary_too else []
+            forms = _forms(card, temp, ch, temporary_too=temporary_too)
+            # Malformed: raised before anything is written, so nothing is used or counted.
+            typed = normalise(response, forms) if forms else response.strip()
+            ch = reg.update("challenges", ch, used_at=reg.now())
+            outcome = check(reg, urow, ch, card, temp, typed)
             if outcome is None:
                 outcome = _count_failure(reg, urow)
             if outcome.serial_number is None and card is not None:
                 outcome = replace(outcome, serial_number=card["serial_number"])
             if outcome.accepted and (urow["failures"] or urow["failure_times"]):
-                reg.db.execute("UPDATE users SET failures = 0, failures_since = NULL, "
-                               "failure_times = NULL WHERE id = ?", (urow["id"],))
+                reg.update("users", urow, failures=0, failures_since=None, failure_times=None)
+            device = DEVICE_TYPES.get(outcome.method or ("card" if card is not None else ""))
+            outcome = replace(outcome, device_type=device)
         assert outcome is not None
         detail = {k: v for k, v in (("reason", outcome.reason), ("method", outcome.method),
                                     ("access", outcome.access), ("challenge", challenge_id),
@@ -218,20 +380,21 @@ def _ocra_ok(reg: Registry, card: Row, ch: Row, material: bytes | None, response
     if matched is None:
         return False
     if info.counter:
-        reg.db.execute("UPDATE cards SET counter = ? WHERE id = ?", (matched + 1, card["id"]))
+        reg.update("cards", card, counter=matched + 1)
     return True
 
 
 # --- the commands -------------------------------------------------------------------------------
 def verify(reg: Registry, user: str, challenge_id: str, response: str) -> Outcome:
-    """Accept a card response, or a temporary passcode / security-card code in its place."""
-    response = response.strip()
+    """Accept a card response, or a temporary passcode / security-card code in its place.
 
-    def check(reg: Registry, urow: Row, ch: Row, card: Row | None) -> Outcome | None:
+    MalformedResponseError (nothing counted or used) when `response` cannot be one."""
+
+    def check(reg: Registry, urow: Row, ch: Row, card: Row | None, temp: list[Row],
+              response: str) -> Outcome | None:
         name = urow["name"]
         now = reg.now()
         card_ok = card is not None and card["status"] in (lifecycle.ASSIGNED, lifecycle.ACTIVE)
-        temp = temporary.valid_rows(reg, urow["id"], now)
         if not card_ok and not temp:
             return Outcome(False, name, "no active card",
                            serial_number=card["serial_number"] if card else None)
@@ -254,34 +417,34 @@ def verify(reg: Registry, user: str, challenge_id: str, response: str) -> Outcom
                                 f"`dsc reactivate`")
         return None
 
-    return _attempt(reg, user, challenge_id, "verify", check)
+    return _attempt(reg, user, challenge_id, response, "verify", check, temporary_too=True)
 
 
 def change_pin(reg: Registry, user: str, challenge_id: str, response: str, new_pin: str) -> None:
     """Store `new_pin` only when the card's response, computed with it, matches."""
-    response = response.strip()
     if not (new_pin.isascii() and new_pin.isdigit()):
         raise InvalidInputError("the new PIN must be digits only")
     material = ocra_check.pin_material(new_pin)
 
-    def check(reg: Registry, urow: Row, ch: Row, card: Row | None) -> Outcome | None:
+    def check(reg: Registry, urow: Row, ch: Row, card: Row | None, temp: list[Row],
+              response: str) -> Outcome | None:
         card = _require(card, lifecycle.ACTIVE, urow["name"], "change the PIN")
         ocra_check.check_pin(new_pin, int(card["pin_len"]))
         if not _ocra_ok(reg, card, ch, material, response):
             return None
         sealed = reg.seal(material, "users", "pin_enc", urow["name"])
-        reg.db.execute("UPDATE users SET pin_enc = ? WHERE id = ?", (sealed, urow["id"]))
+        reg.update("users", urow, pin_enc=sealed)
         return Outcome(True, urow["name"], method="card", access="full",
                        serial_number=card["serial_number"])
 
-    _raise_unless(_attempt(reg, user, challenge_id, "change-pin", check))
+    _raise_unless(_attempt(reg, user, challenge_id, response, "change-pin", check))
 
 
 def reactivate(reg: Registry, user: str, challenge_id: str, response: str) -> str:
     """A correct response from the unavailable card makes it active and ends temporary access."""
-    response = response.strip()
 
-    def check(reg: Registry, urow: Row, ch: Row, card: Row | None) -> Outcome | None:
+    def check(reg: Registry, urow: Row, ch: Row, card: Row | None, temp: list[Row],
+              response: str) -> Outcome | None:
         card = _require(card, lifecycle.UNAVAILABLE, urow["name"], "reactivate")
         if not _ocra_ok(reg, card, ch, _pin_of(reg, urow), response):
             return None
@@ -290,7 +453,7 @@ def reactivate(reg: Registry, user: str, challenge_id: str, response: str) -> st
         return Outcome(True, urow["name"], method="card", access="full",
                        serial_number=card["serial_number"])
 
-    outcome = _attempt(reg, user, challenge_id, "reactivate", check)
+    outcome = _attempt(reg, user, challenge_id, response, "reactivate", check)
     _raise_unless(outcome)
     assert outcome.serial_number is not None
     return outcome.serial_number

@@ -31,6 +31,11 @@ def register(sub: Any) -> None:
     p = add(rsub, "config", _config, "show the settings, or set NAME to VALUE", c)
     p.add_argument("name", nargs="?", choices=Policy.names(), metavar="NAME")
     p.add_argument("value", nargs="?", type=int, metavar="VALUE")
+    p = add(rsub, "vouch", _vouch, "after a refused row (integrity check failed) was looked "
+            "into and put right: MAC it again as it stands (logged)", c)
+    p.add_argument("table", metavar="TABLE", help="as the error names it: users, cards, ...")
+    p.add_argument("row", metavar="ID", help="the row's id (the N of id=N in the error)")
+    p.add_argument("--why", required=True, help="what the investigation found (logged)")
     p = add(sub, "audit", _audit, "show the audit log, or --verify its hash chain", c)
     p.add_argument("--verify", action="store_true", help="check the hash chain and its head")
     p.add_argument("--expect", metavar="HASH",
@@ -106,6 +111,14 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _vouch(args: argparse.Namespace) -> int:
+    with open_registry(args) as reg:
+        held = reg.vouch_row(args.table, args.row, args.why)
+    emit(args, {"table": args.table, "row": args.row, "status": "vouched", "was_valid": held},
+         f"{args.table} row {args.row} vouched for (logged as integrity.vouch)")
+    return 0
+
+
 # --- audit, PSKC ----------------------------------------------------------------------------
 def _audit(args: argparse.Namespace) -> int:
     if args.verify and args.anchor:
@@ -120,8 +133,10 @@ def _audit(args: argparse.Namespace) -> int:
             return 0
         if args.verify:
             count, head, found = support.verify_audit(reg, args.expect)
-            data: dict[str, Any] = {"entries": count, "head": head, "status": "intact"}
-            text = f"audit log intact: {count} entries, head {head}"
+            rows = reg.verify_rows()  # and the row MACs (TamperedRowError names the first)
+            data: dict[str, Any] = {"entries": count, "head": head, "status": "intact",
+                                    "rows": rows}
+            text = f"audit log intact: {count} entries, head {head}; {rows} rows vouched for"
             if found is not None:
                 data["expected_at"] = found
                 text += f"; the expected head is entry {found}"

@@ -44,3 +44,16 @@ def pg_url() -> Iterator[str]:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def both(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[Env]:
+    """The `env` registry on SQLite, and again on PostgreSQL when DSC_TEST_PG_URL is set."""
+    if request.param == "sqlite":
+        url = str(tmp_path / "registry.sqlite3")
+    else:
+        url = request.getfixturevalue("pg_url")
+    key_file = tmp_path / "keys" / "master.key"
+    reg, _, _ = Registry.init(url, key_file, clock=clock, operator="tester")
+    with reg:
+        yield Env(reg, clock, url, key_file)

@@ -45,6 +45,8 @@ def test_failure_count_is_exact_with_parallel_workers(pg_url: str, tmp_path: Pat
     """40 wrong responses at once: exactly 10 count and lock, the other 30 find the lock."""
     clock = Clock()
     reg, _, _ = _setup(pg_url, tmp_path / "k", clock)
+    reg.set_policy("max_open_challenges", 40)  # the caps (5 open, 20 per 10 min) let this many
+    reg.set_policy("challenge_rate", 40)
     challenges = [verification.issue_challenge(reg, "alice").id for _ in range(40)]
     reg.close()
     outcomes: list[verification.Outcome] = []

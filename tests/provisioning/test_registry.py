@@ -11,7 +11,7 @@ from regkit import Env
 
 from provisioning import audit, schema, support, temporary, verification
 from provisioning.db import Database
-from provisioning.errors import AuditError, MasterKeyError, RegistryError
+from provisioning.errors import AuditError, MasterKeyError, RegistryError, TamperedRowError
 from provisioning.keys import read_key_file
 from provisioning.registry import Registry
 
@@ -61,9 +61,11 @@ def test_secrets_are_sealed_and_bound_to_their_row(env: Env) -> None:
     raw = Path(env.url).read_bytes()
     assert env.seeds[a] not in raw and env.seeds[b] not in raw and b"A" * 32 not in raw
     row_b = env.reg.card_row(b)
+    with pytest.raises(MasterKeyError, match="altered or moved"):  # the AAD names the serial
+        env.reg.unseal(row_b["seed_enc"], "cards", "seed_enc", a)
     env.reg.db.execute("UPDATE cards SET seed_enc = ? WHERE serial_number = ?",
                        (row_b["seed_enc"], a))
-    with pytest.raises(MasterKeyError, match="altered or moved"):
+    with pytest.raises(TamperedRowError, match=r"cards row id=1 .DSC00000001."):  # the row MAC
         env.reg.seed(a)
     assert env.reg.seed(b) == env.seeds[b]
 
@@ -180,6 +182,7 @@ def test_upgrade_from_schema_1_anchors_the_head_and_keeps_failure_counts(env: En
     with sqlite3.connect(env.url) as conn:
         conn.execute("UPDATE users SET failures = 3, failures_since = ? WHERE name = 'alice'",
                      (env.clock.t,))
+        _drop_v3(conn)
         conn.execute("ALTER TABLE users DROP COLUMN failure_times")
         conn.execute("ALTER TABLE audit_head DROP COLUMN mac")
         for table, column in (("cards", "development"), ("temp_access", "card_id"),
@@ -196,6 +199,17 @@ def test_upgrade_from_schema_1_anchors_the_head_and_keeps_failure_counts(env: En
         env.reg = reg
         assert env.wrong("alice").attempts_remaining == 6  # the 3 from before still count
         assert env.login("alice", serial).accepted
+
+
+def _drop_v3(conn: sqlite3.Connection) -> None:
+    """Undo what schema v3 added (row MACs, the challenge counters, the cells seen)."""
+    conn.execute("DROP INDEX challenges_user")
+    conn.execute("DROP INDEX challenges_card")
+    for table, column in (("users", "mac"), ("cards", "mac"), ("cards", "challenge_gen"),
+                          ("cards", "challenges_issued"), ("assignments", "mac"),
+                          ("temp_access", "mac"), ("temp_access", "cells_seen"),
+                          ("challenges", "mac"), ("settings", "mac")):
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
 
 
 def test_only_an_explicit_anchor_clears_an_alarm(env: Env) -> None:

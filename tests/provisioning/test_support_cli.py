@@ -76,8 +76,10 @@ def test_verify_exit_status_tells_portal_only_apart(desk: Desk) -> None:
     ch = desk.json("challenge", "alice")
     code, out, _ = desk.run("verify", "alice", ch["id"], "-", stdin=passcode + "\n")
     assert code == 0 and "full access" in out
-    with desk.registry() as reg:  # two days later: the portal only
-        reg.db.execute("UPDATE temp_access SET full_until = issued_at")
+    with desk.registry() as reg:  # two days later: the portal only (the row MAC renewed)
+        row = reg.db.one("SELECT * FROM temp_access")
+        assert row is not None
+        reg.update("temp_access", row, full_until=row["issued_at"])
     ch = desk.json("challenge", "alice")
     code, out, _ = desk.run("verify", "alice", ch["id"], "-", "--json", stdin=passcode + "\n")
     data = json.loads(out)
@@ -154,8 +156,9 @@ def test_found_cli(desk: Desk) -> None:
 def test_show_activates_a_card_whose_day_has_come(desk: Desk) -> None:
     serial = desk.card()
     desk.json("assign", serial, "bob", "--pin-stdin", stdin="1234\n")
-    with desk.registry() as reg:
-        reg.db.execute("UPDATE cards SET status_at = status_at - ?", (14 * DAY,))
+    with desk.registry() as reg:  # 14 days ago (the row MAC renewed)
+        card = reg.card_row(serial)
+        reg.update("cards", card, status_at=int(card["status_at"]) - 14 * DAY)
     assert desk.json("show", serial)["status"] == "active"
 
 
