@@ -98,6 +98,12 @@ def _head_ok(sealer: Sealer, head: Row) -> bool:
     return sealer.mac_ok(head["mac"], _head_data(int(head["seq"]), head["hash"]), _PURPOSE)
 
 
+def head_ok(db: Database, sealer: Sealer) -> bool:
+    """True when the head's MAC checks (cheap: the readiness probe of `dsc serve`)."""
+    head = db.one("SELECT seq, hash, mac FROM audit_head WHERE id = 1")
+    return head is not None and _head_ok(sealer, head)
+
+
 def anchor(db: Database, sealer: Sealer) -> int:
     """MAC the head as it stands; returns its sequence number.
 

@@ -156,6 +156,37 @@ _V3 = Migration(sql=[
 
 # A migration that adds a column to a MACed table (integrity.TABLES) with a non-NULL default
 # changes every row's MAC: give it an `after` step that calls integrity.remac_all.
+# The verification service (`dsc serve`): API clients (a token's SHA-256 and a MAC under the
+# master key that binds it to the client's name and scope: a row written without the key file
+# authenticates nobody), what the service remembers of the challenges it issued (the client that
+# asked, the purpose, the amount, the access asked for), and per-user IP restrictions (MACed the
+# same way, so a database edit cannot lift them silently).
+# v4 (migration: serve)
+_V_SERVE = [
+    """CREATE TABLE api_clients (
+        id {pk},
+        name TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        mac TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        revoked_at BIGINT)""",
+    """CREATE UNIQUE INDEX api_clients_name ON api_clients (name) WHERE revoked_at IS NULL""",
+    """CREATE TABLE api_challenges (
+        id TEXT PRIMARY KEY,
+        client TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        access TEXT NOT NULL,
+        amount TEXT,
+        issued_at BIGINT NOT NULL)""",
+    """CREATE INDEX api_challenges_issued ON api_challenges (issued_at)""",
+    """CREATE TABLE user_networks (
+        user_id BIGINT PRIMARY KEY REFERENCES users (id),
+        networks TEXT NOT NULL,
+        mac TEXT NOT NULL)""",
+]
+
+
 # migration: flows
 # A card left without the production lock is a development card by an explicit choice
 # (`development`: 1, NULL otherwise); temporary access names the card it stands in for
@@ -168,7 +199,8 @@ _FLOWS = [
     """ALTER TABLE users ADD COLUMN pin_len INTEGER""",
 ]
 
-MIGRATIONS: list[list[str] | Migration] = [_V1, _V2, _V3, _FLOWS]
+
+MIGRATIONS: list[list[str] | Migration] = [_V1, _V2, _V3, _V_SERVE, _FLOWS]
 VERSION = len(MIGRATIONS)
 
 

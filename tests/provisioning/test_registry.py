@@ -185,6 +185,8 @@ def test_upgrade_from_schema_1_anchors_the_head_and_keeps_failure_counts(env: En
         _drop_v3(conn)
         conn.execute("ALTER TABLE users DROP COLUMN failure_times")
         conn.execute("ALTER TABLE audit_head DROP COLUMN mac")
+        for table in ("api_clients", "api_challenges", "user_networks"):  # migration: serve
+            conn.execute(f"DROP TABLE {table}")
         for table, column in (("cards", "development"), ("temp_access", "card_id"),
                               ("users", "pin_len")):  # and what later migrations added
             conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")

@@ -1,0 +1,121 @@
+"""API clients of the verification service: who may call it, with which scope.
+
+A client is a name, a scope (`verify`: challenges and responses for a login server; `support`:
+the support console's actions) and a bearer token. The token is shown once, when the client is
+added; the registry keeps its SHA-256 (the token is 256 random bits, so a plain hash is as good
+as a slow one) and a MAC under the master key over name, scope and that hash. A row written by
+someone who can edit the database but does not hold the key file therefore authenticates
+nobody, and neither does a row whose scope was edited.
+
+Adding and revoking are audited; `authenticate` is not (the service audits each call it then
+makes, under the client's name).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from provisioning.db import Row
+from provisioning.errors import InvalidInputError, NotFoundError, ProvisioningError
+from provisioning.registry import Registry
+
+SCOPES = ("verify", "support")
+TOKEN_PREFIX = "dsc_"  # noqa: S105 (a marker, not a secret)
+_MAC_PURPOSE = "api-client"
+_MAX_TOKEN = 200
+
+
+class AuthenticationError(ProvisioningError):
+    """No valid token (missing, malformed, unknown, revoked or its row fails its MAC)."""
+
+
+@dataclass(frozen=True)
+class ApiClient:
+    name: str
+    scope: str
+    created_at: int
+    revoked_at: int | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "scope": self.scope, "created_at": self.created_at,
+                "revoked_at": self.revoked_at,
+                "status": "revoked" if self.revoked_at is not None else "active"}
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+def _mac_data(name: str, scope: str, digest: str) -> bytes:
+    return f"{name}\n{scope}\n{digest}".encode()
+
+
+def _check_name(name: str) -> None:
+    if not name or len(name) > 64 or not all(c.isascii() and (c.isalnum() or c in "-_.")
+                                             for c in name):
+        raise InvalidInputError("an API client name is 1 to 64 letters, digits, '-', '_' or '.'")
+
+
+def add(reg: Registry, name: str, scope: str) -> str:
+    """A new client; returns its bearer token (the only time it exists outside the caller)."""
+    _check_name(name)
+    if scope not in SCOPES:
+        raise InvalidInputError(f"unknown scope {scope}; one of {', '.join(SCOPES)}")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    digest = token_hash(token)
+    with reg.db.transaction():
+        if reg.db.one("SELECT id FROM api_clients WHERE name = ? AND revoked_at IS NULL",
+                      (name,)) is not None:
+            raise InvalidInputError(f"an API client {name} exists already: revoke it first")
+        reg.db.execute("INSERT INTO api_clients (name, scope, token_hash, mac, created_at) "
+                       "VALUES (?, ?, ?, ?, ?)",
+                       (name, scope, digest, reg.sealer.mac(_mac_data(name, scope, digest),
+                                                            _MAC_PURPOSE), reg.now()))
+        reg.log("api-client.add", "ok", detail={"client": name, "scope": scope})
+    return token
+
+
+def _client(row: Row) -> ApiClient:
+    return ApiClient(name=row["name"], scope=row["scope"], created_at=int(row["created_at"]),
+                     revoked_at=None if row["revoked_at"] is None else int(row["revoked_at"]))
+
+
+def clients(reg: Registry, include_revoked: bool = False) -> list[ApiClient]:
+    sql = "SELECT * FROM api_clients"
+    if not include_revoked:
+        sql += " WHERE revoked_at IS NULL"
+    return [_client(r) for r in reg.db.all(sql + " ORDER BY name, id")]
+
+
+def revoke(reg: Registry, name: str) -> None:
+    with reg.db.transaction():
+        row = reg.db.one("SELECT id FROM api_clients WHERE name = ? AND revoked_at IS NULL",
+                         (name,), lock=True)
+        if row is None:
+            raise NotFoundError(f"no active API client {name}")
+        reg.db.execute("UPDATE api_clients SET revoked_at = ? WHERE id = ?",
+                       (reg.now(), row["id"]))
+        reg.log("api-client.revoke", "ok", detail={"client": name})
+
+
+def authenticate(reg: Registry, token: str) -> ApiClient:
+    """The active client whose token this is; AuthenticationError (saying why, never the
+    token) otherwise."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > _MAX_TOKEN or not token.isascii():
+        raise AuthenticationError("malformed bearer token")
+    digest = token_hash(token)
+    row = reg.db.one("SELECT * FROM api_clients WHERE token_hash = ?", (digest,))
+    if row is None:
+        raise AuthenticationError("unknown bearer token")
+    # The lookup went by the hash; compare again in constant time, then the row's MAC.
+    if not hmac.compare_digest(row["token_hash"], digest) or not reg.sealer.mac_ok(
+            row["mac"], _mac_data(row["name"], row["scope"], digest), _MAC_PURPOSE):
+        raise AuthenticationError("the API client's row fails its MAC check (edited without "
+                                  "the master key)")
+    if row["revoked_at"] is not None:
+        raise AuthenticationError("revoked bearer token")
+    return _client(row)

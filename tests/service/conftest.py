@@ -1,0 +1,97 @@
+"""Fixtures for the service tests: a registry with cards of known seeds (regkit), the app on it
+in-process (Starlette's TestClient), and API clients of both scopes."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "provisioning"))
+from regkit import Clock, Env
+
+# Starlette 1.x would rather use httpx2 for its TestClient; httpx (pinned) still works.
+warnings.filterwarnings("ignore", message=".*httpx.*")
+from starlette.testclient import TestClient  # noqa: E402
+
+from host_tools.web.app import Settings, create_app  # noqa: E402
+from provisioning import apiclients  # noqa: E402
+from provisioning.registry import Registry  # noqa: E402
+
+
+class Api:
+    """The app in-process, with a verify and a support token."""
+
+    def __init__(self, env: Env, client: TestClient) -> None:
+        self.env, self.client = env, client
+        self.verify_token = apiclients.add(env.reg, "login-server", "verify")
+        self.support_token = apiclients.add(env.reg, "console", "support")
+
+    def headers(self, token: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token or self.verify_token}"}
+
+    def post(self, path: str, body: object, token: str | None = None):  # type: ignore[no-untyped-def]
+        return self.client.post(path, json=body, headers=self.headers(token))
+
+    def get(self, path: str, token: str | None = None):  # type: ignore[no-untyped-def]
+        return self.client.get(path, headers=self.headers(token))
+
+    def challenge(self, user: str = "alice", **kw: object) -> dict:  # type: ignore[type-arg]
+        r = self.post("/v1/challenges", {"user": user, **kw})
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    def respond(self, cid: str, response: str, token: str | None = None):  # type: ignore[no-untyped-def]
+        return self.post(f"/v1/challenges/{cid}/response", {"response": response}, token)
+
+    def audit_count(self) -> int:
+        row = self.env.reg.db.one("SELECT COUNT(*) AS n FROM audit")
+        assert row is not None
+        return int(row["n"])
+
+    def failures(self, user: str = "alice") -> int:
+        from provisioning import support
+        return int(support.user_view(self.env.reg, user)["failures"])
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def env(tmp_path: Path, clock: Clock) -> Iterator[Env]:
+    url, key_file = str(tmp_path / "registry.sqlite3"), tmp_path / "keys" / "master.key"
+    reg, _, _ = Registry.init(url, key_file, clock=clock, operator="tester")
+    with reg:
+        yield Env(reg, clock, url, key_file)
+
+
+@pytest.fixture
+def api(env: Env, clock: Clock) -> Iterator[Api]:
+    app = create_app(Settings(env.url, env.key_file, clock=clock, token_cache_seconds=0))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Api(env, client)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database (dropped afterwards), as in tests/provisioning."""
+    import os
+    import uuid
+
+    base = os.environ.get("DSC_TEST_PG_URL")
+    if not base:
+        pytest.skip("DSC_TEST_PG_URL is not set: `make test` starts the PostgreSQL test server")
+    psycopg = pytest.importorskip("psycopg")
+    name = f"dsc_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield base.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
