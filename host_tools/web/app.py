@@ -37,10 +37,13 @@ from provisioning import apiclients, audit, policy, schema
 from provisioning.errors import (
     AuditError,
     CardStateError,
+    ChallengeLimitError,
     InvalidInputError,
+    MalformedResponseError,
     MasterKeyError,
     NotFoundError,
     RegistryError,
+    TamperedRowError,
     UserStateError,
 )
 from provisioning.registry import Registry, default_db_url
@@ -207,6 +210,16 @@ def problem_for(e: BaseException) -> Problem:
         return Problem(e.reason, str(e))
     if isinstance(e, AuditError):
         return Problem("audit-broken", str(e))
+    if isinstance(e, TamperedRowError):  # logged and audited by the registry
+        return Problem("tampered-row", "a row that decides this login fails its integrity "
+                       "check; nothing was done and the refusal is logged")
+    if isinstance(e, ChallengeLimitError):
+        reason = {"rate limited": "rate-limited", "too many open": "too-many-open"}.get(
+            e.reason, "challenges-exhausted")
+        extra = {"retry_after": e.retry_after} if e.retry_after is not None else {}
+        return Problem(reason, str(e), **extra)
+    if isinstance(e, MalformedResponseError):
+        return Problem("malformed-response", str(e))
     if isinstance(e, RegistryError) or _database_error(e):
         return Problem("registry-unavailable", "the registry database is unavailable or "
                        "failed; nothing was done that was not committed: retry")

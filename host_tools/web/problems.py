@@ -34,12 +34,16 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "purpose-mismatch": (409, "The challenge was issued for another purpose"),
     "card-state": (409, "The card's state does not allow this"),
     "user-state": (409, "The user's state does not allow this"),
+    "tampered-row": (403, "A row that decides this login fails its integrity check"),
+    "challenges-exhausted": (409, "The card's challenge space is used up: it needs a new seed"),
     "body-too-large": (413, "The body is too large"),
     "unsupported-media-type": (415, "The body must be application/json"),
     "invalid-field": (422, "A field is missing, unknown or of the wrong type"),
     "invalid-input": (422, "A value is not acceptable"),
     "malformed-response": (422, "The response is not one any device could have made"),
     "invalid-client-ip": (422, "client_ip is not an IP address"),
+    "rate-limited": (429, "Too many challenges for this user in the rate window"),
+    "too-many-open": (429, "The user holds too many unanswered challenges"),
     "internal-error": (500, "Internal error"),
     "registry-unavailable": (503, "The registry is unavailable: retry"),
     "audit-broken": (503, "The audit log fails its check: nothing is done until it is looked into"),
@@ -71,4 +75,6 @@ class Problem(Exception):
             headers["WWW-Authenticate"] = 'Bearer realm="opendsc"'
         if status == 503:
             headers["Retry-After"] = "1"
+        if status == 429:
+            headers["Retry-After"] = str(self.extra.get("retry_after") or 1)
         return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 
+import downgrade
 import pytest
 from regkit import Env
 
@@ -149,19 +150,7 @@ def test_migration_from_v2_seals_temporary_access_to_its_user_and_macs_every_row
     env.reg.close()
     with sqlite3.connect(env.url) as conn:
         conn.execute("UPDATE temp_access SET secret_enc = ?", (old,))
-        conn.execute("DROP INDEX challenges_user")
-        conn.execute("DROP INDEX challenges_card")
-        for table, column in (("users", "mac"), ("cards", "mac"), ("cards", "challenge_gen"),
-                              ("cards", "challenges_issued"), ("assignments", "mac"),
-                              ("temp_access", "mac"), ("temp_access", "cells_seen"),
-                              ("challenges", "mac"), ("settings", "mac"),
-                              # and what the migrations after v3 added (serve, flows)
-                              ("cards", "development"), ("temp_access", "card_id"),
-                              ("users", "pin_len")):
-            conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
-        for table in ("api_clients", "api_challenges", "user_networks"):
-            conn.execute(f"DROP TABLE {table}")
-        conn.execute("DELETE FROM schema_version WHERE version > 2")
+        downgrade.to_v2(conn)
     reg, _, applied = Registry.init(env.url, env.key_file, clock=env.clock)
     with reg:
         assert applied == schema.VERSION - 2

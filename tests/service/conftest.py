@@ -15,46 +15,11 @@ from regkit import Clock, Env
 
 # Starlette 1.x would rather use httpx2 for its TestClient; httpx (pinned) still works.
 warnings.filterwarnings("ignore", message=".*httpx.*")
+from apikit import Api  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 from host_tools.web.app import Settings, create_app  # noqa: E402
-from provisioning import apiclients  # noqa: E402
 from provisioning.registry import Registry  # noqa: E402
-
-
-class Api:
-    """The app in-process, with a verify and a support token."""
-
-    def __init__(self, env: Env, client: TestClient) -> None:
-        self.env, self.client = env, client
-        self.verify_token = apiclients.add(env.reg, "login-server", "verify")
-        self.support_token = apiclients.add(env.reg, "console", "support")
-
-    def headers(self, token: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token or self.verify_token}"}
-
-    def post(self, path: str, body: object, token: str | None = None):  # type: ignore[no-untyped-def]
-        return self.client.post(path, json=body, headers=self.headers(token))
-
-    def get(self, path: str, token: str | None = None):  # type: ignore[no-untyped-def]
-        return self.client.get(path, headers=self.headers(token))
-
-    def challenge(self, user: str = "alice", **kw: object) -> dict:  # type: ignore[type-arg]
-        r = self.post("/v1/challenges", {"user": user, **kw})
-        assert r.status_code == 201, r.text
-        return dict(r.json())
-
-    def respond(self, cid: str, response: str, token: str | None = None):  # type: ignore[no-untyped-def]
-        return self.post(f"/v1/challenges/{cid}/response", {"response": response}, token)
-
-    def audit_count(self) -> int:
-        row = self.env.reg.db.one("SELECT COUNT(*) AS n FROM audit")
-        assert row is not None
-        return int(row["n"])
-
-    def failures(self, user: str = "alice") -> int:
-        from provisioning import support
-        return int(support.user_view(self.env.reg, user)["failures"])
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import ast
 import json
 from pathlib import Path
 
-from conftest import Api
+from apikit import Api
 
 from host_tools.web import openapi
 from host_tools.web.problems import CATALOGUE

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from conftest import Api
+from apikit import Api
 
 from provisioning import apiclients, audit, temporary
 
@@ -201,3 +201,25 @@ def test_an_oversize_chunked_body_is_refused_while_read(api: Api) -> None:
     assert "content-length" not in {k.lower() for k in r.request.headers}
     _problem(r, 413, "body-too-large")
     assert _state(api) == before
+
+
+def test_too_many_open_challenges_is_429_with_retry_after(api: Api) -> None:
+    api.env.active("alice")
+    api.env.reg.set_policy("max_open_challenges", 2)
+    first = [api.challenge()["id"] for _ in range(2)]
+    r = api.post("/v1/challenges", {"user": "alice"})
+    assert r.status_code == 429, r.text
+    assert r.json()["reason"] == "too-many-open"
+    assert int(r.headers["Retry-After"]) >= 1
+    assert len(set(first)) == 2
+
+
+def test_a_row_edited_by_sql_is_refused_as_tampered(api: Api) -> None:
+    api.env.active("alice")
+    cid = api.challenge()["id"]
+    with api.env.reg.db.transaction():  # a hand edit: the row's MAC no longer fits
+        api.env.reg.db.execute("UPDATE users SET locked_until = 1 WHERE name = 'alice'")
+    r = api.respond(cid, "12345678")
+    assert r.status_code == 403, r.text
+    assert r.json()["reason"] == "tampered-row"
+    assert "12345678" not in r.text

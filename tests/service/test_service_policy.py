@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Api
+from apikit import Api
 
 from provisioning import audit, policy, support, temporary
 

@@ -24,6 +24,8 @@ def served(request: pytest.FixtureRequest,
     url = (str(request.getfixturevalue("pg_url")) if request.param == "postgres"
            else str(tmp_path / "reg.sqlite3"))
     reg, _, _ = Registry.init(url, key, operator="tester")
+    reg.set_policy("challenge_rate", 10_000)  # 32 clients at one user: the caps at their bounds
+    reg.set_policy("max_open_challenges", 1000)
     env = Env(reg, lambda: 0.0, url, key)  # type: ignore[arg-type]
     env.seeds_shown = []  # type: ignore[attr-defined]  # responses sent: never in the log
     serial = env.card(SUITE)

@@ -1,0 +1,37 @@
+"""Put a SQLite registry back to what an older schema left, for the upgrade tests: each
+function undoes one migration (newest first); `to_v2` undoes all that came after schema v2."""
+
+from __future__ import annotations
+
+import sqlite3
+
+
+def undo_flows(conn: sqlite3.Connection) -> None:
+    """Undo the flows migration (development cards, temporary access per card, PIN length)."""
+    for table, column in (("cards", "development"), ("temp_access", "card_id"),
+                          ("users", "pin_len")):
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+
+
+def undo_serve(conn: sqlite3.Connection) -> None:
+    """Undo the verification service's tables (api clients, challenges' purpose, networks)."""
+    for table in ("api_clients", "api_challenges", "user_networks"):
+        conn.execute(f"DROP TABLE {table}")
+
+
+def undo_v3(conn: sqlite3.Connection) -> None:
+    """Undo what schema v3 added (row MACs, the challenge counters, the cells seen)."""
+    conn.execute("DROP INDEX challenges_user")
+    conn.execute("DROP INDEX challenges_card")
+    for table, column in (("users", "mac"), ("cards", "mac"), ("cards", "challenge_gen"),
+                          ("cards", "challenges_issued"), ("assignments", "mac"),
+                          ("temp_access", "mac"), ("temp_access", "cells_seen"),
+                          ("challenges", "mac"), ("settings", "mac")):
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+
+
+def to_v2(conn: sqlite3.Connection) -> None:
+    undo_flows(conn)
+    undo_serve(conn)
+    undo_v3(conn)
+    conn.execute("DELETE FROM schema_version WHERE version > 2")
