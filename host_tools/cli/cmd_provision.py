@@ -63,8 +63,6 @@ def _provision(args: argparse.Namespace) -> int:
 
     if args.count is not None and args.count < 1:
         raise UsageError("--count must be at least 1")
-    if not 4 <= args.pin_len <= 12:
-        raise UsageError("--pin-len must be 4 to 12")
     opts = provisioner.Options(suite=args.suite, batch=args.batch, pin_len=args.pin_len,
                                development=args.dev)
     bar = _ProgressBar()
