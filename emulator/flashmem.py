@@ -245,7 +245,7 @@ class Flash:
             elif old.is_dir() and rel not in self.dirs:
                 shutil.rmtree(old)
         for name in sorted(self.dirs):
-            (base / name).mkdir(exist_ok=True)
+            (base / name).mkdir(mode=0o700, exist_ok=True)
         for name, data in self.files.items():
             _replace(base, name, data)
 
@@ -257,7 +257,7 @@ class Flash:
         for name in names:
             if name in self.files:
                 for d in _parents(name):
-                    (base / d).mkdir(exist_ok=True)
+                    (base / d).mkdir(mode=0o700, exist_ok=True)
                 _replace(base, name, self.files[name])
             else:
                 (base / name).unlink(missing_ok=True)
@@ -269,14 +269,14 @@ class Flash:
             base = _flash_dir(self.state_dir)
             base.mkdir(parents=True, exist_ok=True)
             if name in self.dirs:
-                (base / name).mkdir(exist_ok=True)
+                (base / name).mkdir(mode=0o700, exist_ok=True)
             else:
                 (base / name).rmdir()
 
     def _mirror_dirs(self, base: Path) -> None:
         # After a directory moved: create the new ones, drop the empty leftovers.
         for name in sorted(self.dirs):
-            (base / name).mkdir(parents=True, exist_ok=True)
+            (base / name).mkdir(mode=0o700, parents=True, exist_ok=True)
         for old in sorted((p for p in base.rglob("*") if p.is_dir()), reverse=True):
             if old.relative_to(base).as_posix() not in self.dirs and not any(old.iterdir()):
                 old.rmdir()
@@ -303,10 +303,17 @@ def _parents(name: str) -> list[str]:
 
 
 def _replace(base: Path, name: str, data: bytes) -> None:
-    """Replace state_dir/flash/<name> atomically on the host (a temporary file, then rename)."""
+    """Replace state_dir/flash/<name> atomically on the host (a temporary file, then rename).
+
+    The card's record holds its seed and admin key: files are 0600 (created new, never through
+    a symlink), directories 0700."""
     head, _, tail = name.rpartition("/")
     tmp = base / head / f".{tail}.tmp"
-    tmp.write_bytes(data)
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
     os.replace(tmp, base / name)
 
 
@@ -315,6 +322,12 @@ def _blocks(n: int) -> int:
 
 
 def _flash_dir(state_dir: str | Path | None) -> Path:
+    """state_dir/flash: state_dir created 0700 when new; flash/ (ours) always owner-only."""
     if state_dir is None:
         raise FlashMemError(22, "no state directory to save the flash to")
-    return Path(state_dir) / "flash"
+    flash = Path(state_dir) / "flash"
+    flash.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    flash.mkdir(mode=0o700, exist_ok=True)
+    if flash.stat().st_mode & 0o077:
+        os.chmod(flash, 0o700)
+    return flash

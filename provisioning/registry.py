@@ -80,7 +80,7 @@ class Policy:
     lock_seconds: int = 24 * 3600            # how long the lock lasts
     auto_activate_days: int = 14             # an assigned card becomes active by itself after
     passcode_full_days: int = 2              # temporary passcode: full access ...
-    passcode_portal_days: int = 10           # ... then portal-only for this many more days
+    passcode_portal_days: int = 10           # ... then portal-only until this day after issue
     security_card_days: int = 21             # online security code card validity
     challenge_rate: int = 20                 # challenges a user may be issued ...
     challenge_rate_window: int = 600         # ... within this many seconds
@@ -135,6 +135,8 @@ class CardView:
     provisioned_at: int | None
     status_at: int
     users: tuple[str, ...]
+    development: bool = False    # left without the production lock, by choice
+
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -437,8 +439,11 @@ class Registry:
     def confirm_provisioned(self, serial_number: str, *, seed: bytes, admin_key: bytes | None,
                             suite: str, board: str | None = None, firmware: str | None = None,
                             batch: str | None = None, pin_len: int = 4,
-                            counter: int = 0, action: str = "provision") -> None:
-        """Record a card as provisioned: only call after it proved it holds `seed`."""
+                            counter: int = 0, action: str = "provision",
+                            development: bool = False) -> None:
+        """Record a card as provisioned: only call after it proved it holds `seed`.
+
+        `development`: the card was left without the production lock, by choice."""
         ocra_check.suite_info(suite)
         with self.db.transaction():
             card = self.db.one("SELECT * FROM cards WHERE serial_number = ?",
@@ -455,9 +460,12 @@ class Registry:
                 seed_enc=self.seal(seed, "cards", "seed_enc", serial_number),
                 admin_key_enc=self.seal(admin_key, "cards", "admin_key_enc", serial_number)
                 if admin_key is not None else None, provisioned_at=now,
-                challenge_gen=int(card["challenge_gen"]) + 1, challenges_issued=0)
-            self.log(action, "ok", serial_number=serial_number,
-                     detail={"suite": suite, "board": board, "batch": batch})
+                challenge_gen=int(card["challenge_gen"]) + 1, challenges_issued=0,
+                development=1 if development else None)
+            detail: dict[str, Any] = {"suite": suite, "board": board, "batch": batch}
+            if development:
+                detail["development"] = True
+            self.log(action, "ok", serial_number=serial_number, detail=detail)
 
     def card(self, serial_number: str) -> CardView:
         return self._view(self.card_row(serial_number))
@@ -470,7 +478,8 @@ class Registry:
                         status=row["status"], board=row["board"], firmware=row["firmware"],
                         batch=row["batch"], pin_len=int(row["pin_len"]),
                         created_at=int(row["created_at"]), provisioned_at=row["provisioned_at"],
-                        status_at=int(row["status_at"]), users=tuple(u["name"] for u in users))
+                        status_at=int(row["status_at"]), users=tuple(u["name"] for u in users),
+                        development=bool(row["development"]))
 
     def cards(self, status: str | None = None) -> list[CardView]:
         if status is not None and status not in lifecycle.STATES:

@@ -224,7 +224,21 @@ _V_SERVE: list[Statement] = [
         mac TEXT NOT NULL)""",
 ]
 
-MIGRATIONS: list[list[Statement] | Migration] = [_V1, _V2, _V3, _AUDIT_CHAINS, _V_SERVE]
+
+# v6 (migration: flows)
+# A card left without the production lock is a development card by an explicit choice
+# (`development`: 1, NULL otherwise); temporary access names the card it stands in for
+# (`card_id`, a cards.id; NULL on rows from before: they count for all the user's cards); a
+# user's PIN keeps its length (`pin_len`), so a card that takes PINs of another length is
+# refused at assignment. All nullable: no row's MAC changes.
+_FLOWS: list[Statement] = [
+    """ALTER TABLE cards ADD COLUMN development INTEGER""",
+    """ALTER TABLE temp_access ADD COLUMN card_id BIGINT""",
+    """ALTER TABLE users ADD COLUMN pin_len INTEGER""",
+]
+
+
+MIGRATIONS: list[list[Statement] | Migration] = [_V1, _V2, _V3, _AUDIT_CHAINS, _V_SERVE, _FLOWS]
 VERSION = len(MIGRATIONS)
 AUDIT_CHAINS_SINCE = MIGRATIONS.index(_AUDIT_CHAINS) + 1  # the version that brought them
 

@@ -84,7 +84,10 @@ class Outcome:
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
-        out["status"] = "accepted" if self.accepted else "rejected"
+        # portal-only is a status of its own: a caller that only looks at `status` must not
+        # grant full access
+        out["status"] = ("rejected" if not self.accepted else
+                         "portal-only" if self.access == "portal-only" else "accepted")
         return out
 
     def describe(self) -> str:
@@ -179,12 +182,12 @@ def next_card_challenge(reg: Registry, card: Row) -> str:
     return value
 
 
-def _grid_cells(rows: list[Row]) -> tuple[bool, str | None]:
+def _grid_cells(reg: Registry, rows: list[Row]) -> tuple[bool, str | None]:
     """(a security code card runs, the cells to ask): None when its cells are used up."""
     grids = [r for r in rows if r["kind"] == "grid"]
     if not grids:
         return False, None
-    return True, temporary.new_cells(temporary.seen_mask(grids[-1]))
+    return True, temporary.new_cells(temporary.seen_mask(grids[-1]), reg.random)
 
 
 def issue_challenge(reg: Registry, user: str, serial_number: str | None = None) -> Challenge:
@@ -198,7 +201,7 @@ def issue_challenge(reg: Registry, user: str, serial_number: str | None = None) 
         temp = temporary.valid_rows(reg, urow["id"], now)
         if card is None and not temp:
             raise UserStateError(f"{user} has no active card and no temporary access")
-        grid, cells = _grid_cells(temp)
+        grid, cells = _grid_cells(reg, temp)
         if grid and cells is None and card is None and \
                 not any(r["kind"] == "passcode" for r in temp):
             raise UserStateError(f"the security code card of {user} has revealed every cell: "
@@ -393,8 +396,8 @@ def verify(reg: Registry, user: str, challenge_id: str, response: str) -> Outcom
                            serial_number=card["serial_number"] if card else None)
         if card_ok and card is not None and _ocra_ok(reg, card, ch, _pin_of(reg, urow), response):
             if card["status"] == lifecycle.ASSIGNED:  # the first correct response activates
+                # (ends the temporary access standing in for it, a replacement's say)
                 support.activate(reg, card["serial_number"], reason="first response")
-                temporary.end_all(reg, urow["id"], "card activated")
             return Outcome(True, name, method="card", access="full",
                            serial_number=card["serial_number"])
         found = temporary.match(reg, temp, ch, response, now)
@@ -442,8 +445,7 @@ def reactivate(reg: Registry, user: str, challenge_id: str, response: str) -> st
         if not _ocra_ok(reg, card, ch, _pin_of(reg, urow), response):
             return None
         reg.set_status(card, "reactivate")
-        for u in support.current_users(reg, card["id"]):
-            temporary.end_all(reg, u["id"], "card reactivated")
+        temporary.end_for_card(reg, card["id"], "card reactivated")
         return Outcome(True, urow["name"], method="card", access="full",
                        serial_number=card["serial_number"])
 

@@ -42,10 +42,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lost": ("cmd_support", "report a card lost or damaged (disables it)"),
     "return": ("cmd_support", "record a lost or damaged card as returned"),
     "retire": ("cmd_support", "retire a returned card for good"),
+    "found": ("cmd_support", "a lost card turned up: active again, or returned when a "
+                             "replacement took its place"),
     "replace": ("cmd_support", "give the users of a lost card a card from stock"),
     "challenge": ("cmd_support", "issue a single-use login challenge"),
     "verify": ("cmd_support", "check a response (or temporary passcode / code): exit 0 "
-                              "accepted, 1 rejected"),
+                              "accepted (full access), 3 accepted for the portal only, "
+                              "1 rejected"),
     "reactivate": ("cmd_support", "end temporary access with a response from the card"),
     "change-pin": ("cmd_support", "store a new PIN if the response made with it matches"),
     "reset-pin": ("cmd_support", "set a new PIN for a user who forgot it"),
@@ -54,7 +57,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "security-card": ("cmd_support", "issue an online security code card"),
     "show": ("cmd_support", "show a card (by serial number) or a user"),
     "list": ("cmd_support", "list cards"),
-    "serve": ("cmd_serve", "the verification service: a REST API for login servers"),
+    "serve": ("cmd_serve", "run the verification service (REST API, docs/service.md)"),
     "api-client": ("cmd_serve", "who may call the service: add, list, revoke"),
 }
 

@@ -30,6 +30,7 @@ from host_tools.cli.options import pin_from_args
 from host_tools.client import CardClient, CardInfo, NotProvisioned
 from host_tools.confirm import confirm_seed
 from host_tools.secrets_input import read_hex_secret
+from host_tools.text import printable
 from host_tools.transport import TransportError, open_transport
 
 DEFAULT_SUITE = record.DEFAULT_SUITE
@@ -162,16 +163,18 @@ def _info_text(info: CardInfo) -> str:
             ("battery mV", info.battery_mv)]
     if info.record_error:
         rows.append(("record error", info.record_error))
-    return "\n".join(f"{k:14} {'-' if v is None else v}" for k, v in rows)
+    # the card's strings are its own words: a hostile card's escapes are shown, not obeyed
+    return "\n".join(f"{k:14} {'-' if v is None else printable(v)}" for k, v in rows)
 
 
 # --- actions ---
 def _list(args: argparse.Namespace) -> int:
     found = discovery.list_cards()
-    lines = [f"{f.candidate.port}  "
-             + (f"{f.info.serial_number or 'blank'}  {f.info.board}  {f.info.firmware}"
-                if f.info else f"(no answer: {f.error})")
-             + (f"  [{f.candidate.description}]" if f.candidate.emulated else "") for f in found]
+    lines = [printable(f"{f.candidate.port}  "
+                       + (f"{f.info.serial_number or 'blank'}  {f.info.board}  "
+                          f"{f.info.firmware}" if f.info else f"(no answer: {f.error})")
+                       + (f"  [{f.candidate.description}]" if f.candidate.emulated else ""))
+             for f in found]
     return _emit(args, {"cards": [f.to_json() for f in found]},
                  "\n".join(lines) if lines else "no card found")
 
@@ -294,7 +297,7 @@ def _wipe(args: argparse.Namespace) -> int:
             raise NotProvisioned("the card is blank already")
         client.wipe()
     return _emit(args, {"serial_number": info.serial_number, "wiped": True},
-                 f"wiped {info.serial_number or 'the card'}")
+                 f"wiped {printable(info.serial_number or 'the card')}")
 
 
 def _set_time(args: argparse.Namespace) -> int:
@@ -317,5 +320,5 @@ def _lock(args: argparse.Namespace) -> int:
         info = _authenticated(args, client)
         client.lock()
     return _emit(args, {"serial_number": info.serial_number, "locked": True},
-                 f"locked {info.serial_number}: the REPL is unreachable from now on")
+                 f"locked {printable(info.serial_number)}: the REPL is unreachable from now on")
 

@@ -1,6 +1,7 @@
 """Loading cards: provisioning new cards into the registry, wiping returned ones.
 
     dsc provision --port P|auto [--port P2 ...] [--count N] [--suite S] [--batch NAME]
+                  [--timeout SECONDS] [--dev]
     dsc wipe SERIAL --port P
 
 The master admin key (from which each card's admin key is derived, see host_tools.admin_keys)
@@ -25,12 +26,19 @@ def register(sub: Any) -> None:
     p.add_argument("--port", action="append", required=True,
                    help="card port (device, pty or URL), or auto; repeat for several cards")
     p.add_argument("--count", type=int, default=None,
-                   help="cards to provision (default: one per --port)")
+                   help="new cards to provision, swapping cards on the ports (default: one "
+                        "per --port; a port whose card is already done counts)")
     p.add_argument("--suite", default=DEFAULT_SUITE)
     p.add_argument("--batch", help="batch name recorded with each card")
     p.add_argument("--pin-len", type=int, default=4)
     p.add_argument("--wait", type=float, default=300.0,
                    help="seconds to wait for each next card (default 300)")
+    p.add_argument("--timeout", type=_seconds, default=3.0,
+                   help="seconds to wait for each answer of a card (default 3; more for slow "
+                        "lines)")
+    p.add_argument("--dev", action="store_true",
+                   help="development cards: leave them without the production lock (REPL "
+                        "reachable; recorded as development cards, never for issue)")
     p.add_argument("--admin-master-key-file",
                    help="hex master admin key file (default: $DSC_ADMIN_MASTER_KEY_FILE, else "
                         "admin-master.key beside the registry master key, which "
@@ -40,21 +48,32 @@ def register(sub: Any) -> None:
     p.add_argument("--port", required=True)
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 600:
+        raise argparse.ArgumentTypeError("give seconds, more than 0 and at most 600")
+    return value
+
+
 def _provision(args: argparse.Namespace) -> int:
     from provisioning import cardlink, provisioner
 
-    count = args.count if args.count is not None else len(args.port)
-    if count < 1:
+    if args.count is not None and args.count < 1:
         raise UsageError("--count must be at least 1")
-    opts = provisioner.Options(suite=args.suite, batch=args.batch, pin_len=args.pin_len)
+    opts = provisioner.Options(suite=args.suite, batch=args.batch, pin_len=args.pin_len,
+                               development=args.dev)
     bar = _ProgressBar()
+    timeout = args.timeout
     with open_registry(args) as reg:
         master = admin_keys.read_master_key(args.admin_master_key_file,
                                             beside=reg.key_file.parent)
         ports = cardlink.resolve_ports(args.port)
         result = provisioner.provision_batch(
-            reg, ports, cardlink.open_client, count, master, cardlink.derive_admin_key, opts,
-            wait=args.wait, report=bar.say, progress=bar.draw)
+            reg, ports, lambda port: cardlink.open_client(port, timeout), args.count, master,
+            cardlink.derive_admin_key, opts, wait=args.wait, report=bar.say, progress=bar.draw)
     bar.close()
     return _summary(args, result)
 
@@ -89,7 +108,8 @@ def _summary(args: argparse.Namespace, result: Any) -> int:
         emit(args, result.done[0].as_json() if single else result.as_json(), "")
     else:
         for p in result.done:
-            print(f"{p.serial_number}  provisioned  {p.suite}  ({p.seconds:.2f} s)")
+            lock = "locked" if p.locked else "development card, not locked"
+            print(f"{p.serial_number}  provisioned  {p.suite}  {lock}  ({p.seconds:.2f} s)")
         print(f"{len(result.done)} of {result.wanted} cards provisioned"
               + (f", {len(result.skipped)} already done" if result.skipped else ""))
     if result.failed:

@@ -190,6 +190,19 @@ def test_state_dir_keeps_the_card_between_runs(tmp_path) -> None:
     assert second == ocra_qn_psha1(key, 8, "12345678", "1234", counter=1)
 
 
+def test_state_dir_keeps_the_record_owner_only(tmp_path) -> None:
+    import stat
+
+    state = tmp_path / "state"
+    with Emulator(key=bytes(range(32)), state_dir=state) as card:
+        login(card, "1234", "123456")
+    files = [p for p in (state / "flash").rglob("*") if p.is_file()]
+    assert any(p.name == "record" for p in files)
+    assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o600}
+    assert stat.S_IMODE((state / "flash").stat().st_mode) == 0o700
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+
+
 def test_ticks_wrap_during_a_login() -> None:
     from emulator.clock import TICKS_PERIOD
 

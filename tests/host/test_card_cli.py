@@ -389,3 +389,14 @@ def test_pin_from_a_file_or_the_environment(wired: dict[str, Wire], keyfiles: Si
                              "--admin-key-file", keyfiles.admin, *source)
         assert (code, out.strip()) == (0, want), err
     assert b"7777" not in bytes(line.sent)  # the PIN went sealed
+
+
+def test_a_hostile_cards_info_strings_are_escaped(cards: dict[str, Card],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    cards["fake0"] = card = Card()
+    card.hal.board["name"] = "pico\x1b]0;owned\x07\x1b[2J\u202e"
+    code, out, _ = run(capsys, "info", "--port", "fake0")
+    assert code == 0 and "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    assert "pico\\x1b]0;owned\\x07\\x1b[2J\\u202e" in out
+    code, out, _ = run(capsys, "info", "--port", "fake0", "--json")
+    assert json.loads(out)["board"] == card.hal.board["name"] and "\x1b" not in out

@@ -58,7 +58,7 @@ def test_registry_side_random_values_follow_the_source() -> None:
     assert ocra_check.new_challenge(info, random.Random(1)) == \
         ocra_check.new_challenge(info, random.Random(1))
     assert temporary.new_grid(random.Random(9)) == temporary.new_grid(random.Random(9))
-    assert temporary.new_cells(random.Random(9)) == temporary.new_cells(random.Random(9))
+    assert temporary.new_cells(0, random.Random(9)) == temporary.new_cells(0, random.Random(9))
 
 
 def test_the_registry_takes_a_random_source_beside_its_clock(tmp_path) -> None:  # type: ignore[no-untyped-def]

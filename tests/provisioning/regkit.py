@@ -45,7 +45,7 @@ class Env:
 
     def assigned(self, user: str = "alice", pin: str = "1234", suite: str = SUITE) -> str:
         serial = self.card(suite)
-        support.assign(self.reg, serial, user, pin)
+        support.assign(self.reg, serial, user, pin, replace_pin=True)  # as before: the PIN given wins
         return serial
 
     def active(self, user: str = "alice", pin: str = "1234") -> str:
