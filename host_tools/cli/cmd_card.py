@@ -26,7 +26,7 @@ from dsc import ocra, record
 
 from host_tools import admin_keys, discovery
 from host_tools.cli.exits import CommandFailed, UsageError
-from host_tools.cli.options import pin_from_args
+from host_tools.cli.options import pin_from_args, seconds
 from host_tools.client import CardClient, CardInfo, NotProvisioned
 from host_tools.confirm import confirm_seed
 from host_tools.secrets_input import read_hex_secret
@@ -95,20 +95,10 @@ def _add(csub: Any, name: str, func: Callable[[argparse.Namespace], int], text: 
                                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     if port:
         p.add_argument("--port", required=True, metavar="P")
-        p.add_argument("--timeout", type=_seconds, default=3.0, help="seconds per answer")
+        p.add_argument("--timeout", type=seconds, default=3.0, help="seconds per answer")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=func)
     return p
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value <= 600:
-        raise argparse.ArgumentTypeError("give seconds, more than 0 and at most 600")
-    return value
 
 
 def _admin_args(p: argparse.ArgumentParser) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from host_tools import admin_keys
 from host_tools.cli.exits import UsageError
-from host_tools.cli.options import add, common, emit, open_registry, stderr
+from host_tools.cli.options import add, common, emit, open_registry, seconds, stderr
 from provisioning.registry import DEFAULT_SUITE
 
 
@@ -33,7 +33,7 @@ def register(sub: Any) -> None:
     p.add_argument("--pin-len", type=int, default=4)
     p.add_argument("--wait", type=float, default=300.0,
                    help="seconds to wait for each next card (default 300)")
-    p.add_argument("--timeout", type=_seconds, default=3.0,
+    p.add_argument("--timeout", type=seconds, default=3.0,
                    help="seconds to wait for each answer of a card (default 3; more for slow "
                         "lines)")
     p.add_argument("--dev", action="store_true",
@@ -46,16 +46,6 @@ def register(sub: Any) -> None:
     p = add(sub, "wipe", _wipe, "wipe a returned card over the service protocol, for reuse", c)
     p.add_argument("serial_number", metavar="SERIAL")
     p.add_argument("--port", required=True)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value <= 600:
-        raise argparse.ArgumentTypeError("give seconds, more than 0 and at most 600")
-    return value
 
 
 def _provision(args: argparse.Namespace) -> int:

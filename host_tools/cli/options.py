@@ -126,3 +126,14 @@ def pin_from_args(args: argparse.Namespace, *, prog: str = "dsc") -> str | None:
         warn_argv(prog, "--pin", "PIN", instead)
         return str(args.pin)
     return None
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a time-out in seconds, more than 0 and at most 600."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 600:
+        raise argparse.ArgumentTypeError("give seconds, more than 0 and at most 600")
+    return value
