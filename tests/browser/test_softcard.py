@@ -6,7 +6,6 @@ import hashlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-
 from typing import Any
 
 import httpx
@@ -14,9 +13,9 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dsc import ocra
 from softkit import Site, booted, respond
 
-from dsc import ocra
 from emulator.api import Emulator
 from host_tools.admin_keys import derive_admin_key, read_master_key
 from host_tools.client import CardClient

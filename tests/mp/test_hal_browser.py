@@ -5,12 +5,11 @@
 import binascii
 import json
 
-from mptest import main, raises, test
-from softcard.hal_browser import BOARD, BrowserHal, screen_text
-
 from dsc import protocol as P
 from dsc import record
 from dsc.app import App
+from mptest import main, raises, test
+from softcard.hal_browser import BOARD, BrowserHal, screen_text
 
 NOW = [1000000]
 
@@ -54,7 +53,7 @@ def test_power_held_turns_the_card_on_and_the_panel_gets_frames():
 
 @test
 def test_flash_round_trips_through_the_page_json():
-    hal, app = boot()
+    hal, _app = boot()
     assert hal.take_flash() == ""
     rec = record.Record("SC0001", "OCRA-1:HOTP-SHA256-8:QN06-PSHA1", b"\x11" * 32,
                         b"\x22" * 32)
@@ -62,7 +61,7 @@ def test_flash_round_trips_through_the_page_json():
     stored = hal.take_flash()
     assert stored and hal.take_flash() == ""
     assert json.loads(stored)  # names -> hex
-    hal2, app2 = boot(stored)
+    _hal2, app2 = boot(stored)
     assert app2.record is not None and app2.record.serial == "SC0001"
     assert app2.record.secret == b"\x11" * 32
 
