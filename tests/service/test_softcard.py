@@ -1,0 +1,181 @@
+"""Soft card activation without a browser: the code (once, expiring, logged), the queue transport
+carrying the service protocol to the firmware's soft card HAL, the life cycle and the policy."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from apikit import Api
+
+from dsc.app import App
+from host_tools.admin_keys import derive_admin_key
+from host_tools.bridge import QueueTransport
+from host_tools.client import CardClient
+from host_tools.transport import TransportError
+from provisioning import policy, softcard
+from provisioning.errors import CardStateError, InvalidInputError, NotFoundError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "firmware"))
+from softcard.hal_browser import BrowserHal  # noqa: E402
+
+MASTER = b"M" * 32
+
+
+class PageCard:
+    """What the page does, in a thread: App.step() on the browser HAL, bytes both ways."""
+
+    def __init__(self, transport: QueueTransport) -> None:
+        self.t = [5_000_000]
+        self.hal = BrowserHal(clock=lambda: self.t[0])
+        self.app = App(self.hal, True)
+        self.transport = transport
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        while not self.stop.is_set() and not self.transport.closed:
+            data = self.transport.to_card(0.005)
+            if data:
+                self.hal.feed(data.hex())
+            self.app.step()
+            self.t[0] += 10
+            out = self.hal.take_serial()
+            if out:
+                self.transport.from_card(bytes.fromhex(out))
+
+
+def test_code_is_single_use_and_refusals_are_logged(api: Api) -> None:
+    api.env.active("alice")
+    act = softcard.create(api.env.reg, "alice")
+    assert len(softcard.normalise(act.code)) == softcard.CODE_LEN
+    assert softcard.claim(api.env.reg, act.code.lower()) == "alice"
+    with pytest.raises(softcard.ActivationRefused):
+        softcard.claim(api.env.reg, act.code)
+    rows = api.env.reg.db.all("SELECT outcome, detail FROM audit WHERE action = 'softcard-code'")
+    assert [r["outcome"] for r in rows] == ["issued", "claimed", "refused"]
+    assert act.code not in str([dict(r) for r in rows])  # the code is never logged
+    stored = api.env.reg.db.all("SELECT code_hash FROM softcard_activations")
+    assert softcard.normalise(act.code) not in str([dict(r) for r in stored])
+
+
+def test_code_expires(api: Api) -> None:
+    api.env.active("alice")
+    act = softcard.create(api.env.reg, "alice")
+    api.env.clock.advance(softcard.ACTIVATION_SECONDS)
+    with pytest.raises(softcard.ActivationRefused):
+        softcard.claim(api.env.reg, act.code)
+
+
+def test_create_needs_a_user_with_a_pin(api: Api) -> None:
+    with pytest.raises(NotFoundError):
+        softcard.create(api.env.reg, "nobody")
+    assert not softcard.check_code("short") and not softcard.check_code("0" * 12)
+
+
+def test_activation_over_the_queue_transport_provisions_the_browser_hal(api: Api) -> None:
+    api.env.active("alice")
+    transport = QueueTransport()
+    page = PageCard(transport)
+    try:
+        serial = softcard.activate(api.env.reg, CardClient(transport), "alice", MASTER,
+                                   derive_admin_key)
+    finally:
+        transport.close()
+        page.stop.set()
+        page.thread.join(2)
+    card = api.env.reg.card(serial)
+    assert card.status == "active" and card.board == "soft"
+    assert policy.card_type(api.env.reg.card_row(serial)) == "softcard"
+    # the page's card holds the registry's seed: its answer verifies
+    rec = page.app.record
+    assert rec is not None and rec.serial == serial
+    api.env.seeds[serial] = rec.secret
+    assert api.env.login("alice", serial).accepted
+    with pytest.raises(TransportError):
+        transport.send(b"x")
+
+
+def test_a_card_that_is_not_a_soft_card_is_refused(api: Api) -> None:
+    api.env.active("alice")
+    transport = QueueTransport()
+    page = PageCard(transport)
+    page.hal.board = dict(page.hal.board, name="pico")
+    page.app = App(page.hal, True)
+    try:
+        with pytest.raises(InvalidInputError):
+            softcard.activate(api.env.reg, CardClient(transport), "alice", MASTER,
+                              derive_admin_key)
+    finally:
+        transport.close()
+        page.stop.set()
+    assert api.env.reg.db.one("SELECT COUNT(*) AS n FROM cards WHERE board = 'pico'")["n"] == 0
+
+
+def _soft(api: Api) -> str:
+    serial = api.env.reg.allocate_serial("OCRA-1:HOTP-SHA256-8:QN06-PSHA1", board="soft")
+    api.env.reg.confirm_provisioned(serial, seed=b"S" * 32, admin_key=b"A" * 32,
+                                    suite="OCRA-1:HOTP-SHA256-8:QN06-PSHA1", board="soft")
+    api.env.seeds[serial] = b"S" * 32
+    from provisioning import support
+    support.assign(api.env.reg, serial, "alice", None)
+    support.activate(api.env.reg, serial)
+    return serial
+
+
+def test_soft_card_life_cycle(api: Api) -> None:
+    hard = api.env.active("alice")
+    soft = _soft(api)
+    assert softcard.set_state(api.env.reg, soft, "disable") == "disabled"
+    r = api.post("/v1/challenges", {"user": "alice", "device": soft})
+    assert r.status_code == 409 and r.json()["reason"] == "unknown-device"
+    assert softcard.set_state(api.env.reg, soft, "enable") == "active"
+    assert softcard.set_state(api.env.reg, soft, "remove") == "removed"
+    with pytest.raises(CardStateError):
+        softcard.set_state(api.env.reg, soft, "enable")
+    with pytest.raises(CardStateError):
+        softcard.set_state(api.env.reg, hard, "disable")  # a hardware card has its own
+
+
+def test_policy_limit_of_the_softcard(api: Api) -> None:
+    api.env.active("alice")
+    soft = _soft(api)
+    r = api.post("/v1/challenges", {"user": "alice", "device": soft, "purpose": "withdrawal",
+                                    "amount": 1_000_001})
+    assert r.status_code == 403 and r.json()["reason"] == "device-limit"
+    ok = api.post("/v1/challenges", {"user": "alice", "device": soft, "purpose": "withdrawal",
+                                     "amount": 1_000_000})
+    assert ok.status_code == 201 and ok.json()["device_type"] == "softcard"
+    devs = api.get("/v1/users/alice/devices").json()["devices"]
+    assert {d["device_type"]: d["withdrawal_limit"] for d in devs} == \
+        {"dsc-card": None, "softcard": 1_000_000}
+
+
+def test_support_endpoint_gives_code_url_and_qr(api: Api) -> None:
+    api.env.active("alice")
+    r = api.client.post("/v1/support/softcards", json={"user": "alice"},
+                        headers=api.headers(api.support_token))
+    assert r.status_code == 201
+    body = r.json()
+    assert body["url"].endswith("/softcard#code=" + body["code"])
+    assert body["qr_svg"].startswith("<svg") and "path" in body["qr_svg"]
+    r = api.client.post("/v1/support/softcards", json={"user": "alice"}, headers=api.headers())
+    assert r.status_code == 403 and r.json()["reason"] == "forbidden-scope"
+    r = api.client.post("/softcard/v1/activate", json={"code": "AAAA-BBBB-CCCC"})
+    assert r.status_code in (403, 503)
+
+
+def test_page_is_served_with_a_strict_csp(api: Api) -> None:
+    for path in ("/softcard", "/emulator", "/softcard/static/softcard.js",
+                 "/softcard/vm/micropython.mjs", "/softcard/firmware/dsc/app.py"):
+        r = api.client.get(path)
+        assert r.status_code == 200, path
+        csp = r.headers["content-security-policy"]
+        assert "script-src 'self' 'wasm-unsafe-eval'" in csp and "unsafe-inline" not in csp
+    assert api.client.get("/softcard/firmware/dsc/..%2Frecord.py").status_code == 404
+    assert api.client.get("/softcard/firmware/etc/passwd.py").status_code == 404
+    assert api.client.get("/softcard/vm/package.json").status_code == 404
+    assert "<script>" not in api.client.get("/softcard").text
