@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from apikit import Api
-
 from dsc.app import App
+
 from host_tools.admin_keys import derive_admin_key
 from host_tools.bridge import QueueTransport
 from host_tools.client import CardClient
@@ -19,7 +19,7 @@ from provisioning import policy, softcard
 from provisioning.errors import CardStateError, InvalidInputError, NotFoundError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "firmware"))
-from softcard.hal_browser import BrowserHal  # noqa: E402
+from softcard.hal_browser import BrowserHal
 
 MASTER = b"M" * 32
 
