@@ -70,8 +70,11 @@ def firmware_dirs() -> dict[str, Path]:
     """The VM paths the page mounts and where their files come from: the dsc package (in a
     checkout firmware/dsc, installed: the `dsc` package, the same files) and the browser HAL."""
     import dsc
-    return {"dsc": Path(dsc.__file__).resolve().parent,
-            "softcard": Path(__file__).resolve().parent.parent.parent / "firmware" / "softcard"}
+    hal = ROOT / "firmware" / "softcard"
+    if not hal.is_dir():  # an installed package: pyproject installs firmware/softcard as softcard
+        import softcard as installed  # pyright: ignore[reportMissingImports]
+        hal = Path(installed.__file__).resolve().parent
+    return {"dsc": Path(dsc.__file__).resolve().parent, "softcard": hal}
 
 
 def firmware_manifest() -> list[dict[str, str]]:
