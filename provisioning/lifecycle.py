@@ -43,10 +43,6 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "return": ((LOST,), RETURNED),
     "wipe": ((RETURNED,), WIPED),
     "retire": ((RETURNED,), RETIRED),
-    # soft cards (provisioning.softcard): active <-> disabled, then removed for good
-    "disable": ((ACTIVE,), DISABLED),
-    "enable": ((DISABLED,), ACTIVE),
-    "remove": ((ACTIVE, DISABLED), REMOVED),
 }
 
 # What support can do with a card in each state: the hint in a refusal.

@@ -32,7 +32,14 @@ ACTIVATION_SECONDS = 10 * 60
 BOARD = "soft"                      # what the firmware's soft card board reports (INFO)
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"   # no 0/O, 1/I: typed by hand
 CODE_LEN = 12                       # 60 bits
-ACTIONS = ("disable", "enable", "remove")
+# The soft card's own life cycle (a hardware card's is lifecycle.TRANSITIONS): action ->
+# (states it starts from, state it leads to).
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "disable": ((lifecycle.ACTIVE,), lifecycle.DISABLED),
+    "enable": ((lifecycle.DISABLED,), lifecycle.ACTIVE),
+    "remove": ((lifecycle.ACTIVE, lifecycle.DISABLED), lifecycle.REMOVED),
+}
+ACTIONS = tuple(TRANSITIONS)
 
 
 class ActivationRefused(ProvisioningError):
@@ -130,7 +137,12 @@ def set_state(reg: Registry, serial_number: str, action: str) -> str:
             raise CardStateError(f"card {serial_number} is not a soft card: {action} is for "
                                  f"soft cards ({lifecycle.describe(str(card['status']))})",
                                  serial_number=serial_number, status=str(card["status"]))
-        status = reg.set_status(card, action)
+        sources, status = TRANSITIONS[action]
+        if card["status"] not in sources:
+            raise CardStateError(f"cannot {action} soft card {serial_number}: it is "
+                                 f"{card['status']} ({lifecycle.describe(str(card['status']))})",
+                                 serial_number=serial_number, status=str(card["status"]))
+        reg.update("cards", card, status=status, status_at=reg.now())
         reg.log("softcard-" + action, "ok", serial_number=serial_number)
     return status
 

@@ -57,6 +57,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "security-card": ("cmd_support", "issue an online security code card"),
     "show": ("cmd_support", "show a card (by serial number) or a user"),
     "list": ("cmd_support", "list cards"),
+    "softcard": ("cmd_softcard", "soft cards: one-time activation codes, disable, enable, "
+                                 "remove"),
     "serve": ("cmd_serve", "run the verification service (REST API, docs/service.md)"),
     "api-client": ("cmd_serve", "who may call the service: add, list, revoke"),
 }

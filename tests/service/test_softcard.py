@@ -179,3 +179,24 @@ def test_page_is_served_with_a_strict_csp(api: Api) -> None:
     assert api.client.get("/softcard/firmware/etc/passwd.py").status_code == 404
     assert api.client.get("/softcard/vm/package.json").status_code == 404
     assert "<script>" not in api.client.get("/softcard").text
+
+
+def test_cli_softcard_create_and_remove(api: Api, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from host_tools.cli import main
+    api.env.active("alice")
+    reg_opts = ["--db", api.env.url, "--master-key-file", str(api.env.key_file)]
+    qr = tmp_path / "qr.svg"
+    assert main(["softcard", "create", "alice", *reg_opts, "--qr", str(qr), "--json",
+                 "--base-url", "https://bank.example"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["url"] == "https://bank.example/softcard#code=" + out["code"]
+    assert qr.read_text().startswith("<svg")
+    assert softcard.claim(api.env.reg, out["code"]) == "alice"
+    soft = _soft(api)
+    assert main(["softcard", "disable", soft, *reg_opts]) == 0
+    assert "disabled" in capsys.readouterr().out
+    assert main(["softcard", "remove", soft, *reg_opts]) == 0
+    assert api.env.reg.card(soft).status == "removed"
