@@ -99,7 +99,7 @@ class BrowserHal(Hal):
         self._rx.extend(binascii.unhexlify(hex_text))
 
     def take_serial(self):
-        out = binascii.hexlify(self._tx).decode()
+        out = binascii.hexlify(bytes(self._tx)).decode()
         self._tx = bytearray()
         return out
 
