@@ -17,7 +17,8 @@ from host_tools.cli.options import add, common, emit, open_registry
 
 
 def register(sub: Any) -> None:
-    top = sub.add_parser("softcard", help="soft cards: activation codes, disable/enable/remove",
+    top = sub.add_parser("softcard", help="soft cards: one-time activation codes, disable, "
+                                          "enable, remove",
                          description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     inner = top.add_subparsers(dest="softcard_command", metavar="ACTION", required=True)
     c = [common()]
