@@ -152,3 +152,26 @@ def test_activate_log_in_limits_reuse_reload_and_firmware_hashes(page: Page, sit
     assert {k: v for k, v in got_served.items() if k.startswith("dsc/")} == want
     booted_hashes = {f["path"]: f["sha256"] for f in page.evaluate("() => window.softcard.firmware")}
     assert {k: v for k, v in booted_hashes.items() if k.startswith("dsc/")} == want
+
+
+def test_activation_with_the_code_typed_in(page: Page, site: Site) -> None:
+    support.assign(site.reg, _registry_card(site), "alice", "1234")
+    r = httpx.post(site.url + "/v1/support/softcards", json={"user": "alice"},
+                   headers=site.headers(site.support_token), timeout=10)
+    code = r.json()["code"]
+    page.goto(site.url + "/softcard")
+    booted(page)
+    assert "Not activated" in str(page.locator("#status").text_content())
+    page.get_by_label("Activation code").fill(code.lower().replace("-", " "))
+    page.get_by_role("button", name="Activate").click()
+    page.wait_for_function("() => window.softcard.activation && "
+                           "window.softcard.activation.state !== 'running'", timeout=30000)
+    state = page.evaluate("() => window.softcard.activation")
+    assert state["state"] == "active", state
+    assert site.reg.card(state["serial"]).board == "soft"
+
+
+def _registry_card(site: Site) -> str:
+    serial = site.reg.allocate_serial(SUITE)
+    site.reg.confirm_provisioned(serial, seed=b"K" * 32, admin_key=b"A" * 32, suite=SUITE)
+    return serial
