@@ -41,7 +41,7 @@ def _create(args: argparse.Namespace) -> int:
         act = softcard.create(reg, args.user)
     url = f"{args.base_url.rstrip('/')}/softcard#code={act.code}"
     if args.qr is not None:
-        from host_tools.web.softcard import qr_svg
+        from host_tools.qr import qr_svg
         args.qr.write_text(qr_svg(url), encoding="utf-8")
     emit(args, {**act.as_json(), "url": url},
          f"activation code for {act.user}: {act.code} (once, until {act.expires_at})\n{url}")

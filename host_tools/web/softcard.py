@@ -39,6 +39,7 @@ from host_tools import admin_keys
 from host_tools.bridge import QueueTransport
 from host_tools.client import CardClient
 from host_tools.errors import DscError
+from host_tools.qr import qr_svg
 from host_tools.web.problems import Problem
 from provisioning import softcard
 
@@ -130,12 +131,6 @@ def _file(path: Path) -> Response:
         return Problem("not-found", "no such file").response()
     return FileResponse(path, media_type=_STATIC_TYPES.get(path.suffix, "application/octet-stream"),
                         headers=_headers())
-
-
-def qr_svg(text: str) -> str:
-    import segno
-    qr = segno.make(text, error="m")
-    return str(qr.svg_inline(scale=4, border=2, dark="#000", light="#fff"))
 
 
 def routes(service: Service) -> list[Route]:
