@@ -1,4 +1,4 @@
-"""Browser fixtures: one Chromium per test session, a fresh context (profile) per test."""
+"""Browser fixtures: one Chromium per test module, a fresh context (profile) per test."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ from browserkit import chromium, chromium_path
 from playwright.sync_api import Browser, Page
 
 
-@pytest.fixture(scope="session")
+# One Chromium per test module, not per session: while Playwright's sync API is running, the
+# thread has a running event loop, and later tests that call asyncio.run (test_service_listen)
+# would fail when they share the pytest process with a session-wide browser.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if chromium_path() is None and not os.environ.get("CI"):
         pytest.skip("no Chromium here: `make test` installs Debian's chromium package")
