@@ -186,7 +186,23 @@ _V_SERVE = [
         mac TEXT NOT NULL)""",
 ]
 
-MIGRATIONS: list[list[str] | Migration] = [_V1, _V2, _V3, _V_SERVE]
+# Operators of the support console (`/console`): a name, a role, a scrypt hash of the password,
+# the registry user whose OpenDSC card the operator signs in with, and a MAC under the master key
+# over all of it (a database edit cannot make a helpdesk operator an admin, or swap the card).
+# migration: web
+_V_WEB = [
+    """CREATE TABLE operators (
+        id {pk},
+        name TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        mac TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        disabled_at BIGINT)""",
+]
+
+MIGRATIONS: list[list[str] | Migration] = [_V1, _V2, _V3, _V_SERVE, _V_WEB]
 VERSION = len(MIGRATIONS)
 
 

@@ -17,7 +17,7 @@ from host_tools import __version__
 from host_tools.errors import DscError
 
 COMMAND_MODULES = ("cmd_build", "cmd_card", "cmd_emulator", "cmd_flash", "cmd_ocra",
-                   "cmd_provision", "cmd_registry", "cmd_serve", "cmd_support")
+                   "cmd_operator", "cmd_provision", "cmd_registry", "cmd_serve", "cmd_support")
 
 
 def build_parser() -> argparse.ArgumentParser:
