@@ -9,6 +9,7 @@ is a secret until it reaches its holder.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 from pathlib import Path
 
@@ -37,6 +38,15 @@ def render(grid: list[str], user: str, expires_at: int, out: Path) -> None:
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         image.save(f, format=fmt, resolution=200.0)
+
+
+def render_bytes(grid: list[str], user: str, expires_at: int, fmt: str = "PDF") -> bytes:
+    """The card as PDF or PNG bytes, in memory only (the console and portal never write it)."""
+    if fmt not in _FORMATS.values():
+        raise InvalidInputError("the security card is rendered as PNG or PDF")
+    out = io.BytesIO()
+    _draw(grid, user, expires_at).save(out, format=fmt, resolution=200.0)
+    return out.getvalue()
 
 
 def _draw(grid: list[str], user: str, expires_at: int) -> Image.Image:

@@ -244,3 +244,63 @@ class Throttle:
     def succeeded(self, key: str) -> None:
         with self._lock:
             self._fails.pop(key, None)
+
+
+# --- what operators may do ------------------------------------------------------------------------
+# Card actions of the console: the life-cycle action and the role it needs.
+CARD_ACTIONS: dict[str, str] = {"activate": HELPDESK, "lost": HELPDESK, "return": HELPDESK,
+                                "wipe": ADMIN, "retire": ADMIN}
+# Pages and actions that only an admin may use.
+ADMIN_ONLY = ("stock", "audit", "operators", "wipe", "retire")
+
+
+class RoleRefusal(ProvisioningError):
+    """A helpdesk operator asked for an admin action (the attempt is in the audit log)."""
+
+
+def require(reg: Registry, op: Operator, what: str) -> None:
+    """Refuse, and log, `what` when it needs an admin and `op` is not one."""
+    need = CARD_ACTIONS.get(what, ADMIN if what in ADMIN_ONLY else HELPDESK)
+    if need == ADMIN and not op.is_admin:
+        with reg.db.transaction():
+            reg.log("operator.forbidden", "refused",
+                    detail={"operator": op.name, "role": op.role, "wanted": what[:40]})
+        raise RoleRefusal(f"{what} needs an admin; {op.name} is {op.role}")
+
+
+def next_steps(status: str, op: Operator) -> list[str]:
+    """The card actions the life cycle allows from `status` that `op` may take."""
+    from provisioning import lifecycle
+    return [a for a, role in CARD_ACTIONS.items()
+            if status in lifecycle.TRANSITIONS[a][0] and (role == HELPDESK or op.is_admin)]
+
+
+def card_action(reg: Registry, op: Operator, serial_number: str, action: str) -> str:
+    """Take a card action for `op`; returns the card's new state."""
+    from provisioning import support
+    if action not in CARD_ACTIONS:
+        raise InvalidInputError(f"unknown card action {action}")
+    require(reg, op, action)
+    if action == "activate":
+        support.activate(reg, serial_number, reason="console")
+    elif action == "lost":
+        support.mark_lost(reg, serial_number)
+    elif action == "return":
+        support.return_card(reg, serial_number)
+    else:
+        support.check_can(reg, serial_number, action)
+        support.finish(reg, serial_number, action)
+    return str(reg.card_row(serial_number)["status"])
+
+
+def search(reg: Registry, query: str, limit: int = 50) -> dict[str, list[str]]:
+    """Users and serial numbers containing `query` (case-insensitive)."""
+    q = query.strip()[:64]
+    if not q:
+        return {"users": [], "cards": []}
+    pattern = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    users = reg.db.all("SELECT name FROM users WHERE LOWER(name) LIKE ? ESCAPE '\\' "
+                       "ORDER BY name LIMIT ?", (pattern, limit))
+    cards = reg.db.all("SELECT serial_number FROM cards WHERE LOWER(serial_number) LIKE ? "
+                       "ESCAPE '\\' ORDER BY serial_number LIMIT ?", (pattern, limit))
+    return {"users": [r["name"] for r in users], "cards": [r["serial_number"] for r in cards]}
