@@ -168,7 +168,8 @@ def active(reg: Registry, name: str) -> Operator | None:
 
 
 # --- signing in -----------------------------------------------------------------------------------
-def begin_sign_in(reg: Registry, name: str, password: str) -> tuple[Operator, verification.Challenge]:
+def begin_sign_in(reg: Registry, name: str,
+                  password: str) -> tuple[Operator, verification.Challenge]:
     """Check the password; on success a challenge for the operator's own card."""
     with reg.db.transaction():
         row = _row(reg, name) if len(name) <= 64 else None

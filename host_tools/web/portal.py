@@ -29,8 +29,9 @@ STEPS = ["Hold POWER until PIN> shows, type your PIN, press OK.",
 
 
 def when(t: int | None) -> str:
-    return "-" if t is None or not isinstance(t, int | float | str) else dt.datetime.fromtimestamp(int(t), dt.UTC).strftime(
-        "%d %B %Y, %H:%M UTC")
+    if t is None or not isinstance(t, int | float | str):
+        return "-"
+    return dt.datetime.fromtimestamp(int(t), dt.UTC).strftime("%d %B %Y, %H:%M UTC")
 
 
 def in_words(ans: policy.Answer) -> str:
@@ -198,7 +199,9 @@ class Portal:
     # --- change PIN and reactivation ---------------------------------------------------------
     async def _special_page(self, request: Request, purpose: str) -> Response:
         s = self._signed_in(request)
-        if s is None or s.data["access"] != "full":
+        # Reactivation needs the returned card's own response: a portal-only session (a
+        # temporary passcode past its full days) may use it; a PIN change needs full access.
+        if s is None or (s.data["access"] != "full" and purpose != "reactivation"):
             return RedirectResponse("/portal", status_code=303)
         user = s.data["user"]
         try:
