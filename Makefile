@@ -88,3 +88,12 @@ docs: $(BIN)/.stamp
 
 clean:
 	rm -rf $(VENV) node_modules $(STUBS) build .pytest_cache .mypy_cache .ruff_cache
+
+# The console's and the portal's pages in Chromium, saved to docs/screenshots/*.png.
+.PHONY: screenshots demo-web
+screenshots:
+	$(PY) -m pytest -q tests/browser/test_web_console_portal.py -k end_to_end
+
+# `dsc serve` on a fresh registry with emulated cards; prints the console's and portal's URLs.
+demo-web:
+	$(PY) -m host_tools.web.demo

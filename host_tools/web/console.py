@@ -54,7 +54,8 @@ class Console:
         if op is not None and op.is_admin:
             nav += [("/console/stock", "Stock"), ("/console/audit", "Audit log")]
         return {"title": title, "area": "support console", "csrf": s.csrf if s else "",
-                "nav": nav if op is not None else [], "logout": "/console/logout",
+                "nav": nav if op is not None else [],
+                "logout": "/console/logout" if op is not None else None,
                 "who": op.name if op else None, "when": when, **kw}
 
     async def run(self, op: operators.Operator | None, fn: Callable[[Registry], Any]) -> Any:
