@@ -9,6 +9,7 @@ PY       := $(BIN)/python
 STUBS    := .stubs
 BOARD    ?= pico
 PORT     ?= auto
+DRY_RUN  ?=
 PYTEST_ARGS ?=
 
 FIRMWARE_PY := $(shell find firmware boards -name '*.py' 2>/dev/null | sort)
@@ -21,6 +22,7 @@ help:
 	@echo "make test    - set everything up, then lint, type-check, compile and run all tests"
 	@echo "make bench   - benchmarks (firmware on CPython and both MicroPython VMs, emulator, host)"
 	@echo "make flash BOARD=pico PORT=/dev/ttyACM0 - compile and copy the firmware to a board"
+	@echo "             (DRY_RUN=1: print what would be copied, touch nothing)"
 	@echo "make docs    - regenerate generated docs (board wiring tables)"
 
 # --- set-up -----------------------------------------------------------------------------------
@@ -28,6 +30,11 @@ $(BIN)/.stamp: requirements/host.txt requirements/dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@# The firmware package `dsc` as a plain path entry too: the path finder then finds it as a
+	@# regular package, which beats a bare `dsc/` directory in the current directory (the
+	@# editable install's finder alone comes after the path finder). host_tools refuses to run
+	@# with any other `dsc` and names it.
+	echo "$(CURDIR)/firmware" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/opendsc-firmware.pth"
 	touch $@
 
 node_modules/.stamp: package.json package-lock.json
@@ -78,10 +85,10 @@ bench: setup postgres
 	source scripts/postgres-env.sh && $(PY) -m bench.run
 
 demo: setup
-	$(PY) -m host_tools.cli.cmd_demo
+	$(BIN)/dsc demo
 
 flash: setup
-	$(BIN)/dsc flash --board $(BOARD) --port $(PORT)
+	$(BIN)/dsc flash --board $(BOARD) --port $(PORT)$(if $(filter 1 yes true,$(DRY_RUN)), --dry-run)
 
 docs: $(BIN)/.stamp
 	$(BIN)/dsc build wiring --write docs/boards.md

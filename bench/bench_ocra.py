@@ -46,6 +46,13 @@ def main() -> dict[str, Any]:
             figures[f"{key}.bytes_per_response_suite_as_text"] = \
                 case["bytes_per_response_suite_as_text"]
             figures[f"{key}.pure"] = ",".join(case["pure_hashes_used"]) or "-"
+        if "card_hmac" in data:  # CPython: hmac.digest against the card's HMAC, same suite
+            card = data["card_hmac"]["us_per_response"]
+            figures[f"{vm}.default_card_hmac.us_per_response"] = card
+            figures[f"{vm}.default_card_hmac.bytes_per_response"] = \
+                data["card_hmac"]["bytes_per_response"]
+            figures[f"{vm}.hmac_digest_speedup"] = round(
+                card / max(data["default"]["us_per_response"], 1), 1)
     vms = [vm for vm in mpvm.VMS if vm != "cpython"]
     worst = max(figures[f"{vm}.default.bytes_per_response"] for vm in vms)
     figures["default_bytes_per_response_worst_vm"] = worst

@@ -4,7 +4,8 @@
 """
 
 from emulator.api import DEFAULT_SUITE, Emulator
+from emulator.errors import EmulatorError, ExpectationFailed, FirmwareError, ScenarioError
 from emulator.flashmem import PowerCut
-from emulator.scheduler import EmulatorError, FirmwareError
 
-__all__ = ["DEFAULT_SUITE", "Emulator", "EmulatorError", "FirmwareError", "PowerCut"]
+__all__ = ["DEFAULT_SUITE", "Emulator", "EmulatorError", "ExpectationFailed", "FirmwareError",
+           "PowerCut", "ScenarioError"]

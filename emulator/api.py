@@ -18,17 +18,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from emulator.board import VirtualBoard
-from emulator.flashmem import Flash
-from emulator.scheduler import EmulatorError, Scheduler
-from emulator.serialport import InProcessTransport, check_baud, open_port
+from dsc import record
 
-DEFAULT_SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
+from emulator.board import VirtualBoard
+from emulator.errors import EmulatorError
+from emulator.flashmem import Flash
+from emulator.scheduler import Scheduler
+from emulator.serialport import InProcessTransport, check_baud, open_port
+from host_tools import announce as announcements
+
+DEFAULT_SUITE = record.DEFAULT_SUITE
 DEFAULT_SERIAL_NUMBER = "DSC00000001"
 PRESS_MS = 80    # a normal finger press
 SETTLE_MS = 40   # after a release: the firmware's debounce (2 scans of 10 ms) and a margin
 BOUNCE_MS = 5    # contact chatter after each press and release
 RUNTIMES = ("cpython", "micropython")
+BOOT_FROM = ("source", "flash")  # the firmware under firmware/, or what the card's flash holds
 
 
 class Emulator:
@@ -41,29 +46,45 @@ class Emulator:
     runs; serial: "pty", "tcp" or "tcp:PORT" exposes the port (`serial_url`) and runs the
     board on the wall clock. Keyword-only extras: the record's pin_len/idle_ms/response_ms,
     production (a production build), bounce_ms (contact chatter per press/release), seed
-    (a deterministic "TRNG"), unix_time (the board's clock at virtual time 0, for Tn suites),
+    (a deterministic "TRNG"), unix_time (the board's clock at virtual time 0, for Tn suites;
+    default: the host's time), rtc_set (False: the board's real-time clock is not set, as on
+    a board fresh from the factory, until the service protocol's SET_TIME sets it),
     app_factory (a stand-in for dsc.app.App, CPython runtime only), baud (pace the `serial`
-    port like a UART at that rate, 8N1, both directions; None: as fast as the host goes).
+    port like a UART at that rate, 8N1, both directions; None: as fast as the host goes),
+    wall_clock (run on the wall clock: default True with `serial`, False without; a scenario
+    behind a serial port keeps virtual time with wall_clock=False, the host's bytes then
+    reach the card as the steps run).
+    announce (with `serial`: publish the port for discovery while the card runs, see
+    `host_tools.announce`; `dsc emulator` does this, tests usually do not).
     """
 
     def __init__(self, board: str | dict[str, Any] = "pico", runtime: str = "cpython",
                  key: bytes | None = None, suite: str = DEFAULT_SUITE,
                  serial_number: str | None = None, state_dir: str | Path | None = None,
                  serial: str | None = None, *, admin_key: bytes | None = None,
-                 pin_len: int = 4, idle_ms: int = 30000, response_ms: int = 60000,
+                 pin_len: int = record.DEFAULT_PIN_LEN, idle_ms: int = record.DEFAULT_IDLE_MS,
+                 response_ms: int = record.DEFAULT_RESPONSE_MS,
                  production: bool = False, bounce_ms: int = BOUNCE_MS,
                  seed: int | None = None, unix_time: int | None = None,
-                 app_factory: Any = None, baud: int | None = None) -> None:
+                 app_factory: Any = None, baud: int | None = None,
+                 wall_clock: bool | None = None, rtc_set: bool = True,
+                 boot_from: str = "source", announce: bool = False) -> None:
         if runtime not in RUNTIMES:
             raise EmulatorError(f"unknown runtime {runtime!r}: use {' or '.join(RUNTIMES)}")
+        _check_boot_from(boot_from, runtime)
+        self.boot_from = boot_from
         _check_baud(baud, serial)
         self.runtime_name = runtime
         self.baud = baud
         self.bounce_ms = bounce_ms
-        self.board = VirtualBoard(board, state_dir=state_dir, unix_time=unix_time)
-        self.runtime = _make_runtime(runtime, self.board, production, seed, app_factory)
+        self.board = VirtualBoard(board, state_dir=state_dir, unix_time=unix_time,
+                                  rtc_set=rtc_set)
+        self.runtime = _make_runtime(runtime, self.board, production, seed, app_factory,
+                                     boot_from)
         self.scheduler = Scheduler(self.board, self.runtime)
         self._port: Any = None
+        self._announced: Path | None = None
+        self.announce_error: str | None = None  # why announce=True could not announce
         self.serial_number = serial_number or DEFAULT_SERIAL_NUMBER
         # The card's admin key (what provisioning gave it): tests use it for AUTH.
         self.admin_key = admin_key if admin_key is not None else os.urandom(32)
@@ -74,7 +95,10 @@ class Emulator:
                 self._provision(key, suite, pin_len, idle_ms, response_ms)
             if serial is not None:
                 self._port = open_port(self.board.serial, serial, baud=baud)
+            if wall_clock if wall_clock is not None else serial is not None:
                 self.realtime()
+                if announce:
+                    self._announce(provisioned=key is not None)
         except BaseException:
             self.close()
             raise
@@ -103,9 +127,11 @@ class Emulator:
         self._check_key(key)
         self.scheduler.key_change(key, True, self.bounce_ms)
 
-    def key_up(self, key: str) -> None:
+    def key_up(self, key: str, *, not_before: int | None = None) -> None:
+        """Release now, or at board time `not_before` (ms, `now()`'s scale) if that is later:
+        the window keeps a quick click down long enough for the firmware's debounce."""
         self._check_key(key)
-        self.scheduler.key_change(key, False, self.bounce_ms)
+        self.scheduler.key_change(key, False, self.bounce_ms, at=not_before)
 
     def advance(self, ms: int) -> None:
         """Let `ms` milliseconds pass (virtual ones unless the board runs on the wall clock)."""
@@ -168,6 +194,9 @@ class Emulator:
 
     # --- life cycle ---
     def close(self) -> None:
+        if self._announced is not None:  # first: discovery must not find a closing port
+            announcements.remove(self._announced)
+            self._announced = None
         if self._port is not None:
             self._port.close()
             self._port = None
@@ -180,6 +209,16 @@ class Emulator:
         self.close()
 
     # --- internals ---
+    def _announce(self, provisioned: bool) -> None:
+        ann = announcements.Announcement(
+            port=self._port.url, pid=os.getpid(), runtime=self.runtime_name,
+            board=self.board.name, serial_number=self.serial_number if provisioned else None)
+        try:
+            self._announced = announcements.write(ann)
+        except (announcements.AnnounceError, OSError, ValueError) as e:
+            # The card works all the same: only discovery will not find it.
+            self.announce_error = f"not announced for discovery: {e}"
+
     def _check_key(self, key: str) -> None:
         if key not in self.board.gpio.switches:
             raise EmulatorError(f"no key {key!r} on board {self.board.name}; "
@@ -240,8 +279,16 @@ def _check_baud(baud: int | None, serial: str | None) -> None:
         raise EmulatorError("baud= paces the pty or TCP port: give serial= too")
 
 
+def _check_boot_from(boot_from: str, runtime: str) -> None:
+    if boot_from not in BOOT_FROM:
+        raise EmulatorError(f"boot_from={boot_from!r}: use {' or '.join(BOOT_FROM)}")
+    if boot_from == "flash" and runtime != "micropython":
+        raise EmulatorError("booting from the card's flash needs runtime='micropython' "
+                            "(the flash holds .mpy files, which only MicroPython runs)")
+
+
 def _make_runtime(name: str, board: VirtualBoard, production: bool, seed: int | None,
-                  app_factory: Any) -> Any:
+                  app_factory: Any, boot_from: str = "source") -> Any:
     if name == "cpython":
         from emulator.runtime_cpython import CPythonRuntime
 
@@ -250,4 +297,4 @@ def _make_runtime(name: str, board: VirtualBoard, production: bool, seed: int | 
         raise EmulatorError("app_factory works with the cpython runtime only")
     from emulator.runtime_mp import MicroPythonRuntime
 
-    return MicroPythonRuntime(board, production=production, seed=seed)
+    return MicroPythonRuntime(board, production=production, seed=seed, boot_from=boot_from)

@@ -25,7 +25,8 @@ class VirtualBoard:
 
     def __init__(self, board: str | dict[str, Any] = "pico", *,
                  state_dir: str | Path | None = None, clock: Clock | None = None,
-                 battery_mv: int | None = 3900, unix_time: int | None = None) -> None:
+                 battery_mv: int | None = 3900, unix_time: int | None = None,
+                 rtc_set: bool = True) -> None:
         self.board = load_board(board) if isinstance(board, str) else board
         self.name = str(self.board["name"])
         self.clock: Clock = clock if clock is not None else VirtualClock()
@@ -36,14 +37,19 @@ class VirtualBoard:
         self.width = int(disp["width"])
         self.height = int(disp["height"])
         self.display = self._new_display()
-        self.flash = Flash(int(self.board["flash"]["size"]), state_dir)
+        self.flash = Flash(int(self.board["flash"]["size"]), state_dir,
+                           fat=self.board["flash"].get("fs") == "fat")
         self.serial = SerialLine()
         self.led_on = False
         self.repl_locked = False
         self.i2c_writes = 0
         self._battery_mv = battery_mv if self.board.get("battery") else None
         # Wall-clock seconds of virtual time 0, so time-based suites (Tn) get a plausible time.
-        self.unix_time0 = int(time.time()) if unix_time is None else unix_time
+        # The RTC: unix time in ms at virtual time 0 (it runs with the board's clock).
+        self.unix_ms0 = 1000 * (int(time.time()) if unix_time is None else unix_time)
+        # rtc_set=False: a board whose real-time clock nobody set yet (unix_time() is None, as
+        # MachineHal reads an RTC that still counts from its reset value) until SET_TIME.
+        self.rtc_set = rtc_set
 
     # --- buses ---
     def i2c_write(self, addr: int, data: bytes | bytearray | memoryview) -> None:
@@ -58,8 +64,15 @@ class VirtualBoard:
     def battery_mv(self) -> int | None:
         return self._battery_mv
 
-    def unix_time(self) -> int:
-        return self.unix_time0 + self.clock.now() // 1000
+    def unix_time(self) -> int | None:
+        if not self.rtc_set:
+            return None
+        return (self.unix_ms0 + self.clock.now()) // 1000
+
+    def set_unix_time(self, seconds: int) -> None:
+        """The RTC is set (SET_TIME): it reads `seconds` now and runs on with the clock."""
+        self.unix_ms0 = 1000 * int(seconds) - self.clock.now()
+        self.rtc_set = True
 
     # --- power ---
     def power_on_reset(self) -> None:

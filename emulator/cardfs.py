@@ -20,7 +20,7 @@ from __future__ import annotations
 import errno
 from typing import Any
 
-from emulator.flashmem import BLOCK, Flash, FlashError
+from emulator.flashmem import BLOCK, Flash, FlashMemError
 
 S_IFDIR = 0x4000
 S_IFREG = 0x8000
@@ -178,7 +178,7 @@ class CardFs:
     def _flash(op: Any, *args: Any) -> None:
         try:
             op(*args)
-        except FlashError as e:  # reworded as MicroPython would print it
+        except FlashMemError as e:  # reworded as MicroPython would print it
             raise fs_error(e.errno or errno.EIO) from None
 
 

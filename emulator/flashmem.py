@@ -6,6 +6,11 @@ calls use them. The model is deliberately pessimistic about power cuts: a file w
 usually keep the old file, FAT would not). Only `rename` is atomic, as littlefs, FAT and
 POSIX promise. If the firmware survives this model, it survives the real ones.
 
+Two rename semantics, after the board's `flash.fs`: littlefs (and POSIX) rename over an
+existing file in one atomic step; FAT (`fat=True`, the pyboard) refuses that with EEXIST, so the
+HAL removes the old file first and renames after (`emulator.hal.EmuHal.fs_rename`, as
+`dsc.hal_files` does on a board), and a power cut can fall between the two.
+
 Names may hold subdirectories (`lib/x.py`, created with `mkdir`), as the REPL's `os.mkdir`
 makes them; the firmware itself uses plain names. A directory takes a block, like a file.
 
@@ -27,6 +32,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from emulator.errors import EmulatorError
+
 BLOCK = 4096  # space accounting: files occupy whole blocks, like littlefs/FAT
 
 
@@ -37,7 +44,7 @@ class PowerCut(BaseException):  # not an error: the board lost its power
     """
 
 
-class FlashError(OSError):
+class FlashMemError(EmulatorError, OSError):
     """A flash operation the real filesystem would refuse (bad name, missing file, full)."""
 
 
@@ -51,7 +58,7 @@ class FlashStats:
 
 def _check_name(name: str) -> None:
     if "\\" in name or "\0" in name or any(p in ("", ".", "..") for p in name.split("/")):
-        raise FlashError(22, f"invalid file name {name!r}")  # EINVAL
+        raise FlashMemError(22, f"invalid file name {name!r}")  # EINVAL
 
 
 def _parent(name: str) -> str:
@@ -61,8 +68,10 @@ def _parent(name: str) -> str:
 class Flash:
     """Files of the card's directory, with counters and armed power cuts."""
 
-    def __init__(self, size: int = 1 << 20, state_dir: str | Path | None = None) -> None:
+    def __init__(self, size: int = 1 << 20, state_dir: str | Path | None = None, *,
+                 fat: bool = False) -> None:
         self.size = size
+        self.fat = fat
         self.files: dict[str, bytes] = {}
         self.dirs: set[str] = set()  # subdirectories ("lib", "lib/sub"); "" is the card's own
         self.stats = FlashStats()
@@ -103,7 +112,7 @@ class Flash:
         _check_name(name)
         self._check_parent(name)
         if name in self.dirs:
-            raise FlashError(21, f"{name!r} is a directory")  # EISDIR
+            raise FlashMemError(21, f"{name!r} is a directory")  # EISDIR
         try:
             self._write(name, data)
         finally:
@@ -113,7 +122,7 @@ class Flash:
         data = bytes(data)
         old = _blocks(len(self.files[name])) if name in self.files else 0
         if self.used() - old + _blocks(len(data)) > self.size:
-            raise FlashError(28, "no space left on the flash")  # ENOSPC
+            raise FlashMemError(28, "no space left on the flash")  # ENOSPC
         self._event()
         self.stats.writes += 1
         room = len(data) if self._cut_at is None else self._cut_at - self.events
@@ -133,10 +142,12 @@ class Flash:
             self._rename_dir(src, dst)
             return
         if src not in self.files:
-            raise FlashError(2, f"no file {src!r}")  # ENOENT
+            raise FlashMemError(2, f"no file {src!r}")  # ENOENT
         self._check_parent(dst)
         if dst in self.dirs:
-            raise FlashError(21, f"{dst!r} is a directory")  # EISDIR
+            raise FlashMemError(21, f"{dst!r} is a directory")  # EISDIR
+        if self.fat and dst in self.files and dst != src:
+            raise FlashMemError(17, f"{dst!r} exists")  # EEXIST: FAT renames onto no file
         self._event()
         self.stats.renames += 1
         self.files[dst] = self.files.pop(src)
@@ -145,7 +156,7 @@ class Flash:
     def _rename_dir(self, src: str, dst: str) -> None:
         self._check_parent(dst)
         if dst in self.files or dst in self.dirs or dst.startswith(src + "/"):
-            raise FlashError(22, f"cannot move {src!r} to {dst!r}")  # EINVAL
+            raise FlashMemError(22, f"cannot move {src!r} to {dst!r}")  # EINVAL
         self._event()
         self.stats.renames += 1
 
@@ -160,7 +171,7 @@ class Flash:
     def remove(self, name: str) -> None:
         _check_name(name)
         if name in self.dirs:
-            raise FlashError(21, f"{name!r} is a directory")  # EISDIR
+            raise FlashMemError(21, f"{name!r} is a directory")  # EISDIR
         if name not in self.files:
             return
         self._event()
@@ -173,9 +184,9 @@ class Flash:
         _check_name(name)
         self._check_parent(name)
         if name in self.dirs or name in self.files:
-            raise FlashError(17, f"{name!r} exists")  # EEXIST
+            raise FlashMemError(17, f"{name!r} exists")  # EEXIST
         if self.used() + _blocks(0) > self.size:
-            raise FlashError(28, "no space left on the flash")  # ENOSPC
+            raise FlashMemError(28, "no space left on the flash")  # ENOSPC
         self._event()
         self.dirs.add(name)
         self._mirror_dir(name)
@@ -183,9 +194,9 @@ class Flash:
     def rmdir(self, name: str) -> None:
         _check_name(name)
         if name not in self.dirs:
-            raise FlashError(2, f"no directory {name!r}")  # ENOENT
+            raise FlashMemError(2, f"no directory {name!r}")  # ENOENT
         if self.listdir(name):
-            raise FlashError(39, f"directory {name!r} is not empty")  # ENOTEMPTY
+            raise FlashMemError(39, f"directory {name!r} is not empty")  # ENOTEMPTY
         self._event()
         self.dirs.discard(name)
         self._mirror_dir(name)
@@ -193,7 +204,7 @@ class Flash:
     def listdir(self, name: str = "") -> list[str]:
         """Names directly inside directory `name` ("" : the card's directory), sorted."""
         if name and name not in self.dirs:
-            raise FlashError(2, f"no directory {name!r}")  # ENOENT
+            raise FlashMemError(2, f"no directory {name!r}")  # ENOENT
         return sorted(n.rpartition("/")[2] for n in (*self.files, *self.dirs)
                       if _parent(n) == name)
 
@@ -203,7 +214,7 @@ class Flash:
     def _check_parent(self, name: str) -> None:
         parent = _parent(name)
         if parent and parent not in self.dirs:
-            raise FlashError(2, f"no directory {parent!r}")  # ENOENT
+            raise FlashMemError(2, f"no directory {parent!r}")  # ENOENT
 
     def used(self) -> int:
         return sum(_blocks(len(d)) for d in self.files.values()) + len(self.dirs) * BLOCK
@@ -234,7 +245,7 @@ class Flash:
             elif old.is_dir() and rel not in self.dirs:
                 shutil.rmtree(old)
         for name in sorted(self.dirs):
-            (base / name).mkdir(exist_ok=True)
+            (base / name).mkdir(mode=0o700, exist_ok=True)
         for name, data in self.files.items():
             _replace(base, name, data)
 
@@ -246,7 +257,7 @@ class Flash:
         for name in names:
             if name in self.files:
                 for d in _parents(name):
-                    (base / d).mkdir(exist_ok=True)
+                    (base / d).mkdir(mode=0o700, exist_ok=True)
                 _replace(base, name, self.files[name])
             else:
                 (base / name).unlink(missing_ok=True)
@@ -258,14 +269,14 @@ class Flash:
             base = _flash_dir(self.state_dir)
             base.mkdir(parents=True, exist_ok=True)
             if name in self.dirs:
-                (base / name).mkdir(exist_ok=True)
+                (base / name).mkdir(mode=0o700, exist_ok=True)
             else:
                 (base / name).rmdir()
 
     def _mirror_dirs(self, base: Path) -> None:
         # After a directory moved: create the new ones, drop the empty leftovers.
         for name in sorted(self.dirs):
-            (base / name).mkdir(parents=True, exist_ok=True)
+            (base / name).mkdir(mode=0o700, parents=True, exist_ok=True)
         for old in sorted((p for p in base.rglob("*") if p.is_dir()), reverse=True):
             if old.relative_to(base).as_posix() not in self.dirs and not any(old.iterdir()):
                 old.rmdir()
@@ -292,10 +303,17 @@ def _parents(name: str) -> list[str]:
 
 
 def _replace(base: Path, name: str, data: bytes) -> None:
-    """Replace state_dir/flash/<name> atomically on the host (a temporary file, then rename)."""
+    """Replace state_dir/flash/<name> atomically on the host (a temporary file, then rename).
+
+    The card's record holds its seed and admin key: files are 0600 (created new, never through
+    a symlink), directories 0700."""
     head, _, tail = name.rpartition("/")
     tmp = base / head / f".{tail}.tmp"
-    tmp.write_bytes(data)
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
     os.replace(tmp, base / name)
 
 
@@ -304,6 +322,12 @@ def _blocks(n: int) -> int:
 
 
 def _flash_dir(state_dir: str | Path | None) -> Path:
+    """state_dir/flash: state_dir created 0700 when new; flash/ (ours) always owner-only."""
     if state_dir is None:
-        raise FlashError(22, "no state directory to save the flash to")
-    return Path(state_dir) / "flash"
+        raise FlashMemError(22, "no state directory to save the flash to")
+    flash = Path(state_dir) / "flash"
+    flash.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    flash.mkdir(mode=0o700, exist_ok=True)
+    if flash.stat().st_mode & 0o077:
+        os.chmod(flash, 0o700)
+    return flash

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from emulator.errors import EmulatorError
+
 GND = "GND"
 VCC = "VCC"
 PULL_NONE = 0
@@ -30,7 +32,7 @@ PinId = int | str  # GPIO numbers; some ports (pyboard) name pins: "X1"
 Node = PinId  # a pin, or GND / VCC
 
 
-class GpioError(ValueError):
+class GpioError(EmulatorError, ValueError):
     """A board file names impossible wiring (a key on a missing pin, two keys alike, ...)."""
 
 

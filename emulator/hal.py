@@ -7,6 +7,7 @@ same virtual hardware. Time is the board's clock folded like `time.ticks_ms()`.
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from dsc.hal import Hal
 
 from emulator.board import VirtualBoard
 from emulator.clock import ticks_diff
+from emulator.flashmem import FlashMemError
 from emulator.gpio import PinHandle
 
 
@@ -39,8 +41,11 @@ class EmuHal(Hal):
     def ticks_diff(self, a: int, b: int) -> int:
         return ticks_diff(a, b)
 
-    def unix_time(self) -> int:
+    def unix_time(self) -> int | None:
         return self.vboard.unix_time()
+
+    def set_unix_time(self, seconds: int) -> None:
+        self.vboard.set_unix_time(seconds)
 
     def idle(self, ms: int) -> None:
         # Only App.run() calls this; the emulator's runtimes call App.step() themselves.
@@ -67,7 +72,16 @@ class EmuHal(Hal):
         self.vboard.flash.write(name, data)
 
     def fs_rename(self, src: str, dst: str) -> None:
-        self.vboard.flash.rename(src, dst)
+        flash = self.vboard.flash
+        try:
+            flash.rename(src, dst)
+        except FlashMemError as e:
+            if e.errno != errno.EEXIST:
+                raise
+            # FAT refuses to rename over a file: remove it first, as dsc.hal_files does on a
+            # board (a power cut can fall between the two).
+            flash.remove(dst)
+            flash.rename(src, dst)
 
     def fs_remove(self, name: str) -> None:
         self.vboard.flash.remove(name)

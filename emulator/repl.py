@@ -54,6 +54,15 @@ class SoftReset(BaseException):  # control flow, like SystemExit
     """REPL code asked for a soft reset (`sys.exit()`, `machine.soft_reset()`)."""
 
 
+class MainEnded(BaseException):  # control flow, like SystemExit
+    """main.py ended on a card that boots from its flash: the board now sits at its REPL.
+    `text` is what a board prints then (the traceback; "" when main.py returned or is missing)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
 class ReplRuntime(Protocol):
     def repl_enter(self) -> str: ...
     def repl_exec(self, code: str, single: bool, out: Callable[[bytes], None]) -> str | None: ...
@@ -127,11 +136,19 @@ class Console:
     # --- internals ---
     def _interrupted(self) -> None:
         self.interrupts += 1
+        self._to_friendly(INTERRUPTED)
+
+    def main_ended(self, text: str) -> None:
+        """main.py ended (booting from flash): as pyexec does, its traceback, then the REPL."""
+        self._to_friendly(text.replace("\r\n", "\n").replace("\n", "\r\n").encode())
+
+    def _to_friendly(self, said: bytes) -> None:
         with self._lock:
             self.pending = False
             self.mode = FRIENDLY
         self._text.clear()
-        self._w(INTERRUPTED + self._banner() + b">>> ")
+        self._block.clear()
+        self._w(said + self._banner() + b">>> ")
 
     def _banner(self) -> bytes:
         vm = self.runtime.repl_enter()  # sets the REPL up if this VM has none yet

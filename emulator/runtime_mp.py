@@ -25,7 +25,6 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -33,24 +32,24 @@ from typing import IO, Any
 
 from emulator.board import VirtualBoard
 from emulator.cardfs import CardFs
+from emulator.errors import EmulatorError, FirmwareError
 from emulator.flashmem import PowerCut
 from emulator.hal import BoardReset, EmuHal
-from emulator.repl import SoftReset
-from emulator.scheduler import EmulatorError, FirmwareError
+from emulator.repl import MainEnded, SoftReset
+from host_tools.paths import venv_executable
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
 BRIDGE = ROOT / "emulator" / "mp"
 HEAP = "512K"  # generous next to an RP2040's ~190 KB: the unix port also compiles source
+# Serial input handed to the VM per step, at most: as a board's USB CDC/UART receive buffer
+# holds a few KB, and a burst of any size then costs steps, not one huge bridge line.
+RX_CHUNK = 2048
+REPL_PART = 4096  # REPL code goes to the VM in parts of this many bytes (runner.py, "e")
 
 
 def micropython_exe() -> str:
-    exe = Path(sys.executable).parent / "micropython"
-    if exe.exists():
-        return str(exe)
-    import shutil
-
-    found = shutil.which("micropython")
+    found = venv_executable("micropython")
     if not found:
         raise EmulatorError("the MicroPython unix port is not installed (run `make setup`)")
     return found
@@ -65,13 +64,21 @@ def _name(token: bytes) -> str:
     return binascii.unhexlify(token).decode()
 
 
+def _main_text(reply: bytes) -> str:
+    return binascii.unhexlify(reply[1:]).decode(errors="replace")
+
+
 class MicroPythonRuntime:
     name = "micropython"
 
     def __init__(self, board: VirtualBoard, *, production: bool = False,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, boot_from: str = "source") -> None:
         self.board = board
         self.production = production
+        # "source": the firmware from firmware/ (fast, the default); "flash": main.py and the
+        # files beside it in the card's flash, as a board boots (runner.py, _flash_boot).
+        self.boot_from = boot_from
+        self._ended: str | None = None  # main.py ended at boot (flash): its traceback
         self.hal = EmuHal(board, seed=seed)
         self.exe = micropython_exe()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -85,7 +92,8 @@ class MicroPythonRuntime:
         self.cardfs = CardFs(board.flash, str(board.board["flash"]["dir"]))
         self._executing = False
         self._version = ""
-        self.calls = 0
+        self.calls = 0  # bridge messages handled: calls that wait for an answer, and queued ones
+        self.round_trips = 0  # exchanges in which one side waits for the other's answer
         self._dead: str | None = None
         self._ops: dict[int, Callable[[bytes], bytes | None]] = {
             ord("o"): self._pin_out, ord("i"): self._pin_in, ord("w"): self._pin_write,
@@ -93,35 +101,50 @@ class MicroPythonRuntime:
             ord("F"): self._fs_write, ord("m"): self._fs_rename, ord("x"): self._fs_remove,
             ord("z"): self._fs_free, ord("s"): self._serial_write, ord("n"): self._random,
             ord("b"): self._battery, ord("l"): self._led, ord("L"): self._lock,
-            ord("v"): self._vfs, ord("V"): self._vfs_read,
+            ord("v"): self._vfs, ord("V"): self._vfs_read, ord("t"): self._set_time,
+            ord("k"): self._kbd_intr, ord("g"): self._read_group,
         }
         self._writing: dict[int, tuple[str, bytearray]] = {}  # the REPL's open files
         self._pins: dict[bytes, Any] = {}
+        self._groups: dict[bytes, tuple[Any, bytearray]] = {}  # read_group messages, parsed
 
     # --- Runtime interface ---
     def boot(self, cold: bool, main: bool = True) -> None:
         """Start a fresh VM; main=False: no firmware (a soft reset in the raw REPL)."""
         self._stop_process()
         self._dead = None
+        self._ended = None
         self._version = ""
         self._writing.clear()  # the VM that held them is gone
+        self._groups.clear()  # and so are its pins
         self._start_process()
         cfg = {"board": self.board.board, "production": self.production,
-               "ticks": self.hal.ticks_ms(), "unix": self.hal.unix_time(), "main": main}
+               "ticks": self.hal.ticks_ms(), "unix": self.hal.unix_time(), "main": main,
+               "boot": self.boot_from}
         self._send(json.dumps(cfg).encode() + b"\n")
         reply = self._serve()
-        if reply != b"B":
+        if reply.startswith(b"P"):
+            self._ended = _main_text(reply)
+        elif reply != b"B":
             raise FirmwareError(f"the firmware did not boot: {reply!r}")
 
     def step(self) -> int:
         if self._dead is not None:
             raise FirmwareError(self._dead)
-        rx = self.board.serial.card_read()
-        msg = b"S%d %d %s\n" % (self.hal.ticks_ms(), self.hal.unix_time(), binascii.hexlify(rx))
+        if self._ended is not None:
+            text, self._ended = self._ended, None
+            raise MainEnded(text)
+        rx = self.board.serial.card_read(RX_CHUNK)
+        unix = self.hal.unix_time()
+        msg = b"S%d %s %s\n" % (self.hal.ticks_ms(), b"-" if unix is None else b"%d" % unix,
+                                binascii.hexlify(rx))
+        self.round_trips += 1
         self._send(msg)
-        ms = int(self._serve())
+        reply = self._serve()
         self._drain()  # the firmware's prints, to the log
-        return ms
+        if reply.startswith(b"P"):
+            raise MainEnded(_main_text(reply))
+        return int(reply)
 
     def close(self) -> None:
         self._stop_process()
@@ -140,7 +163,11 @@ class MicroPythonRuntime:
         self._sink = out
         self._executing = True
         try:
-            self._send(b"E%s%s\n" % (b"s" if single else b"x", binascii.hexlify(code.encode())))
+            raw = code.encode()
+            for i in range(0, max(0, len(raw) - REPL_PART), REPL_PART):
+                self._send(b"e%s\n" % binascii.hexlify(raw[i:i + REPL_PART]))
+            last = raw[(max(0, len(raw) - 1) // REPL_PART) * REPL_PART:]
+            self._send(b"E%s%s\n" % (b"s" if single else b"x", binascii.hexlify(last)))
             reply = self._serve()
             self._drain()  # what the code printed reached the pipe before its answer
         finally:
@@ -166,7 +193,8 @@ class MicroPythonRuntime:
         to_mp_r, to_mp_w = os.pipe()
         from_mp_r, from_mp_w = os.pipe()
         out_r, out_w = os.pipe()
-        env = dict(os.environ, MICROPYPATH=f"{FIRMWARE}:{BRIDGE}")
+        path = f"{BRIDGE}" if self.boot_from == "flash" else f"{FIRMWARE}:{BRIDGE}"
+        env = dict(os.environ, MICROPYPATH=path)
         try:
             self.proc = subprocess.Popen(
                 [self.exe, "-X", f"heapsize={HEAP}", str(BRIDGE / "runner.py"),
@@ -280,6 +308,7 @@ class MicroPythonRuntime:
             except OSError as e:
                 reply = b"E%d" % (e.errno or 5)
             if reply is not None:
+                self.round_trips += 1
                 self._send(reply + b"\n")
 
     def _died(self) -> FirmwareError:
@@ -306,9 +335,23 @@ class MicroPythonRuntime:
     def _pin_read(self, a: bytes) -> bytes:
         return b"1" if self._pins[a].value() else b"0"
 
+    def _read_group(self, a: bytes) -> bytes:
+        # A whole keypad scan: the base Hal's read_group on the EmuHal's own pins, so the
+        # virtual matrix sees the same row writes and column reads as pin-by-pin calls would.
+        found = self._groups.get(a)
+        if found is None:
+            inputs, rows, cols = ([self._pins[p] for p in part.split(b",") if p]
+                                  for part in a.split(b" "))
+            found = (self.hal.pin_group(inputs, rows, cols),
+                     bytearray(len(inputs) + len(rows) * len(cols)))
+            self._groups[a] = found
+        group, out = found
+        self.hal.read_group(group, out)
+        return bytes(48 + v for v in out)
+
     def _i2c(self, a: bytes) -> bytes:
-        addr, data = a.split(b" ")
-        self.hal.i2c_write(int(addr), binascii.unhexlify(data))
+        addr, *writes = a.split(b" ")
+        self.hal.i2c_writes(int(addr), [binascii.unhexlify(data) for data in writes])
         return b"."
 
     def _fs_read(self, a: bytes) -> bytes:
@@ -347,6 +390,13 @@ class MicroPythonRuntime:
 
     def _lock(self, a: bytes) -> None:
         self.hal.lock_repl()
+
+    def _set_time(self, a: bytes) -> None:
+        self.hal.set_unix_time(int(a))
+
+    def _kbd_intr(self, a: bytes) -> None:
+        # main.py's micropython.kbd_intr(c) when booting from flash: Ctrl-C (3) or nothing
+        self.board.repl_locked = int(a) != 3
 
     def _vfs(self, a: bytes) -> bytes:
         try:

@@ -28,18 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from host_tools.errors import DscError, UsageError
+from emulator.api import BOUNCE_MS
+from emulator.errors import EmulatorError, ExpectationFailed, ScenarioError
 
 MAX_MS = 24 * 3600 * 1000
 _COMMENT = re.compile(r"(^|\s)#.*$")  # `expect A#B` keeps its #
-
-
-class ScenarioError(UsageError):
-    """A scenario line is malformed (unknown step or key, bad number)."""
-
-
-class ExpectationFailed(DscError):
-    """A step's expectation did not hold (the message names the line)."""
 
 
 @dataclass(frozen=True)
@@ -60,8 +53,10 @@ _ARITY: dict[str, int | str] = {
 }
 
 
-def parse(text: str, keys: Iterable[str], where: str = "scenario") -> list[Step]:
-    """Check every line and return the steps; raise ScenarioError at the first bad one."""
+def parse(text: str, keys: Iterable[str], where: str = "scenario",
+          bounce_ms: int = BOUNCE_MS) -> list[Step]:
+    """Check every line and return the steps; raise ScenarioError at the first bad one.
+    bounce_ms: the card's contact bounce; a `hold` must last longer to register."""
     known = set(keys)
     steps = []
     for n, raw in enumerate(text.splitlines(), 1):
@@ -69,7 +64,7 @@ def parse(text: str, keys: Iterable[str], where: str = "scenario") -> list[Step]
         if not line:
             continue
         step = _parse_line(line, n, where)
-        _check_step(step, known)
+        _check_step(step, known, bounce_ms)
         steps.append(step)
     return steps
 
@@ -90,14 +85,15 @@ def _parse_line(line: str, n: int, where: str) -> Step:
     return Step(n, op, args, where)
 
 
-def _check_step(step: Step, known: set[str]) -> None:
+def _check_step(step: Step, known: set[str], bounce_ms: int) -> None:
     if step.op in ("hold", "press"):
         _check_key(step, step.args[0], known)
     if step.op == "type":
         for ch in step.args[0]:
             _check_key(step, ch, known)
     if step.op == "hold":
-        _ms(step, step.args[1], minimum=1)
+        # A press no longer than the contact bounce never registers (Emulator.hold refuses it).
+        _ms(step, step.args[1], minimum=bounce_ms + 1)
     if step.op == "wait":
         _ms(step, step.args[0], minimum=0)
 
@@ -123,7 +119,12 @@ def run(card: Any, steps: list[Step], out: Callable[[str], None] = print,
         base: Path | None = None) -> None:
     """Run steps on an Emulator; raise ExpectationFailed at the first one that fails."""
     for step in steps:
-        _run_step(card, step, out, base or Path.cwd())
+        try:
+            _run_step(card, step, out, base or Path.cwd())
+        except ExpectationFailed:
+            raise
+        except EmulatorError as e:  # the card refused the step: name the line, no traceback
+            raise ExpectationFailed(f"{step.at()}: {e}") from None
 
 
 def _run_step(card: Any, step: Step, out: Callable[[str], None], base: Path) -> None:
@@ -167,6 +168,7 @@ def run_file(card: Any, path: str | Path, out: Callable[[str], None] = print) ->
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise ScenarioError(f"cannot read the scenario {p}: {e}") from None
-    steps = parse(text, card.board.keys, where=str(p))
+    steps = parse(text, card.board.keys, where=str(p),
+                  bounce_ms=getattr(card, "bounce_ms", BOUNCE_MS))
     run(card, steps, out)
     return len(steps)

@@ -28,19 +28,12 @@ from typing import Protocol
 
 from emulator.board import VirtualBoard
 from emulator.clock import VirtualClock, WallClock
+from emulator.errors import EmulatorError
 from emulator.flashmem import PowerCut
 from emulator.hal import BoardReset
-from emulator.repl import BOOT_FIRMWARE, Console, ReplRuntime
+from emulator.repl import BOOT_FIRMWARE, Console, MainEnded, ReplRuntime
 
 MAX_ZERO_STEPS = 1000  # steps returning 0 at one instant before time is forced on by 1 ms
-
-
-class EmulatorError(Exception):
-    """The emulator cannot do what was asked (bad key, dead firmware, ...)."""
-
-
-class FirmwareError(EmulatorError):
-    """The firmware raised an exception out of App.step() (its traceback is the message)."""
 
 
 class Runtime(ReplRuntime, Protocol):
@@ -105,10 +98,12 @@ class Scheduler:
                 self._contact(key, max(t_up, t_down + bounce_ms + 1), False, bounce_ms)
             self.kick.notify_all()
 
-    def key_change(self, key: str, closed: bool, bounce_ms: int = 0) -> None:
-        """Press or release now (the window's mouse and keyboard)."""
+    def key_change(self, key: str, closed: bool, bounce_ms: int = 0,
+                   at: int | None = None) -> None:
+        """Press or release now, or at board time `at` if that is later (the window)."""
         with self.lock:
-            self._contact(key, self.board.clock.now(), closed, bounce_ms)
+            now = self.board.clock.now()
+            self._contact(key, now if at is None else max(now, at), closed, bounce_ms)
             self.kick.notify_all()
 
     def release_all(self) -> None:
@@ -176,6 +171,10 @@ class Scheduler:
             ms = self.runtime.step()
         except BoardReset:
             self.boot(cold=False)
+            return
+        except MainEnded as e:  # booting from flash, main.py stopped: the REPL has the line
+            self.console.main_ended(e.text)
+            self.next_run = now if self.board.serial.card_pending() else None
             return
         except PowerCut:
             self.boot(cold=True)  # the power comes back at once; the caller hears of the cut

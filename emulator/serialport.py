@@ -36,6 +36,9 @@ MAX_BUFFER = 1 << 16  # bytes kept per direction before the oldest are dropped (
 BITS_PER_BYTE = 10  # 8N1: a start bit, 8 data bits, a stop bit
 SLICE_NS = 1_000_000  # a throttled pump wakes at most about once per ms while bytes flow
 RX_LIMIT = 4096  # host->card bytes held in flight before the pump stops reading the host
+# Unpaced, host->card bytes waiting for the card before the pump stops reading the host: a USB
+# CDC device that does not read holds the host's writes back (flow control); none are dropped.
+UNPACED_RX_LIMIT = 16384
 TX_LIMIT = 4096  # card->host bytes held in flight; the rest waits in the SerialLine
 IDLE_S = 0.5  # the pump's select timeout when nothing is in flight
 _NS = 1_000_000_000
@@ -52,6 +55,7 @@ class SerialLine:
         self._from_card = bytearray()
         self.on_input: list[Callable[[], None]] = []  # wake the board (serial wakes it)
         self.on_output: list[Callable[[], None]] = []  # wake the pty/TCP pump
+        self.on_read: list[Callable[[], None]] = []  # the card took input (the pump reads on)
         # The board's interrupt character handler, like MicroPython's USB CDC / UART driver
         # watching for Ctrl-C (micropython.kbd_intr): called for each 0x03 from the host,
         # it returns True when it took the byte (it then never reaches the card's input).
@@ -90,11 +94,19 @@ class SerialLine:
             return len(self._from_card)
 
     # --- card side ---
-    def card_read(self) -> bytes:
+    def card_read(self, limit: int | None = None) -> bytes:
+        """What the host sent (at most `limit` bytes; the rest stays for the next read)."""
         with self._lock:
-            data = bytes(self._to_card)
-            self._to_card.clear()
-            return data
+            if limit is None or len(self._to_card) <= limit:
+                data = bytes(self._to_card)
+                self._to_card.clear()
+            else:
+                data = bytes(self._to_card[:limit])
+                del self._to_card[:limit]
+        if data:
+            for cb in self.on_read:
+                cb()
+        return data
 
     def card_unread(self, data: bytes) -> None:
         """Put input back in front (the REPL hands what follows a soft reset to the firmware)."""
@@ -232,6 +244,7 @@ class _Port:
         self._stop = False
         self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
         line.on_output.append(self._wake)
+        line.on_read.append(self._wake)
 
     def start(self) -> None:
         self._thread.start()
@@ -247,6 +260,8 @@ class _Port:
             self._thread.join(timeout=2)
         with contextlib.suppress(ValueError):
             self.line.on_output.remove(self._wake)
+        with contextlib.suppress(ValueError):
+            self.line.on_read.remove(self._wake)
         self._close_endpoint()  # before the selector closes: a connected client unregisters
         self._sel.close()
         for fd in (self._wake_r, self._wake_w):
@@ -271,6 +286,8 @@ class _Port:
             if data:
                 self.line.host_write(data)
             self._set_reading(len(self._rx) < RX_LIMIT)
+        else:
+            self._set_reading(self.line.card_pending() < UNPACED_RX_LIMIT)
         if self._tx is None:
             self._pending += self.line.host_read()
         else:

@@ -10,13 +10,13 @@ import ast
 from pathlib import Path
 from typing import Any
 
-from host_tools.errors import UsageError
+from host_tools.errors import InvalidInputError
 
 BOARDS_DIR = Path(__file__).resolve().parent.parent / "boards"
 REQUIRED = ("name", "title", "port", "mpy_arch", "keypad", "power", "display", "serial", "flash")
 
 
-class BoardError(UsageError):
+class BoardError(InvalidInputError):
     """A board name is unknown or its file is malformed."""
 
 

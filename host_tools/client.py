@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from dsc import protocol as P
+from dsc import record
 from dsc import session as S
 
 from host_tools.errors import DscError
@@ -263,7 +264,8 @@ class CardClient:
             return ProtocolError("the card's error answer is malformed")
         if code == P.ERR_AUTH_REQUIRED and self._session is not None:
             self._session = None  # the card ended it (idle, reboot, its record changed)
-            return AuthenticationRequired("the card has closed the session (idle for 120 s, "
+            idle_s = P.SESSION_IDLE_MS // 1000
+            return AuthenticationRequired(f"the card has closed the session (idle for {idle_s} s, "
                                           "rebooted or its record changed): authenticate again",
                                           code)
         if code == P.ERR_SESSION:
@@ -328,8 +330,8 @@ class CardClient:
         return self._session is not None
 
     def provision(self, serial_number: str, suite: str, secret: bytes, admin_key: bytes,
-                  pin_len: int = 4, idle_ms: int = 30000, response_ms: int = 60000,
-                  counter: int = 0) -> None:
+                  pin_len: int = record.DEFAULT_PIN_LEN, idle_ms: int = record.DEFAULT_IDLE_MS,
+                  response_ms: int = record.DEFAULT_RESPONSE_MS, counter: int = 0) -> None:
         """Load a card. A blank card takes it in the clear (trusted first use); a provisioned
         card only inside a session. The session ends: authenticate with the new admin key.
         Without a session, a card that INFO showed provisioned is refused here, before the seed
@@ -366,6 +368,18 @@ class CardClient:
         if not fields:
             raise CardRejected("nothing to change")
         self._sealed(P.CMD_SET_CONFIG, fields, True)
+
+    def set_time(self, unix_time: int) -> int | None:
+        """SET_TIME (inside a session): set the card's clock to `unix_time` (seconds since
+        1970 UTC, 2024..2099). Returns what the card's clock read before, None when unset.
+        Retrying is safe: setting the same time twice is the same as once."""
+        f = self._sealed(P.CMD_SET_TIME, [(P.T_TIME, _u(unix_time, 8, "unix_time"))], True)
+        before = f.get(P.T_TIME)
+        if before is None:
+            return None
+        if len(before) != 8:
+            raise ProtocolError("the card's SET_TIME answer is malformed")
+        return int.from_bytes(before, "big")
 
     def test(self, challenge: str, pin: str | None = None, *, timestamp: int | None = None,
              session_info: bytes | None = None) -> str:

@@ -1,4 +1,5 @@
-"""Find attached cards: serial ports whose USB VID:PID a board file names, each asked for INFO.
+"""Find attached cards: serial ports whose USB VID:PID a board file names, and the emulated
+cards that announce themselves (`host_tools.announce`), each asked for INFO.
 
 `--port auto` resolves to the only card found, or fails naming what it found.
 """
@@ -11,6 +12,7 @@ from typing import Any
 
 from serial.tools import list_ports
 
+from host_tools import announce
 from host_tools.boards import board_names, load_board
 from host_tools.client import CardClient, CardInfo
 from host_tools.errors import DscError
@@ -20,10 +22,11 @@ from host_tools.transport import CardNotFound, Transport, open_transport
 @dataclass(frozen=True)
 class Candidate:
     port: str
-    vid: int
-    pid: int
+    vid: int | None           # None for an emulated card
+    pid: int | None
     description: str
-    boards: tuple[str, ...]   # board files with this VID:PID
+    boards: tuple[str, ...]   # board files with this VID:PID (an emulated card: its board)
+    emulated: bool = False
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,8 @@ class Found:
 
     def to_json(self) -> dict[str, Any]:
         c = self.candidate
-        return {"port": c.port, "usb": f"{c.vid:04x}:{c.pid:04x}", "boards": list(c.boards),
+        usb = None if c.vid is None or c.pid is None else f"{c.vid:04x}:{c.pid:04x}"
+        return {"port": c.port, "usb": usb, "boards": list(c.boards), "emulated": c.emulated,
                 "description": c.description, "error": self.error,
                 "info": self.info.to_json() if self.info else None}
 
@@ -51,15 +55,21 @@ def usb_ids() -> dict[tuple[int, int], tuple[str, ...]]:
     return {k: tuple(v) for k, v in ids.items()}
 
 
-def candidates(ports: Iterable[Any] | None = None) -> list[Candidate]:
-    """Serial ports with a known VID:PID (`ports`: list_ports.comports() items, for tests)."""
+def candidates(ports: Iterable[Any] | None = None,
+               announced: Iterable[announce.Announcement] | None = None) -> list[Candidate]:
+    """Serial ports with a known VID:PID (`ports`: list_ports.comports() items, for tests),
+    then the running emulators (`announced`: default, those announced for this user)."""
     ids = usb_ids()
     out = []
     for p in list_ports.comports() if ports is None else ports:
         if p.vid is None or p.pid is None or (p.vid, p.pid) not in ids:
             continue
         out.append(Candidate(p.device, p.vid, p.pid, p.description or "", ids[(p.vid, p.pid)]))
-    return sorted(out, key=lambda c: c.port)
+    out.sort(key=lambda c: c.port)
+    emulated = [Candidate(a.port, None, None, f"emulated card ({a.runtime} runtime, pid {a.pid})",
+                          (a.board,), emulated=True)
+                for a in (announce.read_all() if announced is None else announced)]
+    return out + emulated
 
 
 def probe(candidate: Candidate, opener: Callable[[str], Transport] = open_transport,
@@ -72,14 +82,16 @@ def probe(candidate: Candidate, opener: Callable[[str], Transport] = open_transp
 
 
 def list_cards(ports: Iterable[Any] | None = None,
-               opener: Callable[[str], Transport] = open_transport) -> list[Found]:
-    return [probe(c, opener) for c in candidates(ports)]
+               opener: Callable[[str], Transport] = open_transport,
+               announced: Iterable[announce.Announcement] | None = None) -> list[Found]:
+    return [probe(c, opener) for c in candidates(ports, announced)]
 
 
 def auto_port(ports: Iterable[Any] | None = None,
-              opener: Callable[[str], Transport] = open_transport) -> str:
-    """The port of the only attached card that answers INFO."""
-    found = list_cards(ports, opener)
+              opener: Callable[[str], Transport] = open_transport,
+              announced: Iterable[announce.Announcement] | None = None) -> str:
+    """The port of the only attached or emulated card that answers INFO."""
+    found = list_cards(ports, opener, announced)
     cards = [f for f in found if f.info is not None]
     if len(cards) == 1:
         return cards[0].candidate.port
@@ -87,9 +99,25 @@ def auto_port(ports: Iterable[Any] | None = None,
         others = "; ".join(f"{f.candidate.port}: {f.error}" for f in found)
         raise CardNotFound("no card found" + (f" (ports that did not answer: {others})"
                                               if others else ": is it plugged in?"))
-    names = ", ".join(f"{f.candidate.port} ({f.info.serial_number or 'blank'})"
+    names = ", ".join(f"{f.candidate.port} ({f.info.serial_number or 'blank'}"
+                      f"{', emulated' if f.candidate.emulated else ''})"
                       for f in cards if f.info is not None)
     raise CardNotFound(f"{len(cards)} cards found: {names}; give --port")
+
+
+def only_board(ports: Iterable[Any] | None = None,
+               announced: Iterable[announce.Announcement] | None = None) -> str:
+    """The port of the only board attached (a known VID:PID, or an emulator), whether or not
+    it answers INFO yet: what `dsc flash --port auto` flashes (a MicroPython board with no
+    OpenDSC firmware is no card yet)."""
+    found = candidates(ports, announced)
+    if len(found) == 1:
+        return found[0].port
+    if not found:
+        raise CardNotFound("no board found: is it plugged in? (a board without MicroPython has "
+                           "no serial port yet: see docs/first-flash.md)")
+    raise CardNotFound(f"{len(found)} boards found: {', '.join(c.port for c in found)}; "
+                       "give --port")
 
 
 def resolve_port(port: str) -> str:

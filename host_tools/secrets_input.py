@@ -1,4 +1,4 @@
-"""Reading secrets: from a file, standard input or an environment variable — never from argv.
+"""Reading secrets: from a file, standard input or an environment variable (or a stream).
 
 Key files hold the key as hex text; surrounding whitespace is ignored. Error messages name the
 source, never the content.
@@ -6,9 +6,7 @@ source, never the content.
 
 from __future__ import annotations
 
-import argparse
 import binascii
-import io
 import os
 import sys
 from pathlib import Path
@@ -59,31 +57,3 @@ def read_hex_secret(*, file: str | Path | None = None, stdin: bool = False,
         raise SecretInputError(
             f"the {what} is {len(key)} bytes; it must be {min_bytes} to {max_bytes} bytes")
     return key
-
-
-def add_key_options(parser: argparse.ArgumentParser, *, required: bool,
-                    what: str = "key") -> None:
-    """--key-file / --key-stdin / --key-env, and --key HEX (argv: warned about when used)."""
-    group = parser.add_mutually_exclusive_group(required=required)
-    group.add_argument("--key-file", metavar="FILE", help=f"read the {what} (hex text) from FILE")
-    group.add_argument("--key-stdin", action="store_true",
-                       help=f"read the {what} (hex text) from the first line of standard input")
-    group.add_argument("--key-env", metavar="VAR",
-                       help=f"read the {what} (hex text) from environment variable VAR")
-    group.add_argument("--key", metavar="HEX",
-                       help=f"the {what} as hex on the command line (other users of this "
-                            "machine can read it: prefer the options above)")
-
-
-def key_from_args(args: argparse.Namespace, *, min_bytes: int, max_bytes: int,
-                  what: str = "key", prog: str = "dsc") -> bytes | None:
-    """The key named by add_key_options' options, or None when none was given."""
-    if args.key is not None:
-        print(f"{prog}: warning: --key puts the {what} in the process list and the shell "
-              "history; prefer --key-file, --key-stdin or --key-env", file=sys.stderr)
-        return read_hex_secret(stdin=True, stream=io.StringIO(args.key), what=what,
-                               min_bytes=min_bytes, max_bytes=max_bytes)
-    if args.key_file is None and not args.key_stdin and args.key_env is None:
-        return None
-    return read_hex_secret(file=args.key_file, stdin=args.key_stdin, env=args.key_env,
-                           what=what, min_bytes=min_bytes, max_bytes=max_bytes)

@@ -17,6 +17,12 @@ row to its column, or its pin to ground). See docs/firmware.md for the card beha
 """
 
 
+# How MicroPython gets onto a blank board of each port (docs/first-flash.md has the steps).
+FIRST_FLASH = {"rp2": "hold BOOTSEL while plugging it in, copy the UF2 image onto its USB drive",
+               "esp32": "esptool, through the ROM boot loader",
+               "stm32": "DFU mode (the DFU pin to 3V3), then dfu-util"}
+
+
 def pin_name(board: dict[str, Any], pin: Any) -> str:
     """A pin as the board's silkscreen names it: GP2 on rp2, GPIO2 on esp32, X1 on stm32."""
     if isinstance(pin, str):
@@ -87,6 +93,9 @@ def board_section(board: dict[str, Any]) -> str:
         f"MicroPython port `{board['port']}`, `mpy-cross -march={board['mpy_arch']}`; "
         f"USB {vid:04X}:{pid:04X} ({link}); card files in `{flash['dir']}` "
         f"({flash['fs']}); sleep when off: {board.get('sleep') or 'none'}.",
+        "",
+        f"A blank board gets MicroPython first ({FIRST_FLASH[board['port']]}): see "
+        f"[first-flash.md](first-flash.md#{board['name']}).",
         "",
         "| signal | pin | notes |",
         "|---|---|---|",

@@ -14,18 +14,14 @@ from host_tools.client import CardClient
 from host_tools.transport import open_transport
 
 
-def open_client(port: str) -> CardClient:
-    return CardClient(open_transport(port))
+def open_client(port: str, timeout: float = 3.0) -> CardClient:
+    """A client for the card on `port`; `timeout`: seconds to wait for each answer."""
+    return CardClient(open_transport(port), timeout=timeout)
 
 
 def derive_admin_key(master_admin_key: bytes, serial_number: str) -> bytes:
     """The card's admin key: `host_tools.admin_keys` diversifies the master admin key."""
     return admin_keys.derive_admin_key(master_admin_key, serial_number)
-
-
-def read_master_admin_key(file: str | None) -> bytes:
-    """From `file`, else the file named by DSC_ADMIN_MASTER_KEY_FILE (never argv)."""
-    return admin_keys.read_master_key(file)
 
 
 def resolve_ports(ports: Sequence[str]) -> list[str]:

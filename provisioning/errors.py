@@ -1,16 +1,23 @@
 """Exceptions of the provisioning package: one base class, subclasses that carry data.
 
-All derive from `host_tools.errors.DscError`, so the `dsc` command prints them as one line.
-None of them ever carries a secret.
+They carry facts and data (status, reason, attempts left), never an exit status or an option
+name: the `dsc` command (host_tools/cli/exits.py) decides how each one is reported. None of them
+ever carries a secret. Errors of the host tools underneath (a card that does not answer, ...)
+pass through as `host_tools.errors.DscError`.
 """
 
 from __future__ import annotations
 
-from host_tools.errors import DscError, UsageError
+from enum import StrEnum
 
 
-class ProvisioningError(DscError):
-    """Base of every error raised by the provisioning package."""
+class ProvisioningError(Exception):
+    """Base of every error raised by the provisioning package. `field` names the input to
+    blame (`pin_len`, `pin`, ...) when one is, so a caller can point at its way of giving it."""
+
+    def __init__(self, message: str = "", *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class RegistryError(ProvisioningError):
@@ -25,7 +32,7 @@ class NotFoundError(ProvisioningError):
     """A card, user or challenge the command names is not in the registry."""
 
 
-class InvalidInputError(ProvisioningError, UsageError):
+class InvalidInputError(ProvisioningError):
     """An argument or input file is wrong (bad PIN, unknown suite, ...); nothing changed."""
 
 
@@ -42,10 +49,23 @@ class UserStateError(ProvisioningError):
     """The user has no card in a state the operation needs (e.g. nothing to reactivate)."""
 
 
-class VerificationRejected(ProvisioningError):
-    """A response, passcode or code was refused; `reason` is one of `verification.REASONS`."""
+class Reason(StrEnum):
+    """Why a response, passcode or code was refused. The values are the words the registry
+    has always reported (JSON, audit log), so a Reason compares equal to its old string."""
 
-    def __init__(self, message: str, *, reason: str, attempts_remaining: int | None = None) -> None:
+    WRONG = "wrong"
+    EXPIRED = "expired"
+    ALREADY_USED = "already used"
+    LOCKED = "locked"
+    NO_ACTIVE_CARD = "no active card"
+    UNKNOWN_CHALLENGE = "unknown challenge"
+
+
+class VerificationRejected(ProvisioningError):
+    """A response, passcode or code was refused; `reason` says why (a `Reason`)."""
+
+    def __init__(self, message: str, *, reason: Reason,
+                 attempts_remaining: int | None = None) -> None:
         super().__init__(message)
         self.reason = reason
         self.attempts_remaining = attempts_remaining

@@ -2,20 +2,20 @@
 
 Pillow draws the card at 200 dpi on an A6-like page: a title, the holder, the expiry date, then
 the grid with column letters and row numbers. PDF output is the same image in a PDF wrapper
-(Pillow's writer), so both formats print identically. The file is created with mode 0600: it
-is a secret until it reaches its holder.
+(Pillow's writer), so both formats print identically. The file is created new with mode 0600
+and renamed into place (`provisioning.files`): it is a secret until it reaches its holder.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
-import os
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
 from provisioning.errors import InvalidInputError
+from provisioning.files import check_target, write_private
 from provisioning.temporary import COLUMNS, grid_rows
 
 _CELL_W, _CELL_H, _MARGIN = 150, 70, 60
@@ -27,17 +27,15 @@ def check_path(out: Path) -> str:
     fmt = _FORMATS.get(out.suffix.lower())
     if fmt is None:
         raise InvalidInputError(f"{out}: the security card is written as .png or .pdf")
-    if not out.parent.is_dir():
-        raise InvalidInputError(f"{out}: no directory {out.parent}")
+    check_target(out, InvalidInputError)
     return fmt
 
 
 def render(grid: list[str], user: str, expires_at: int, out: Path) -> None:
     fmt = check_path(out)
     image = _draw(grid, user, expires_at)
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        image.save(f, format=fmt, resolution=200.0)
+    write_private(out, lambda f: image.save(f, format=fmt, resolution=200.0),
+                  InvalidInputError)
 
 
 def render_bytes(grid: list[str], user: str, expires_at: int, fmt: str = "PDF") -> bytes:

@@ -3,6 +3,7 @@
     blank ──provision──▶ provisioned (in stock) ──assign──▶ assigned ──activate──▶ active
     active ──temporary access──▶ unavailable ──reactivate──▶ active
     assigned | active | unavailable ──lost──▶ lost (disabled; a replacement can be assigned)
+    lost ──found──▶ active    (it turned up and no replacement took its place)
     lost ──return──▶ returned ──wipe──▶ wiped   (the physical card is blank again, for reuse)
                      returned ──retire──▶ retired
 
@@ -35,6 +36,7 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "temporary-access": ((ACTIVE,), UNAVAILABLE),
     "reactivate": ((UNAVAILABLE,), ACTIVE),
     "lost": ((ASSIGNED, ACTIVE, UNAVAILABLE), LOST),
+    "found": ((LOST,), ACTIVE),
     "return": ((LOST,), RETURNED),
     "wipe": ((RETURNED,), WIPED),
     "retire": ((RETURNED,), RETIRED),
@@ -47,7 +49,8 @@ _NEXT_STEP = {
     ASSIGNED: "it waits for its first correct response or `dsc activate`",
     ACTIVE: "it is in use",
     UNAVAILABLE: "temporary access is running: end it with `dsc reactivate`",
-    LOST: "it is disabled: assign a replacement with `dsc replace`, or `dsc return` it",
+    LOST: "it is disabled: assign a replacement with `dsc replace`, `dsc found` it when it "
+          "turns up, or `dsc return` it",
     RETURNED: "wipe it for reuse with `dsc wipe` or retire it with `dsc retire`",
     WIPED: "it was wiped: provision the card again (it gets a new serial number)",
     RETIRED: "it is retired for good",
@@ -62,6 +65,7 @@ _DOING = {
     "temporary-access": "give temporary access in place of card {}",
     "reactivate": "reactivate card {}",
     "lost": "report card {} lost",
+    "found": "record card {} as found",
     "return": "record card {} as returned",
     "wipe": "wipe card {}",
     "retire": "retire card {}",

@@ -12,7 +12,11 @@ Decisions:
   itself, and a user keeps one PIN across cards of different suites.
 - Counter suites: the card advances its counter on every response, also ones never sent to
   the server, so the check looks ahead `COUNTER_WINDOW` values and resynchronises.
-- Time suites: one step of clock drift either way is accepted.
+- Time suites: the card computes its time step from its own clock, at some moment between the
+  challenge's issue and the verification. Accepted: every step from the issue's to the
+  verification's, and `TIME_WINDOW` (1) more on either side for the card's clock drift; so a
+  card whose clock is off by up to one time step is always accepted (at most `MAX_TIME_STEPS`
+  steps are tried, the ones nearest the verification).
 - Session (S) suites are refused: the card has no session input on its keypad.
 """
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import random
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +35,9 @@ from dsc import ocra
 from provisioning.errors import InvalidInputError
 
 COUNTER_WINDOW = 10
+_SYSTEM = secrets.SystemRandom()  # the default random source: the OS's CSPRNG
 TIME_WINDOW = 1
+MAX_TIME_STEPS = 64  # bounds the work per verification for short steps (T1S) and long TTLs
 _PIN_HASHES = (("SHA1", hashlib.sha1, 20), ("SHA256", hashlib.sha256, 32),
                ("SHA512", hashlib.sha512, 64))
 _SEED_BYTES = {"SHA1": 20, "SHA256": 32, "SHA512": 64}
@@ -71,12 +78,12 @@ def suite_info(suite: str) -> SuiteInfo:
                      parsed=parsed)
 
 
-def new_challenge(info: SuiteInfo) -> str:
-    return "".join(secrets.choice("0123456789") for _ in range(info.challenge_len))
+def new_challenge(info: SuiteInfo, rng: random.Random = _SYSTEM) -> str:
+    return "".join(rng.choice("0123456789") for _ in range(info.challenge_len))
 
 
-def new_seed(info: SuiteInfo) -> bytes:
-    return secrets.token_bytes(info.seed_bytes)
+def new_seed(info: SuiteInfo, rng: random.Random = _SYSTEM) -> bytes:
+    return rng.randbytes(info.seed_bytes)
 
 
 def check_pin(pin: str, pin_len: int) -> None:
@@ -108,13 +115,16 @@ def compute(info: SuiteInfo, seed: bytes, challenge: str, material: bytes | None
 
 
 def match(info: SuiteInfo, seed: bytes, challenge: str, material: bytes | None,
-          response: str, *, counter: int = 0, now: int = 0) -> int | None:
-    """None when `response` is wrong; else the counter value that matched (0 without C)."""
+          response: str, *, counter: int = 0, now: int = 0,
+          since: int | None = None) -> int | None:
+    """None when `response` is wrong; else the counter value that matched (0 without C).
+    Time suites: `since` is when the challenge was issued (default `now`)."""
     counters = range(counter, counter + COUNTER_WINDOW + 1) if info.counter else (None,)
     steps: tuple[int | None, ...] = (None,)
     if info.time_step:
-        here = now // info.time_step
-        steps = tuple(here + d for d in range(-TIME_WINDOW, TIME_WINDOW + 1))
+        last = now // info.time_step + TIME_WINDOW
+        first = min(now, now if since is None else since) // info.time_step - TIME_WINDOW
+        steps = tuple(range(last, max(first, last - MAX_TIME_STEPS + 1) - 1, -1))
     for c in counters:
         for t in steps:
             expected = compute(info, seed, challenge, material, c, t)

@@ -3,29 +3,34 @@
 For one card: INFO; allocate a serial number (a `blank` row: no secret recorded); seed from
 `secrets`; admin key derived from the master admin key and the serial number; PROVISION; AUTH
 with the new admin key; TEST with a random challenge and PIN, compared with the response the
-firmware's OCRA computes here; only then `confirm_provisioned` stores the sealed seed and marks
-the card provisioned. A card that fails midway is not recorded. The next run picks it up: a
+firmware's OCRA computes here; LOCK (the production lock: the REPL is unreachable from then on,
+so nobody reads the record through it) and INFO to see that the card says `locked`; only then
+`confirm_provisioned` stores the sealed seed and marks the card provisioned. A development card
+(REPL left open for debugging) is an explicit choice (`Options.development`) and is recorded as
+one. A card that fails midway is not recorded. The next run picks it up: a
 still-blank card gets a fresh serial number, a card that kept its new serial number but never
 confirmed it (`blank` in the registry) is provisioned again under that serial number, after AUTH
 with its derived admin key.
 
-Batch mode waits for each next card on the given ports (swap cards on one port, or give several
-ports), skips cards whose serial number is already done, and stops at the first failure (the
-summary says which card; running again resumes).
+Batch mode: with a count, it waits for that many new cards on the given ports (swap cards on
+one port); without one, it provisions one card per port, and a port whose card is already done
+counts as settled, so running a partly done batch again finishes it. Either way it skips cards
+whose serial number is already done and stops at the first failure (the summary says which
+card; running again resumes). A port that cannot be opened at the start is named at once.
 """
 
 from __future__ import annotations
 
-import hmac
-import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from dsc import ocra
+from dsc import record
 
+from host_tools.confirm import ConfirmationFailed, confirm_seed
 from host_tools.errors import DscError
+from host_tools.text import printable
 from provisioning import lifecycle, ocra_check
 from provisioning.errors import InvalidInputError, ProvisionFailed
 from provisioning.registry import Registry
@@ -38,6 +43,7 @@ class Info(Protocol):
     firmware: str
     board: str
     provisioned: bool
+    locked: bool
 
 
 class Client(Protocol):
@@ -49,7 +55,9 @@ class Client(Protocol):
                   pin_len: int = 4, idle_ms: int = 30000, response_ms: int = 60000) -> None: ...
     def test(self, challenge: str, pin: str | None = None, *,
              timestamp: int | None = None) -> str: ...
+    def set_time(self, unix_time: int) -> int | None: ...
     def wipe(self) -> None: ...
+    def lock(self) -> None: ...
     def close(self) -> None: ...
 
 
@@ -61,6 +69,7 @@ class Provisioned:
     firmware: str
     seconds: float
     resumed: bool          # True: a card left unconfirmed by an earlier run
+    locked: bool = True    # False: a development card (REPL reachable)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,11 +77,12 @@ class Provisioned:
 
 @dataclass(frozen=True)
 class Options:
-    suite: str = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
+    suite: str = record.DEFAULT_SUITE
     batch: str | None = None
-    pin_len: int = 4
-    idle_ms: int = 30000
-    response_ms: int = 60000
+    pin_len: int = record.DEFAULT_PIN_LEN
+    idle_ms: int = record.DEFAULT_IDLE_MS
+    response_ms: int = record.DEFAULT_RESPONSE_MS
+    development: bool = False  # leave the REPL reachable: a development card, never issued
 
 
 def provision_one(reg: Registry, client: Client, master_admin_key: bytes, derive: DeriveKey,
@@ -89,26 +99,45 @@ def provision_one(reg: Registry, client: Client, master_admin_key: bytes, derive
         serial = reg.allocate_serial(opts.suite, board=card.board, firmware=card.firmware,
                                      batch=opts.batch, pin_len=opts.pin_len)
         admin_key = derive(master_admin_key, serial)
-    seed = ocra_check.new_seed(info)
+    seed = ocra_check.new_seed(info, reg.random)
     _step(serial, "PROVISION", lambda: client.provision(
         serial, opts.suite, seed, admin_key, pin_len=opts.pin_len, idle_ms=opts.idle_ms,
         response_ms=opts.response_ms))
     _step(serial, "AUTH", lambda: client.authenticate(admin_key))
+    if info.time_step:  # a T suite computes with the card's clock: the registry's time
+        _step(serial, "SET_TIME", lambda: client.set_time(reg.now()))
     _confirm(reg, client, serial, seed, info, opts)
+    locked = _lock(client, serial, opts.development)
     reg.confirm_provisioned(serial, seed=seed, admin_key=admin_key, suite=opts.suite,
                             board=card.board, firmware=card.firmware, batch=opts.batch,
-                            pin_len=opts.pin_len)
+                            pin_len=opts.pin_len, development=not locked)
     return Provisioned(serial, opts.suite, card.board, card.firmware,
-                       round(time.perf_counter() - t0, 3), resumed)
+                       round(time.perf_counter() - t0, 3), resumed, locked)
+
+
+def _lock(client: Client, serial: str, development: bool) -> bool:
+    """LOCK (unless a development card is wanted), then INFO: True when the card says it is
+    locked. A card for issue that does not confirm the lock is not recorded."""
+    if not development:
+        _step(serial, "LOCK", client.lock)
+    after = _step(serial, "INFO after LOCK", client.info)
+    if after.serial_number != serial:
+        raise ProvisionFailed(f"card {serial}: INFO names another card after LOCK; it is not "
+                              f"recorded as provisioned", serial_number=serial)
+    if not development and not after.locked:
+        raise ProvisionFailed(f"card {serial} did not confirm the production lock (INFO says "
+                              f"it is not locked); it is not recorded as provisioned: run "
+                              f"`dsc provision` again", serial_number=serial)
+    return bool(after.locked)
 
 
 def _pending_serial(reg: Registry, card: Info) -> str:
     serial = card.serial_number or "?"
     row = reg.db.one("SELECT status FROM cards WHERE serial_number = ?", (serial,))
-    if row is None:
-        raise ProvisionFailed(f"the card is already provisioned as {serial}, which this registry "
-                              f"does not know: factory-reset it first (or import its PSKC)",
-                              serial_number=serial)
+    if row is None:  # the card's own words: escaped (a hostile card may send escapes)
+        raise ProvisionFailed(f"the card is already provisioned as {printable(serial)}, which "
+                              f"this registry does not know: factory-reset it first (or import "
+                              f"its PSKC)", serial_number=printable(serial))
     if row["status"] != lifecycle.BLANK:
         raise AlreadyDone(serial, row["status"])
     return serial
@@ -116,18 +145,18 @@ def _pending_serial(reg: Registry, card: Info) -> str:
 
 def _confirm(reg: Registry, client: Client, serial: str, seed: bytes,
              info: ocra_check.SuiteInfo, opts: Options) -> None:
-    """TEST: the card must compute the response the registry expects from the new seed."""
-    challenge = ocra_check.new_challenge(info)
-    pin = "".join(secrets.choice("0123456789") for _ in range(opts.pin_len)) \
-        if info.pin_hash else None
-    stamp = reg.now() // info.time_step if info.time_step else None
-    got = _step(serial, "TEST", lambda: client.test(challenge, pin, timestamp=stamp))
-    want = ocra.response(info.parsed, seed, challenge, counter=0 if info.counter else None,
-                         pin=pin, timestamp=stamp)
-    if not hmac.compare_digest(str(got).encode(), str(want).encode()):
-        raise ProvisionFailed(f"card {serial} answered TEST with a wrong response: it does not "
-                              f"hold the new secret; not recorded, run `dsc provision` again",
-                              serial_number=serial)
+    """TEST: the card must compute the response the registry expects from the new seed (the
+    host tools' one confirmation path, on the registry's clock and random source)."""
+    def test() -> None:
+        try:
+            confirm_seed(client, info.parsed, seed, pin_len=opts.pin_len, now=reg.now,
+                         rng=reg.random)
+        except ConfirmationFailed:
+            raise ProvisionFailed(f"card {serial} answered TEST with a wrong response: it does "
+                                  f"not hold the new secret; not recorded, run `dsc provision` "
+                                  f"again", serial_number=serial) from None
+
+    _step(serial, "TEST", test)
 
 
 def _step(serial: str, what: str, fn: Callable[[], Any]) -> Any:
@@ -165,20 +194,38 @@ class Batch:
                 "failed": self.failed}
 
 
-def provision_batch(reg: Registry, ports: Sequence[str], opener: Opener, count: int,
+def provision_batch(reg: Registry, ports: Sequence[str], opener: Opener, count: int | None,
                     master_admin_key: bytes, derive: DeriveKey, opts: Options, *,
                     wait: float = 300.0, poll: float = 0.5, report: Report = lambda s: None,
                     progress: Callable[[int, int], None] = lambda i, n: None) -> Batch:
+    """`count` new cards on `ports` (swapping cards), or with `count` None one card per port
+    (a port whose card is already done counts)."""
     ocra_check.suite_info(opts.suite)  # a bad suite is refused before any card is touched
     if not 4 <= opts.pin_len <= 12:
-        raise InvalidInputError("--pin-len must be 4 to 12")
-    batch = Batch(wanted=count, done=[], skipped=[])
-    progress(0, count)
-    while len(batch.done) < count:
-        client = _next_card(reg, ports, opener, batch, wait, poll, report)
-        if client is None:
+        raise InvalidInputError("a PIN length must be 4 to 12", field="pin_len")
+    if count is not None and count < 1:
+        raise InvalidInputError("the number of cards must be at least 1")
+    _check_ports(ports, opener)
+    per_port = count is None
+    wanted = len(ports) if count is None else count
+    batch = Batch(wanted=wanted, done=[], skipped=[])
+    pending = list(ports)  # per port: the ports still to settle
+    progress(0, wanted)
+
+    def settled() -> int:
+        return len(batch.done) + (len(batch.skipped) if per_port else 0)
+
+    while settled() < wanted:
+        found = _next_card(reg, pending if per_port else ports, opener, batch, wait, poll,
+                           report, per_port)
+        if found is None:
             batch.failed = f"no new card within {wait:g} s"
             break
+        port, client = found
+        if client is None:  # per port: that port's card was done already
+            pending.remove(port)
+            progress(settled(), wanted)
+            continue
         try:
             batch.done.append(provision_one(reg, client, master_admin_key, derive, opts))
         except ProvisionFailed as e:
@@ -186,15 +233,34 @@ def provision_batch(reg: Registry, ports: Sequence[str], opener: Opener, count: 
             break
         finally:
             client.close()
+        if per_port:
+            pending.remove(port)
         report(f"provisioned {batch.done[-1].serial_number}: connect the next card"
-               if len(batch.done) < count else f"provisioned {batch.done[-1].serial_number}")
-        progress(len(batch.done), count)
+               if settled() < wanted and not per_port
+               else f"provisioned {batch.done[-1].serial_number}")
+        progress(settled(), wanted)
     return batch
 
 
+def _check_ports(ports: Sequence[str], opener: Opener) -> None:
+    """A port that cannot be opened at the start is named at once (a mistyped name), instead
+    of being polled for the whole wait."""
+    if len(set(ports)) != len(ports):
+        raise InvalidInputError("a port is named twice")
+    for port in ports:
+        try:
+            opener(port).close()
+        except DscError as e:
+            raise InvalidInputError(f"cannot open port {printable(port)} ({e}): check its name "
+                                    f"and that a card is connected; nothing was provisioned"
+                                    ) from None
+
+
 def _next_card(reg: Registry, ports: Sequence[str], opener: Opener, batch: Batch,
-               wait: float, poll: float, report: Report) -> Client | None:
-    """The first port whose card can be provisioned (blank, or left pending), polling."""
+               wait: float, poll: float, report: Report,
+               per_port: bool = False) -> tuple[str, Client | None] | None:
+    """The first port whose card can be provisioned (blank, or left pending), polling;
+    per port, also a port whose card is done already (with no client)."""
     deadline = time.monotonic() + wait
     while True:
         for port in ports:
@@ -203,12 +269,15 @@ def _next_card(reg: Registry, ports: Sequence[str], opener: Opener, batch: Batch
                 continue
             todo, done = _card_state(reg, client)
             if todo:
-                return client
+                return port, client
             client.close()
             ours = {p.serial_number for p in batch.done}  # still on the port until swapped
             if done is not None and done not in batch.skipped and done not in ours:
                 batch.skipped.append(done)
-                report(f"{port}: card {done} is already done: connect the next card")
+                report(f"{port}: card {done} is already done"
+                       + ("" if per_port else ": connect the next card"))
+                if per_port:
+                    return port, None
         if time.monotonic() >= deadline:
             return None
         time.sleep(poll)

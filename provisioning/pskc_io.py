@@ -11,33 +11,50 @@ Each card becomes one KeyPackage that another OCRA server can take over:
   checked by the server, with the card's PIN length and the registry's failure limit;
 - `Counter` for counter suites, `TimeInterval` for time suites.
 
-Files are always encrypted (seeds are secrets): with a password (PBKDF2, AES-256-CBC and an
-HMAC over the ciphertext) or a pre-shared AES key. Import checks every key package before it
-writes anything (suite, formats that fit it, secret, PIN policy, serial numbers), then records
-all cards in one transaction: a bad file changes nothing.
-Imported cards enter as `provisioned` (the exporting system vouches for them; they carry no
-admin key of ours, so they cannot be wiped over the service protocol without one).
+Files are always encrypted (seeds are secrets): with a strong password (`check_password`:
+PBKDF2, AES-256-CBC and an HMAC over the ciphertext) or a pre-shared AES key. The file is
+created new, owner-only, and renamed into place (`provisioning.files`). Only cards that may
+serve leave (in stock, assigned, active, unavailable): a lost or returned card is not
+exported, so no other system can take it as stock.
+
+Import reads a hostile file safely before python-pskc sees it: at most `MAX_FILE_BYTES`, no
+DTD or entities, elements nested at most `MAX_DEPTH` deep, no text longer than `MAX_TEXT`;
+a PBKDF2 iteration count above `MAX_PBKDF2_ITERATIONS` is refused before any key is derived.
+It checks every key package before it writes anything (suite, formats that fit it, secret, PIN
+policy, serial number and key id, counter range), then records all cards in one transaction:
+a bad file changes nothing. Imported cards enter as `provisioned` (the exporting system vouches
+for them; they carry no admin key of ours, so they cannot be wiped over the service protocol
+without one).
 """
 
 from __future__ import annotations
 
-import os
+import io
 import re
+import xml.parsers.expat
 from dataclasses import dataclass
 from pathlib import Path
 
 import pskc
 from pskc.exceptions import PSKCError
 
+from host_tools.text import printable
 from provisioning import lifecycle, ocra_check
 from provisioning.errors import InvalidInputError, NotFoundError, PskcError
+from provisioning.files import check_target, write_private
 from provisioning.registry import Registry
 
 ALGORITHM = "urn:ietf:params:xml:ns:keyprov:pskc#OCRA-1"
 _ENCODING = {"N": "DECIMAL", "A": "ALPHANUMERIC", "H": "HEXADECIMAL"}
-_WITH_SEED = (lifecycle.PROVISIONED, lifecycle.ASSIGNED, lifecycle.ACTIVE,
-              lifecycle.UNAVAILABLE, lifecycle.LOST, lifecycle.RETURNED)
-_SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# Cards that may serve: the only ones exported (a lost card must not become stock elsewhere).
+_MAY_SERVE = (lifecycle.PROVISIONED, lifecycle.ASSIGNED, lifecycle.ACTIVE, lifecycle.UNAVAILABLE)
+_SERIAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # used with fullmatch: no newline
+MAX_FILE_BYTES = 8 << 20
+MAX_DEPTH = 32
+MAX_TEXT = 64 << 10
+MAX_PBKDF2_ITERATIONS = 2_000_000
+MAX_COUNTER = (1 << 63) - 1  # the registry's BIGINT
+PASSWORD_MIN = 12
 _PSK_ALGORITHMS = {16: "aes128-cbc", 24: "aes192-cbc", 32: "aes256-cbc"}
 
 
@@ -50,7 +67,7 @@ class Protection:
 
     def __post_init__(self) -> None:
         if (self.password is None) == (self.psk is None):
-            raise PskcError("give a password (--password-stdin) or a key file (--psk-file)")
+            raise PskcError("give a password or a pre-shared key file", field="protection")
         if self.psk is not None and len(self.psk) not in _PSK_ALGORITHMS:
             raise PskcError("the pre-shared key must be 16, 24 or 32 bytes (AES)")
 
@@ -62,8 +79,9 @@ class Protection:
 def export(reg: Registry, out: Path, protection: Protection,
            serials: list[str] | None = None) -> list[str]:
     """Write the cards' seeds to `out`; returns the serial numbers exported."""
-    if not out.parent.is_dir():
-        raise PskcError(f"{out}: no directory {out.parent}")
+    check_target(out, PskcError)
+    if protection.password is not None:
+        check_password(protection.password)
     cards = _cards_to_export(reg, serials)
     doc = pskc.PSKC()
     for card in cards:
@@ -84,29 +102,25 @@ def export(reg: Registry, out: Path, protection: Protection,
 
 
 def _write(doc: pskc.PSKC, out: Path) -> None:
-    """Owner-only file, written whole under a temporary name, then renamed into place."""
-    tmp = out.with_name(out.name + ".tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            doc.write(f)
-        os.replace(tmp, out)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise PskcError(f"cannot write {out}: {e.strerror}") from None
+    """Owner-only file, created new under a temporary name, then renamed into place."""
+    write_private(out, doc.write, PskcError)
 
 
 def _cards_to_export(reg: Registry, serials: list[str] | None) -> list[_Card]:
     views = [reg.card(s) for s in serials] if serials else reg.cards()
     cards = []
     for v in views:
-        if v.status not in _WITH_SEED:
+        if v.status not in _MAY_SERVE:
             if serials:
-                raise PskcError(f"card {v.serial_number} is {v.status}: it holds no seed to export")
+                why = "it holds no seed" if v.status in (lifecycle.BLANK, lifecycle.WIPED,
+                                                         lifecycle.RETIRED) else \
+                    "it may not serve, so no other system may take it"
+                raise PskcError(f"card {v.serial_number} is {v.status}: {why}; nothing "
+                                f"exported")
             continue
         cards.append(_Card(v.serial_number, v.suite, v.pin_len))
     if not cards:
-        raise NotFoundError("no card with a seed to export")
+        raise NotFoundError("no card that may serve to export")
     return cards
 
 
@@ -149,15 +163,17 @@ class Imported:
 
 def read(path: Path, protection: Protection | None) -> list[Imported]:
     """Parse, decrypt and check every key package; raises PskcError naming what is wrong."""
+    data = _read_bounded(path)
+    _prescan(data, path)
     try:
-        doc = pskc.PSKC(str(path))
-    except FileNotFoundError:
-        raise PskcError(f"no PSKC file {path}") from None
-    except (PSKCError, OSError, ValueError) as e:
+        doc = pskc.PSKC(io.BytesIO(data))
+    except (PSKCError, OSError, ValueError, RecursionError, SyntaxError) as e:
         raise PskcError(f"{path} is not a valid PSKC file: {_short(e)}") from None
     if doc.encryption.is_encrypted:
         if protection is None:
-            raise PskcError(f"{path} is encrypted: give --password-stdin or --psk-file")
+            raise PskcError(f"{path} is encrypted: give its password or pre-shared key",
+                            field="protection")
+        _check_derivation(doc, path)
         _unlock(doc, protection, path)
     if not doc.keys:
         raise PskcError(f"{path} holds no key packages")
@@ -169,6 +185,83 @@ def read(path: Path, protection: Protection | None) -> list[Imported]:
         seen.add(item.serial_number)
         out.append(item)
     return out
+
+
+def check_password(password: str) -> None:
+    """A password that protects seeds in transit must be strong: at least 12 characters
+    mixing three of lower case, upper case, digits and others, or a passphrase of at least 20;
+    and never mostly one repeated pattern (at least 8 different characters)."""
+    classes = sum(any(f(c) for c in password) for f in (
+        str.islower, str.isupper, str.isdigit, lambda c: not c.isalnum()))
+    long_enough = len(password) >= 20 or (len(password) >= PASSWORD_MIN and classes >= 3)
+    if not long_enough or len(set(password)) < 8:
+        raise InvalidInputError("the export password is too weak: use at least 12 characters "
+                                "mixing three of lower case, upper case, digits and symbols, "
+                                "or a passphrase of 20 or more (or a pre-shared key file)")
+
+
+def _read_bounded(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise PskcError(f"no PSKC file {path}") from None
+    except OSError as e:
+        raise PskcError(f"cannot read {path}: {e.strerror}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise PskcError(f"{path} is larger than {MAX_FILE_BYTES >> 20} MiB: not imported")
+    return data
+
+
+class _Refused(Exception):
+    pass
+
+
+def _prescan(data: bytes, path: Path) -> None:
+    """One pass of expat over the file before python-pskc parses it: no DTD (entities), a
+    bounded depth and bounded text. Expat itself is not recursive."""
+    parser = xml.parsers.expat.ParserCreate()
+    depth = [0, 0]  # current depth, length of the current text run
+
+    def start(name: str, attrs: object) -> None:
+        depth[0] += 1
+        depth[1] = 0
+        if depth[0] > MAX_DEPTH:
+            raise _Refused(f"elements nested deeper than {MAX_DEPTH}")
+
+    def end(name: str) -> None:
+        depth[0] -= 1
+        depth[1] = 0
+
+    def text(chunk: str) -> None:
+        depth[1] += len(chunk)
+        if depth[1] > MAX_TEXT:
+            raise _Refused(f"a text longer than {MAX_TEXT >> 10} KiB")
+
+    def doctype(*args: object) -> None:
+        raise _Refused("a DTD (entities are not allowed)")
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = text
+    parser.StartDoctypeDeclHandler = doctype
+    parser.EntityDeclHandler = doctype
+    try:
+        parser.Parse(data, True)
+    except _Refused as e:
+        raise PskcError(f"{path} is refused: {e}") from None
+    except xml.parsers.expat.ExpatError as e:
+        raise PskcError(f"{path} is not a valid PSKC file: {_short(e)}") from None
+
+
+def _check_derivation(doc: pskc.PSKC, path: Path) -> None:
+    derivation = doc.encryption.derivation
+    iterations, length = derivation.pbkdf2_iterations, derivation.pbkdf2_key_length
+    if iterations is not None and not 1 <= int(iterations) <= MAX_PBKDF2_ITERATIONS:
+        raise PskcError(f"{path}: a PBKDF2 iteration count of {int(iterations):,} is out of "
+                        f"range (1 to {MAX_PBKDF2_ITERATIONS:,}): not imported")
+    if length is not None and not 16 <= int(length) <= 64:
+        raise PskcError(f"{path}: a PBKDF2 key length of {int(length)} bytes is out of range")
 
 
 def _unlock(doc: pskc.PSKC, protection: Protection, path: Path) -> None:
@@ -183,9 +276,12 @@ def _unlock(doc: pskc.PSKC, protection: Protection, path: Path) -> None:
 
 def _check_key(key: pskc.key.Key, number: int, path: Path) -> Imported:
     where = f"{path}, key package {number}"
-    serial = key.serial or key.id
-    if not serial or not _SERIAL.match(str(serial)):
-        raise PskcError(f"{where}: missing or unusable serial number {serial!r}")
+    serial = key.serial or key.id  # the key id stands in when there is no serial number
+    if not serial or not _SERIAL.fullmatch(str(serial)):
+        raise PskcError(f"{where}: missing or unusable serial number '{printable(serial)}' "
+                        f"(letters, digits, '.', '_', '-'; at most 64)")
+    if key.id is not None and printable(key.id) != str(key.id):
+        raise PskcError(f"{where}: the key id '{printable(key.id)}' holds control characters")
     suite = _suite_of(key, f"{where} ({serial})")
     try:
         info = ocra_check.suite_info(suite)
@@ -200,7 +296,23 @@ def _check_key(key: pskc.key.Key, number: int, path: Path) -> Imported:
     if not seed or len(seed) < 16:
         raise PskcError(f"{where} ({serial}): no secret, or shorter than 16 bytes")
     pin_len = _pin_len(key, info, where, str(serial))
-    return Imported(str(serial), info.suite, bytes(seed), pin_len, int(key.counter or 0))
+    return Imported(str(serial), info.suite, bytes(seed), pin_len,
+                    _counter(key, info, where, str(serial)))
+
+
+def _counter(key: pskc.key.Key, info: ocra_check.SuiteInfo, where: str, serial: str) -> int:
+    try:
+        counter = int(key.counter or 0)
+        step = None if key.time_interval is None else int(key.time_interval)
+    except (TypeError, ValueError):
+        raise PskcError(f"{where} ({serial}): the counter or time interval is not a number"
+                        ) from None
+    if not 0 <= counter <= MAX_COUNTER:
+        raise PskcError(f"{where} ({serial}): counter {counter} out of range (0 to 2^63-1)")
+    if step is not None and info.time_step and step != info.time_step:
+        raise PskcError(f"{where} ({serial}): time interval {step} s does not fit the suite "
+                        f"{info.suite} ({info.time_step} s)")
+    return counter
 
 
 def _suite_of(key: pskc.key.Key, where: str) -> str:

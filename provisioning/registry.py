@@ -3,7 +3,9 @@
 Every operation that changes more than one row runs in one transaction together with its audit
 entry: it happens completely, with its record in the log, or not at all. Time comes from an
 injectable `clock` (seconds since the epoch), so expiry and lock windows are testable without
-sleeping. Verification and temporary access live in `verification.py` and `temporary.py`.
+sleeping, and randomness from an injectable `random` (a `random.Random`; by default the
+system's CSPRNG), so challenges, passcodes, grids and seeds can be checked value for value.
+Verification and temporary access live in `verification.py` and `temporary.py`.
 """
 
 from __future__ import annotations
@@ -11,12 +13,16 @@ from __future__ import annotations
 import getpass
 import logging
 import os
+import random as _random
 import re
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
+
+from dsc import record
 
 from provisioning import audit, integrity, lifecycle, ocra_check, schema
 from provisioning.db import Database, Row, is_postgres_url, sqlite_path
@@ -42,7 +48,7 @@ from provisioning.keys import (
 log = logging.getLogger("provisioning.registry")
 
 Clock = Callable[[], float]
-DEFAULT_SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
+DEFAULT_SUITE = record.DEFAULT_SUITE
 _CHECK = b"OpenDSC registry key check"
 _HEAD_MAC_SINCE = 2  # the schema version that gave the audit head its MAC
 _DAY = 86400
@@ -74,7 +80,7 @@ class Policy:
     lock_seconds: int = 24 * 3600            # how long the lock lasts
     auto_activate_days: int = 14             # an assigned card becomes active by itself after
     passcode_full_days: int = 2              # temporary passcode: full access ...
-    passcode_portal_days: int = 10           # ... then portal-only for this many more days
+    passcode_portal_days: int = 10           # ... then portal-only until this day after issue
     security_card_days: int = 21             # online security code card validity
     challenge_rate: int = 20                 # challenges a user may be issued ...
     challenge_rate_window: int = 600         # ... within this many seconds
@@ -129,6 +135,8 @@ class CardView:
     provisioned_at: int | None
     status_at: int
     users: tuple[str, ...]
+    development: bool = False    # left without the production lock, by choice
+
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -140,11 +148,13 @@ class Registry:
     """One open registry: a database, the sealer of its secrets, a clock and an operator."""
 
     def __init__(self, db: Database, sealer: Sealer, key_file: Path, *,
-                 clock: Clock = time.time, operator: str | None = None) -> None:
+                 clock: Clock = time.time, operator: str | None = None,
+                 random: _random.Random | None = None) -> None:
         self.db = db
         self.sealer = sealer
         self.key_file = key_file
         self.clock = clock
+        self.random: _random.Random = random if random is not None else secrets.SystemRandom()
         self.operator = operator or os.environ.get("DSC_OPERATOR") or _login_name()
         db.on_rollback = self._after_rollback
         self.policy = self._load_policy()
@@ -186,8 +196,13 @@ class Registry:
                     key_file.unlink()
                 raise
             reg = cls(db, sealer, key_file, **kw)
-            if schema.VERSION - applied < _HEAD_MAC_SINCE:  # this run added the head's MAC
+            before = schema.VERSION - applied
+            if before < _HEAD_MAC_SINCE:  # this run added the head's MAC
                 reg.anchor_audit("schema upgrade")
+            elif before < schema.AUDIT_CHAINS_SINCE:  # this run split the log into chains
+                with db.transaction():
+                    if audit.carry_over(db, sealer):
+                        reg.log("audit.chains", "ok", detail={"chains": schema.AUDIT_CHAINS})
             return reg, created, applied
         except BaseException:
             db.close()
@@ -424,8 +439,11 @@ class Registry:
     def confirm_provisioned(self, serial_number: str, *, seed: bytes, admin_key: bytes | None,
                             suite: str, board: str | None = None, firmware: str | None = None,
                             batch: str | None = None, pin_len: int = 4,
-                            counter: int = 0, action: str = "provision") -> None:
-        """Record a card as provisioned: only call after it proved it holds `seed`."""
+                            counter: int = 0, action: str = "provision",
+                            development: bool = False) -> None:
+        """Record a card as provisioned: only call after it proved it holds `seed`.
+
+        `development`: the card was left without the production lock, by choice."""
         ocra_check.suite_info(suite)
         with self.db.transaction():
             card = self.db.one("SELECT * FROM cards WHERE serial_number = ?",
@@ -442,9 +460,12 @@ class Registry:
                 seed_enc=self.seal(seed, "cards", "seed_enc", serial_number),
                 admin_key_enc=self.seal(admin_key, "cards", "admin_key_enc", serial_number)
                 if admin_key is not None else None, provisioned_at=now,
-                challenge_gen=int(card["challenge_gen"]) + 1, challenges_issued=0)
-            self.log(action, "ok", serial_number=serial_number,
-                     detail={"suite": suite, "board": board, "batch": batch})
+                challenge_gen=int(card["challenge_gen"]) + 1, challenges_issued=0,
+                development=1 if development else None)
+            detail: dict[str, Any] = {"suite": suite, "board": board, "batch": batch}
+            if development:
+                detail["development"] = True
+            self.log(action, "ok", serial_number=serial_number, detail=detail)
 
     def card(self, serial_number: str) -> CardView:
         return self._view(self.card_row(serial_number))
@@ -457,7 +478,8 @@ class Registry:
                         status=row["status"], board=row["board"], firmware=row["firmware"],
                         batch=row["batch"], pin_len=int(row["pin_len"]),
                         created_at=int(row["created_at"]), provisioned_at=row["provisioned_at"],
-                        status_at=int(row["status_at"]), users=tuple(u["name"] for u in users))
+                        status_at=int(row["status_at"]), users=tuple(u["name"] for u in users),
+                        development=bool(row["development"]))
 
     def cards(self, status: str | None = None) -> list[CardView]:
         if status is not None and status not in lifecycle.STATES:
@@ -516,6 +538,7 @@ class Registry:
                     count += 1
             left = self._remac(both, valid)
             _store_key_check(self.db, both)
+            audit.rekey(self.db, both)  # every chain head and checkpoint under the fresh key
             # Logged under both keys: the head's old MAC is checked, the new one made with the
             # fresh key (the old one leaves the file below).
             audit.append(self.db, both, at=self.now(), operator=self.operator,

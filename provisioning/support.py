@@ -1,19 +1,30 @@
-"""Support operations on cards and users: assign, activate, lost, replace, return, wipe,
-retire, PIN reset, unlock, and the views `dsc show` prints.
+"""Support operations on cards and users: assign, activate, lost, found, replace, return,
+wipe, retire, PIN reset, unlock, and the views `dsc show` prints.
 
-Each is one transaction with its audit entry; a refusal changes nothing.
+Each is one transaction with its audit entry; a refusal changes nothing. An assigned card
+whose automatic-activation day has come is activated when it is next used or looked at
+(a login, `show`, `list`), so no scheduled job is needed; `activate_due` does it for all.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from provisioning import lifecycle, ocra_check
+from provisioning import audit, lifecycle, ocra_check, temporary
 from provisioning.db import Row
 from provisioning.errors import CardStateError, InvalidInputError, UserStateError
-from provisioning.registry import Registry
+from provisioning.registry import CardView, Registry
+from provisioning.timeutil import DAY
 
-DAY = 86400
+
+class PinConflict(InvalidInputError):
+    """`assign` refuses to change a user's PIN implicitly. `kind` is "replace" (the user has
+    a PIN, and one was given without asking to replace it) or "length" (the card takes PINs
+    of another length than the user's)."""
+
+    def __init__(self, message: str, *, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def _ensure_user(reg: Registry, name: str) -> Row:
@@ -29,7 +40,19 @@ def _ensure_user(reg: Registry, name: str) -> Row:
 def _set_pin(reg: Registry, user: Row, pin: str, pin_len: int) -> None:
     ocra_check.check_pin(pin, pin_len)
     sealed = reg.seal(ocra_check.pin_material(pin), "users", "pin_enc", user["name"])
-    reg.update("users", user, pin_enc=sealed)
+    reg.update("users", user, pin_enc=sealed, pin_len=pin_len)
+
+
+def _pin_length(reg: Registry, user: Row) -> int | None:
+    """How many digits the user's PIN has (None: no PIN, or unknown from before the registry
+    kept it and no current card says)."""
+    if user["pin_enc"] is None:
+        return None
+    if user["pin_len"] is not None:
+        return int(user["pin_len"])
+    lens = {int(c["pin_len"]) for c in _user_cards(reg, user["id"])
+            if ocra_check.suite_info(c["suite"]).pin_hash}
+    return lens.pop() if len(lens) == 1 else None
 
 
 def current_users(reg: Registry, card_id: int) -> list[Row]:
@@ -38,11 +61,14 @@ def current_users(reg: Registry, card_id: int) -> list[Row]:
                       "WHERE a.card_id = ? AND a.ended_at IS NULL ORDER BY u.name", (card_id,))
 
 
-def assign(reg: Registry, serial_number: str, user: str, pin: str | None) -> str:
+def assign(reg: Registry, serial_number: str, user: str, pin: str | None,
+           replace_pin: bool = False) -> str:
     """Give the card to `user` (created if new) with the PIN chosen when ordering.
 
-    A card already assigned or active may serve one more user; the PIN may be omitted for a
-    user who already has one (it is one PIN per user, for all their cards)."""
+    A card already assigned or active may serve one more user. It is one PIN per user, for all
+    their cards: for a user who has one, leave `pin` out; giving one anyway is refused unless
+    `replace_pin` (it then changes for all their cards). A card that takes PINs of another
+    length than the user's is refused (the keypad would never take the PIN)."""
     with reg.db.transaction():
         # Lock order everywhere: user, then card, then the audit head (no deadlocks on
         # PostgreSQL between an assignment and a verification).
@@ -52,12 +78,16 @@ def assign(reg: Registry, serial_number: str, user: str, pin: str | None) -> str
         if card["status"] not in (lifecycle.PROVISIONED, *shared):
             raise lifecycle.refusal("assign", serial_number, card["status"],
                                     (lifecycle.PROVISIONED, *shared))
+        if any(u["id"] == urow["id"] for u in current_users(reg, card["id"])):
+            raise InvalidInputError(f"card {serial_number} is already assigned to {user}")
         info = ocra_check.suite_info(card["suite"])
+        if info.pin_hash:
+            _check_pin_fits(reg, urow, serial_number, int(card["pin_len"]), pin, replace_pin)
         if pin is not None:
             _set_pin(reg, urow, pin, int(card["pin_len"]))
         elif urow["pin_enc"] is None and info.pin_hash:
-            raise InvalidInputError(f"user {user} has no PIN yet: give the PIN the user chose "
-                                    f"(--pin-stdin)")
+            raise InvalidInputError(f"user {user} has no PIN yet: give the PIN the user chose",
+                                    field="pin")
         if any(u["id"] == urow["id"] for u in current_users(reg, card["id"])):
             raise InvalidInputError(f"card {serial_number} is already assigned to {user}")
         reg.insert("assignments", card_id=card["id"], user_id=urow["id"], assigned_at=reg.now())
@@ -65,36 +95,83 @@ def assign(reg: Registry, serial_number: str, user: str, pin: str | None) -> str
         if status == lifecycle.PROVISIONED:
             status = reg.set_status(card, "assign")
         reg.log("assign", "ok", serial_number=serial_number, user=user,
-                detail={"pin_set": pin is not None})
+                detail={"pin_set": pin is not None, "pin_replaced": pin is not None and
+                        urow["pin_enc"] is not None})
     return status
 
 
+def _check_pin_fits(reg: Registry, urow: Row, serial_number: str, card_len: int,
+                    pin: str | None, replace_pin: bool) -> None:
+    name = urow["name"]
+    if pin is not None and urow["pin_enc"] is not None and not replace_pin:
+        raise PinConflict(f"{name} already has a PIN, used for all their cards: assign without "
+                          f"a PIN to keep it, or ask explicitly to replace it", kind="replace")
+    if pin is None:
+        have = _pin_length(reg, urow)
+        if have is not None and have != card_len:
+            raise PinConflict(f"card {serial_number} takes {card_len}-digit PINs but the PIN "
+                              f"of {name} has {have} digits, which its keypad would refuse: "
+                              f"assign a card for {have}-digit PINs, or replace the PIN with "
+                              f"a {card_len}-digit one", kind="length")
+        return
+    others = sorted({int(c["pin_len"]) for c in _user_cards(reg, urow["id"])
+                     if ocra_check.suite_info(c["suite"]).pin_hash} - {card_len})
+    if others:
+        raise PinConflict(f"card {serial_number} takes {card_len}-digit PINs but the other "
+                          f"cards of {name} take {others[0]}-digit ones, and it is one PIN "
+                          f"for all: assign a card for {others[0]}-digit PINs", kind="length")
+
+
 def activate(reg: Registry, serial_number: str, reason: str = "support") -> None:
+    """Activate an assigned card; the temporary access it stands in for (a replacement's,
+    say) ends with it."""
     with reg.db.transaction():
         card = reg.card_row(serial_number, lock=True)
         reg.set_status(card, "activate")
         reg.log("activate", "ok", serial_number=serial_number, detail={"by": reason})
+        temporary.end_for_card(reg, card["id"], "card activated")
+
+
+def _due(reg: Registry) -> int:
+    return reg.now() - reg.policy.auto_activate_days * DAY
 
 
 def auto_activate(reg: Registry, card: Row) -> Row:
     """Inside a transaction: activate an assigned card whose waiting time has run out."""
-    due = int(card["status_at"]) + reg.policy.auto_activate_days * DAY
-    if card["status"] != lifecycle.ASSIGNED or reg.now() < due:
+    if card["status"] != lifecycle.ASSIGNED or int(card["status_at"]) > _due(reg):
         return card
     reg.set_status(card, "activate")
     reg.log("activate", "ok", serial_number=card["serial_number"], detail={"by": "schedule"})
+    temporary.end_for_card(reg, card["id"], "card activated")
     return reg.card_row(card["serial_number"])
 
 
 def activate_due(reg: Registry) -> list[str]:
     """Activate every assigned card whose automatic-activation day has come."""
+    sql = "SELECT * FROM cards WHERE status = ? AND status_at <= ? ORDER BY serial_number"
+    if not reg.db.all(sql, (lifecycle.ASSIGNED, _due(reg))):
+        return []  # the common case: no write (and no write lock) for a look
     done = []
     with reg.db.transaction():
-        for card in reg.db.all("SELECT * FROM cards WHERE status = ?",
-                               (lifecycle.ASSIGNED,), lock=True):
+        for card in reg.db.all(sql, (lifecycle.ASSIGNED, _due(reg)), lock=True):
             if auto_activate(reg, card)["status"] == lifecycle.ACTIVE:
                 done.append(card["serial_number"])
     return done
+
+
+def card_view(reg: Registry, serial_number: str) -> CardView:
+    """The card as `dsc show` prints it (activated first when its day has come)."""
+    card = reg.card_row(serial_number)
+    if card["status"] == lifecycle.ASSIGNED and int(card["status_at"]) <= _due(reg):
+        with reg.db.transaction():
+            auto_activate(reg, reg.card_row(serial_number, lock=True))
+    return reg.card(serial_number)
+
+
+def card_list(reg: Registry, status: str | None = None) -> list[CardView]:
+    """The cards as `dsc list` prints them (the ones due activated first)."""
+    activate_due(reg)
+    return reg.cards(status)
 
 
 def mark_lost(reg: Registry, serial_number: str) -> None:
@@ -123,6 +200,7 @@ def replace(reg: Registry, old: str, new: str) -> list[str]:
         for u in users:
             reg.update_where("assignments", "id = ?", (u["assignment_id"],), ended_at=now)
             reg.insert("assignments", card_id=new_card["id"], user_id=u["id"], assigned_at=now)
+        temporary.hand_over(reg, old_card["id"], new_card["id"])
         reg.set_status(new_card, "assign")
         names = [u["name"] for u in users]
         reg.log("replace", "ok", serial_number=new, detail={"replaces": old, "users": names})
@@ -140,6 +218,24 @@ def return_card(reg: Registry, serial_number: str) -> None:
         reg.set_status(card, "return")
         _end_assignments(reg, card["id"])
         reg.log("return", "ok", serial_number=serial_number)
+
+
+def found(reg: Registry, serial_number: str) -> str:
+    """A lost card turned up: active again when no replacement took its place (its users
+    still hold it; the temporary access standing in for it ends), else returned. Returns the
+    new status."""
+    with reg.db.transaction():
+        card = reg.card_row(serial_number, lock=True)
+        lifecycle.target("found", serial_number, card["status"])
+        users = [u["name"] for u in current_users(reg, card["id"])]
+        if users:
+            status = reg.set_status(card, "found")
+            temporary.end_for_card(reg, card["id"], "card found")
+        else:  # replaced: its users moved to the replacement
+            status = reg.set_status(card, "return")
+        reg.log("found", "ok", serial_number=serial_number,
+                detail={"status": status, "users": users})
+    return status
 
 
 def check_can(reg: Registry, serial_number: str, action: str) -> Row:
@@ -162,7 +258,8 @@ def reset_pin(reg: Registry, user: str, pin: str) -> None:
     """Set a forgotten PIN anew (support checked the holder's identity first)."""
     with reg.db.transaction():
         urow = reg.user_row(user, lock=True)
-        lens = {int(r["pin_len"]) for r in _user_cards(reg, urow["id"])} or {4}
+        lens = {int(r["pin_len"]) for r in _user_cards(reg, urow["id"])} or \
+            {int(urow["pin_len"] or 4)}
         if len(lens) > 1:
             raise InvalidInputError(f"the cards of {user} have different PIN lengths "
                                     f"({sorted(lens)}): unsupported")
@@ -202,15 +299,20 @@ def _user_cards(reg: Registry, user_id: int) -> list[Row]:
 
 def user_view(reg: Registry, name: str) -> dict[str, Any]:
     urow = reg.user_row(name)
+    for card in _user_cards(reg, urow["id"]):
+        card_view(reg, card["serial_number"])  # activated when its day has come
     now = reg.now()
     locked = urow["locked_until"] is not None and int(urow["locked_until"]) > now
-    temp = reg.db.all("SELECT kind, issued_at, full_until, expires_at FROM temp_access "
-                      "WHERE user_id = ? AND ended_at IS NULL AND expires_at > ? ORDER BY id",
+    temp = reg.db.all("SELECT t.kind, t.issued_at, t.full_until, t.expires_at, "
+                      "c.serial_number AS in_place_of FROM temp_access t "
+                      "LEFT JOIN cards c ON c.id = t.card_id WHERE t.user_id = ? "
+                      "AND t.ended_at IS NULL AND t.expires_at > ? ORDER BY t.id",
                       (urow["id"], now))
     return {
         "user": name,
         "cards": [{"serial_number": c["serial_number"], "status": c["status"],
-                   "suite": c["suite"]} for c in _user_cards(reg, urow["id"])],
+                   "suite": c["suite"], "development": bool(c["development"])}
+                  for c in _user_cards(reg, urow["id"])],
         "pin_set": urow["pin_enc"] is not None,
         "failures": len(recent_failures(urow, now, reg.policy.failure_window)),
         "locked_until": int(urow["locked_until"]) if locked else None,
@@ -221,3 +323,19 @@ def user_view(reg: Registry, name: str) -> dict[str, Any]:
 
 def users(reg: Registry) -> list[str]:
     return [r["name"] for r in reg.db.all("SELECT name FROM users ORDER BY name")]
+
+
+def verify_audit(reg: Registry, expect: str | None = None) -> tuple[int, str]:
+    """Check the audit chains, their heads and checkpoints: (entries, head hash).
+
+    `expect` is a head hash quoted outside the database earlier (a ticket, a daily mail): the
+    log must still hold that state (as its head now or as a checkpoint's). That is what finds
+    a tail cut back by putting older head rows (with their valid MACs) back in place, or a whole
+    database restored from an older copy — nothing inside the database can."""
+    anchor = None
+    if expect is not None:
+        anchor = expect.strip().lower()
+        if len(anchor) != 64 or any(c not in "0123456789abcdef" for c in anchor):
+            raise InvalidInputError("the expected head hash is 64 hex digits, as `audit "
+                                    "--verify` printed it")
+    return audit.verify(reg.db, reg.sealer, expect=anchor)

@@ -29,8 +29,6 @@ nothing (`TamperedRowError`, logged).
 
 from __future__ import annotations
 
-import datetime as dt
-import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -42,13 +40,15 @@ from provisioning.errors import (
     ChallengeLimitError,
     InvalidInputError,
     MalformedResponseError,
+    Reason,
     TamperedRowError,
     UserStateError,
     VerificationRejected,
 )
 from provisioning.registry import Registry
+from provisioning.timeutil import DAY, when
 
-REASONS = ("wrong", "expired", "already used", "locked", "no active card", "unknown challenge")
+REASONS = tuple(Reason)
 # The device behind each method (the withdrawal limit of issue 10 goes by it).
 DEVICE_TYPES = {"card": "dsc-card", "security-card": "security-code-card",
                 "passcode": "temporary-passcode"}
@@ -73,7 +73,7 @@ class Outcome:
 
     accepted: bool
     user: str
-    reason: str | None = None              # one of REASONS when rejected
+    reason: Reason | None = None           # why, when rejected
     method: str | None = None              # "card", "passcode" or "security-card"
     access: str | None = None              # "full" or "portal-only"
     serial_number: str | None = None
@@ -84,29 +84,27 @@ class Outcome:
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
-        out["status"] = "accepted" if self.accepted else "rejected"
+        # portal-only is a status of its own: a caller that only looks at `status` must not
+        # grant full access
+        out["status"] = ("rejected" if not self.accepted else
+                         "portal-only" if self.access == "portal-only" else "accepted")
         return out
 
     def describe(self) -> str:
         if self.accepted:
             via = f"card {self.serial_number}" if self.method == "card" else self.method
             return f"accepted: {self.user} by {via}, {self.access} access"
-        if self.reason == "locked" and self.locked_until is not None:
+        if self.reason == Reason.LOCKED and self.locked_until is not None:
             return f"rejected: locked (until {when(self.locked_until)}; `dsc unlock` ends it early)"
         text = f"rejected: {self.reason}"
         if self.locked_until is not None:
             return f"{text}; the user is now locked until {when(self.locked_until)}"
-        if self.attempts_remaining is not None and self.reason == "wrong":
+        if self.attempts_remaining is not None and self.reason == Reason.WRONG:
             left = self.attempts_remaining
             text += f" ({left} attempt{'' if left == 1 else 's'} left before the user is locked)"
         if self.hint:
             text += f" ({self.hint})"
         return text
-
-
-def when(t: int) -> str:
-    """A time as `describe()` gives it (the library's own: it knows nothing of the CLI)."""
-    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 # --- challenges -----------------------------------------------------------------------------
@@ -128,8 +126,8 @@ def _choose_card(reg: Registry, user: Row, serial_number: str | None) -> Row | N
         raise UserStateError(f"{user['name']} holds no usable card {serial_number}")
     if len(cards) > 1:
         names = ", ".join(c["serial_number"] for c in cards)
-        raise UserStateError(f"{user['name']} holds several cards ({names}): choose one "
-                             f"with --serial-number")
+        raise UserStateError(f"{user['name']} holds several cards ({names}): name one",
+                             field="card_choice")
     return cards[0] if cards else None
 
 
@@ -184,12 +182,12 @@ def next_card_challenge(reg: Registry, card: Row) -> str:
     return value
 
 
-def _grid_cells(rows: list[Row]) -> tuple[bool, str | None]:
+def _grid_cells(reg: Registry, rows: list[Row]) -> tuple[bool, str | None]:
     """(a security code card runs, the cells to ask): None when its cells are used up."""
     grids = [r for r in rows if r["kind"] == "grid"]
     if not grids:
         return False, None
-    return True, temporary.new_cells(temporary.seen_mask(grids[-1]))
+    return True, temporary.new_cells(temporary.seen_mask(grids[-1]), reg.random)
 
 
 def issue_challenge(reg: Registry, user: str, serial_number: str | None = None) -> Challenge:
@@ -203,7 +201,7 @@ def issue_challenge(reg: Registry, user: str, serial_number: str | None = None) 
         temp = temporary.valid_rows(reg, urow["id"], now)
         if card is None and not temp:
             raise UserStateError(f"{user} has no active card and no temporary access")
-        grid, cells = _grid_cells(temp)
+        grid, cells = _grid_cells(reg, temp)
         if grid and cells is None and card is None and \
                 not any(r["kind"] == "passcode" for r in temp):
             raise UserStateError(f"the security code card of {user} has revealed every cell: "
@@ -222,10 +220,10 @@ def issue_challenge(reg: Registry, user: str, serial_number: str | None = None) 
                     detail={"reason": refused.reason})
         else:
             if card is None:  # temporary access only: the digits carry no secret
-                digits = "".join(secrets.choice("0123456789") for _ in range(6))
-            cid = secrets.token_hex(8)
+                digits = "".join(reg.random.choice("0123456789") for _ in range(6))
+            cid = reg.random.randbytes(8).hex()
             expires = now + reg.policy.challenge_ttl
-            reg.db.execute("DELETE FROM challenges WHERE expires_at < ?", (now - 86400,))
+            reg.db.execute("DELETE FROM challenges WHERE expires_at < ?", (now - DAY,))
             reg.insert("challenges", id=cid, user_id=urow["id"],
                        card_id=card["id"] if card else None, challenge=digits, cells=cells,
                        issued_at=now, expires_at=expires)
@@ -284,17 +282,17 @@ def _open(reg: Registry, urow: Row, challenge_id: str) -> tuple[Row | None, Outc
     """Lock and single-use checks: (challenge, None) to go on, (None, rejection) to stop."""
     now, name = reg.now(), urow["name"]
     if urow["locked_until"] is not None and int(urow["locked_until"]) > now:
-        return None, Outcome(False, name, "locked", locked_until=int(urow["locked_until"]))
+        return None, Outcome(False, name, Reason.LOCKED, locked_until=int(urow["locked_until"]))
     ch = reg.db.one("SELECT * FROM challenges WHERE id = ? AND user_id = ?",
                     (challenge_id, urow["id"]))
     if ch is None:
-        return None, Outcome(False, name, "unknown challenge")
+        return None, Outcome(False, name, Reason.UNKNOWN_CHALLENGE)
     ch = reg.checked("challenges", ch)
     if ch["used_at"] is not None:
-        return None, Outcome(False, name, "already used")
+        return None, Outcome(False, name, Reason.ALREADY_USED)
     if int(ch["expires_at"]) <= now:
         reg.update("challenges", ch, used_at=now)
-        return None, Outcome(False, name, "expired")
+        return None, Outcome(False, name, Reason.EXPIRED)
     return ch, None
 
 
@@ -320,14 +318,14 @@ def _count_failure(reg: Registry, urow: Row) -> Outcome:
     if len(times) < pol.max_failures:
         reg.update("users", urow, failures=len(times), failures_since=times[0],
                    failure_times=" ".join(map(str, times)))
-        return Outcome(False, urow["name"], "wrong",
+        return Outcome(False, urow["name"], Reason.WRONG,
                        attempts_remaining=pol.max_failures - len(times))
     until = now + pol.lock_seconds
     reg.update("users", urow, locked_until=until, failures=0, failures_since=None,
                failure_times=None)
     reg.log("lock", "locked", user=urow["name"],
             detail={"failures": len(times), "since": times[0], "until": until})
-    return Outcome(False, urow["name"], "wrong", attempts_remaining=0, locked_until=until)
+    return Outcome(False, urow["name"], Reason.WRONG, attempts_remaining=0, locked_until=until)
 
 
 def _attempt(reg: Registry, user: str, challenge_id: str, response: str, action: str,
@@ -373,7 +371,8 @@ def _ocra_ok(reg: Registry, card: Row, ch: Row, material: bytes | None, response
         return False
     seed = reg.unseal(card["seed_enc"], "cards", "seed_enc", card["serial_number"])
     matched = ocra_check.match(info, seed, ch["challenge"], material, response,
-                               counter=int(card["counter"]), now=reg.now())
+                               counter=int(card["counter"]), now=reg.now(),
+                               since=int(ch["issued_at"]))
     if matched is None:
         return False
     if info.counter:
@@ -393,12 +392,12 @@ def verify(reg: Registry, user: str, challenge_id: str, response: str) -> Outcom
         now = reg.now()
         card_ok = card is not None and card["status"] in (lifecycle.ASSIGNED, lifecycle.ACTIVE)
         if not card_ok and not temp:
-            return Outcome(False, name, "no active card",
+            return Outcome(False, name, Reason.NO_ACTIVE_CARD,
                            serial_number=card["serial_number"] if card else None)
         if card_ok and card is not None and _ocra_ok(reg, card, ch, _pin_of(reg, urow), response):
             if card["status"] == lifecycle.ASSIGNED:  # the first correct response activates
+                # (ends the temporary access standing in for it, a replacement's say)
                 support.activate(reg, card["serial_number"], reason="first response")
-                temporary.end_all(reg, urow["id"], "card activated")
             return Outcome(True, name, method="card", access="full",
                            serial_number=card["serial_number"])
         found = temporary.match(reg, temp, ch, response, now)
@@ -408,7 +407,7 @@ def verify(reg: Registry, user: str, challenge_id: str, response: str) -> Outcom
         if card is not None and card["status"] == lifecycle.UNAVAILABLE and \
                 _ocra_ok(reg, card, ch, _pin_of(reg, urow), response):
             # The holder has the card back: not a failure, but login goes through reactivation.
-            return Outcome(False, name, "no active card", serial_number=card["serial_number"],
+            return Outcome(False, name, Reason.NO_ACTIVE_CARD, serial_number=card["serial_number"],
                            hint=f"card {card['serial_number']} is unavailable while temporary "
                                 f"access runs: take a new challenge and end that with "
                                 f"`dsc reactivate`")
@@ -446,8 +445,7 @@ def reactivate(reg: Registry, user: str, challenge_id: str, response: str) -> st
         if not _ocra_ok(reg, card, ch, _pin_of(reg, urow), response):
             return None
         reg.set_status(card, "reactivate")
-        for u in support.current_users(reg, card["id"]):
-            temporary.end_all(reg, u["id"], "card reactivated")
+        temporary.end_for_card(reg, card["id"], "card reactivated")
         return Outcome(True, urow["name"], method="card", access="full",
                        serial_number=card["serial_number"])
 
@@ -470,5 +468,5 @@ def _require(card: Row | None, status: str, user: str, what: str) -> Row:
 
 def _raise_unless(outcome: Outcome) -> None:
     if not outcome.accepted:
-        raise VerificationRejected(outcome.describe(), reason=outcome.reason or "wrong",
+        raise VerificationRejected(outcome.describe(), reason=outcome.reason or Reason.WRONG,
                                    attempts_remaining=outcome.attempts_remaining)

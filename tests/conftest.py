@@ -38,3 +38,11 @@ def port(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(autouse=True)
+def _private_runtime_dir(tmp_path_factory: pytest.TempPathFactory,
+                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets its own XDG_RUNTIME_DIR: the emulators a test starts announce their ports
+    there (host_tools.announce), and discovery never sees another test's or the user's."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("run")))

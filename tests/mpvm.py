@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from host_tools.paths import venv_executable
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
@@ -28,8 +29,7 @@ class Run:
 
 
 def micropython_unix() -> str:
-    exe = Path(sys.executable).parent / "micropython"
-    found = str(exe) if exe.exists() else shutil.which("micropython")
+    found = venv_executable("micropython")
     if not found:
         raise RuntimeError("the MicroPython unix port is not installed: run `make setup`")
     return found

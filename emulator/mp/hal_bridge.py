@@ -5,13 +5,16 @@
 # Wire format: one ASCII line per message, first byte the operation, bytes and names in hex.
 # Calls that return nothing (pin set-up and writes, serial output, LED) are queued and sent
 # with the next call that needs an answer, or at the end of the step: order is kept, and
-# every pin read still travels to the emulator, after the writes queued before it.
+# every pin read still travels to the emulator, after the writes queued before it. A keypad
+# scan (Hal.read_group) is one message: the emulator drives the rows and reads the columns in the
+# order the base Hal would, on the same virtual pins.
 #   bridge -> emulator                      emulator -> bridge
 #   o<pin> <v>   pin_out                    (queued, no answer)
 #   i<pin> <pull> pin_in                    (queued)
 #   w<pin> <v>   pin value(v)               (queued)
 #   r<pin>       pin value()                0 | 1
-#   c<addr> <hex> i2c_write                 . | E<errno>
+#   g<in,..> <rows,..> <cols,..>  read_group: a whole keypad scan  <a 0|1 digit per level>
+#   c<addr> <hex> [<hex> ...]  i2c_write(s) . | E<errno> (the writes stop at the first error)
 #   f<name>      fs_read                    - (missing) | +<hex>
 #   F<name> <hex> fs_write                  . | E<errno>
 #   m<src> <dst> fs_rename                  . | E<errno>
@@ -22,6 +25,7 @@
 #   b            battery_mv                 <int> | -
 #   l<0|1>       led                        (queued)
 #   L            lock_repl                  (queued)
+#   t<seconds>   set_unix_time              (queued)
 #   X            reset                      (the process ends; the emulator starts a new one)
 #   v<hex json>  the REPL's file calls      +<hex json> | E<errno>   (see cardvfs.py)
 #   V<hex path>  the REPL reads a file      +<hex bytes> | E<errno>
@@ -32,7 +36,10 @@
 import sys
 from binascii import hexlify, unhexlify
 
-from dsc.hal import Hal
+try:
+    from dsc.hal import Hal
+except ImportError:  # booting from the card's flash (runner.py): no firmware on the path yet
+    Hal = object
 
 _TICKS_PERIOD = 1 << 30
 _TICKS_HALF = _TICKS_PERIOD // 2
@@ -113,6 +120,10 @@ class BridgeHal(Hal):
     def unix_time(self):
         return self.unix
 
+    def set_unix_time(self, seconds):
+        self.unix = int(seconds)  # this step reads it back; the emulator keeps it from now on
+        self._queue.append(b"t" + str(self.unix).encode() + b"\n")
+
     def idle(self, ms):
         raise RuntimeError("the emulator drives App.step(); App.run() is not supported")
 
@@ -127,9 +138,25 @@ class BridgeHal(Hal):
         self._queue.append(b"i" + pid + b" " + str(pull).encode() + b"\n")
         return BridgePin(self, pid)
 
+    def pin_group(self, inputs, rows=(), cols=()):
+        def ids(pins):
+            return b",".join([p._pid for p in pins])
+
+        return (b"g" + ids(inputs) + b" " + ids(rows) + b" " + ids(cols),
+                len(inputs) + len(rows) * len(cols))
+
+    def read_group(self, group, out):
+        reply = self._call(group[0])
+        for i in range(group[1]):
+            out[i] = reply[i] - 48  # b"0" / b"1"
+
     # --- I2C ---
     def i2c_write(self, addr, buf):
         self._check(self._call(b"c" + str(addr).encode() + b" " + hexlify(buf)))
+
+    def i2c_writes(self, addr, bufs):
+        self._check(self._call(b"c" + str(addr).encode() + b" " +
+                               b" ".join([hexlify(b) for b in bufs])))
 
     # --- flash ---
     def fs_read(self, name):

@@ -13,6 +13,12 @@ from dsc.keypad import DOWN, LONG, UP, Keypad
 from dsc.service import Service
 
 SCAN_MS = const(10)        # keypad scan period while the card is on or a key is down
+# While a host talks to the card the serial line is polled every SERIAL_POLL_MS, for
+# SERIAL_LINGER_MS after the last byte in either direction: a frame half received, or the host's
+# next request after a reply. At the scan period every exchange waited up to 10 ms for its poll.
+# The keypad keeps its own period meanwhile (its debounce counts scans).
+SERIAL_POLL_MS = const(1)
+SERIAL_LINGER_MS = const(100)
 _ERROR_PAUSE_MS = const(200)
 # Physical factory reset: hold CLR and OK, then hold POWER until the card would turn on.
 RESET_KEYS = ("CLR", "OK")
@@ -36,6 +42,8 @@ class App:
         self.service = service if service is not None else Service(hal, self)
         self._ticks = hal.ticks_ms()
         self.now = 0  # ms since boot, monotonic (hal ticks wrap; this count does not)
+        self._scanned = -SCAN_MS  # when the keypad was last scanned
+        self._serial_at = -SERIAL_LINGER_MS  # when serial bytes last came in (and were answered)
         if self.production:
             hal.lock_repl()
 
@@ -57,15 +65,22 @@ class App:
         self.now += max(0, hal.ticks_diff(t, self._ticks))
         self._ticks = t
         now = self.now
-        for ev in self.keypad.scan(now):
-            self._on_key(ev, now)
-        traffic = self.service.poll() if self.service is not None else False
+        talking = now - self._serial_at < SERIAL_LINGER_MS
+        if not talking or now - self._scanned >= SCAN_MS:
+            self._scanned = now
+            for ev in self.keypad.scan(now):
+                self._on_key(ev, now)
+        if self.service is not None and self.service.poll():
+            self._serial_at = now
+            talking = True
         self.card.tick(now)
         self._show()
         if self._reboot:
             self._reboot = False
             hal.reset()
-        if self.card.on or traffic or self.keypad.active():
+        if talking:
+            return SERIAL_POLL_MS
+        if self.card.on or self.keypad.active():
             return SCAN_MS
         return -1
 

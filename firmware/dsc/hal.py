@@ -23,6 +23,10 @@ class Hal:
         # not know the time (time-based OCRA suites need it).
         return None
 
+    def set_unix_time(self, seconds: int) -> None:
+        # Set the real-time clock (the service protocol's SET_TIME); OSError when it cannot.
+        raise OSError(19)  # ENODEV: no clock to set
+
     def idle(self, ms: int) -> None:
         # Wait ms milliseconds; ms < 0: the card is off, sleep until POWER or serial wakes it.
         raise NotImplementedError
@@ -34,9 +38,46 @@ class Hal:
     def pin_in(self, num: int, pull: int):
         raise NotImplementedError
 
+    # --- GPIO in groups: a whole keypad scan in one call ---
+    # pin_group() is called once, with pin objects from pin_in/pin_out; read_group() then reads
+    # the group at every scan. The base class does it pin by pin (MachineHal: a board has no
+    # cheaper way); the emulator's MicroPython bridge sends the whole scan as one message.
+    def pin_group(self, inputs: "list", rows: "list | tuple" = (), cols: "list | tuple" = ()):
+        # inputs: pins read as they are. rows/cols (optional): a key matrix, scanned by driving
+        # every row high, then each row low in turn while the columns are read, then every row
+        # low again (the idle state: any key pulls its column low).
+        return (inputs, rows, cols)
+
+    def read_group(self, group, out) -> None:
+        # out: a bytearray of len(inputs) + len(rows) * len(cols): each input's level, then each
+        # matrix cell's column level (row by row). Allocates nothing.
+        inputs, rows, cols = group
+        n = len(inputs)
+        for i in range(n):
+            out[i] = inputs[i].value()
+        if not rows:
+            return
+        nc = len(cols)
+        for r in rows:
+            r.value(1)
+        for ri in range(len(rows)):
+            rows[ri].value(0)
+            base = n + ri * nc
+            for ci in range(nc):
+                out[base + ci] = cols[ci].value()
+            rows[ri].value(1)
+        for r in rows:
+            r.value(0)
+
     # --- I2C (the display bus named by the board) ---
     def i2c_write(self, addr: int, buf) -> None:
         raise NotImplementedError
+
+    def i2c_writes(self, addr: int, bufs) -> None:
+        # Several write transactions in a row (a whole display flush); stops at the first that
+        # fails. One bridge message in the emulator's MicroPython runtime.
+        for buf in bufs:
+            self.i2c_write(addr, buf)
 
     # --- flash: names are relative to the card's directory on the board's filesystem ---
     def fs_read(self, name: str):

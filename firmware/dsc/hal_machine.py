@@ -64,6 +64,12 @@ class MachineHal(FileFlashHal):
         t = int(time.time()) + self._epoch
         return t if t >= _TIME_VALID else None
 
+    def set_unix_time(self, seconds):
+        # machine.RTC().datetime takes (year, month, day, weekday, hours, minutes, seconds,
+        # subseconds) in the port's own epoch; time.gmtime gives weekday 0 = Monday too.
+        y, mo, d, h, mi, s, wd = time.gmtime(seconds - self._epoch)[:7]
+        machine.RTC().datetime((y, mo, d, wd, h, mi, s, 0))
+
     def idle(self, ms):
         if ms >= 0:
             time.sleep_ms(ms)

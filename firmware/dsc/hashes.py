@@ -35,6 +35,11 @@ def _native(name):
     return getattr(_hashlib, name, None)
 
 
+def canonical(name: str) -> str:
+    # The lower-case name ("sha256") of a known hash; ValueError for any other.
+    return _check(name)
+
+
 def have_native(name: str) -> bool:
     # True when the running build's hashlib has the algorithm.
     return _native(_check(name)) is not None

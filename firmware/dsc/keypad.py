@@ -40,12 +40,20 @@ class Keypad:
         self._power_low = bool(power.get("active_low", True))
         self._power_pin = hal.pin_in(power["pin"], PULL_UP if self._power_low else PULL_DOWN)
         self._matrix = pad["kind"] == "matrix"
+        # Each scan is one hal.read_group (one bridge message in the emulator's MicroPython
+        # runtime): POWER and the columns for the idle scan, POWER and the matrix for a full one.
+        self._hal = hal
         if self._matrix:
-            self._rows = [hal.pin_out(p, 0) for p in pad["rows"]]
-            self._cols = [hal.pin_in(p, PULL_UP) for p in pad["cols"]]
+            rows = [hal.pin_out(p, 0) for p in pad["rows"]]
+            cols = [hal.pin_in(p, PULL_UP) for p in pad["cols"]]
+            self._idle_group = hal.pin_group([self._power_pin] + cols)
+            self._idle_levels = bytearray(1 + len(cols))
+            self._group = hal.pin_group([self._power_pin], rows, cols)
         else:
             direct = pad["direct"]
-            self._pins = [hal.pin_in(direct[k], PULL_UP) for k in pad["keys"]]
+            pins = [hal.pin_in(direct[k], PULL_UP) for k in pad["keys"]]
+            self._group = hal.pin_group([self._power_pin] + pins)
+        self._levels = bytearray(n)  # POWER, then one per key (a matrix: row by row)
 
     def is_down(self, name):
         return bool(self._state[self.names.index(name)])
@@ -60,39 +68,28 @@ class Keypad:
         if events:
             del events[:]
         raw = self._raw
-        p = self._power_pin.value()
-        raw[self._power] = 1 if p == (0 if self._power_low else 1) else 0
-        if self._matrix:
-            if self._busy == 0 and not raw[self._power] and self._idle_matrix():
-                return events
-            self._read_matrix(raw)
-        else:
-            pins = self._pins
-            for i in range(len(pins)):
-                raw[i] = 1 if pins[i].value() == 0 else 0
+        on = 0 if self._power_low else 1
+        if self._matrix and self._busy == 0 and self._idle_scan(on):
+            return events
+        levels = self._levels
+        self._hal.read_group(self._group, levels)
+        raw[self._power] = 1 if levels[0] == on else 0
+        for i in range(self._power):
+            raw[i] = 1 if levels[i + 1] == 0 else 0  # a pressed key reads low
         self._update(now, raw)
         return events
 
-    def _idle_matrix(self):
-        for c in self._cols:
-            if c.value() == 0:
+    def _idle_scan(self, on):
+        # Every row is low between scans: POWER and one read of the columns tell whether any
+        # key is down. True: nothing is (no full scan needed, nothing changed).
+        levels = self._idle_levels
+        self._hal.read_group(self._idle_group, levels)
+        if levels[0] == on:
+            return False
+        for i in range(1, len(levels)):
+            if levels[i] == 0:
                 return False
         return True
-
-    def _read_matrix(self, raw):
-        rows = self._rows
-        cols = self._cols
-        nc = len(cols)
-        for r in rows:
-            r.value(1)
-        for ri in range(len(rows)):
-            rows[ri].value(0)
-            base = ri * nc
-            for ci in range(nc):
-                raw[base + ci] = 1 if cols[ci].value() == 0 else 0
-            rows[ri].value(1)
-        for r in rows:
-            r.value(0)  # back to the idle state: every row low
 
     def _update(self, now, raw):
         state = self._state

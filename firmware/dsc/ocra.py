@@ -310,7 +310,7 @@ def response(suite: "Suite | str", key: bytes, challenge: str, counter: "int | N
     else:
         _check_absent(timestamp, "timestamp", suite)
 
-    m = mac.HMAC(suite.hash_name, key)
+    m = mac.new(suite.hash_name, key)
     m.update(suite.raw)
     m.update(_ZERO)
     if suite.counter:

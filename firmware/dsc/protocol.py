@@ -33,6 +33,7 @@ CMD_TEST = const(0x06)
 CMD_WIPE = const(0x07)
 CMD_LOCK = const(0x08)
 CMD_REBOOT = const(0x09)
+CMD_SET_TIME = const(0x0A)     # set the card's real-time clock (time-based suites)
 RSP_FLAG = const(0x80)
 RSP_ERROR = const(0xFF)
 
@@ -53,6 +54,8 @@ ERR_NOT_PROVISIONED = const(0x30)
 ERR_RECORD = const(0x31)         # the stored record failed its check
 ERR_STORAGE = const(0x32)        # writing flash failed; the old record stays
 ERR_INTERNAL = const(0x3F)
+
+SESSION_IDLE_MS = const(120000)  # a session closes after this long without a sealed command
 
 # TLV tags (payload fields). One tag byte, one length byte, the value.
 T_CODE = const(0x01)        # error code (1 byte)
@@ -75,6 +78,7 @@ T_PIN_LEN = const(0x32)     # 1 byte
 T_IDLE_MS = const(0x33)     # 4 bytes
 T_RESPONSE_MS = const(0x34) # 4 bytes
 T_COUNTER = const(0x35)     # 8 bytes
+T_TIME = const(0x36)        # 8 bytes: seconds since 1970-01-01 00:00 UTC (SET_TIME)
 T_CHALLENGE = const(0x40)   # ASCII challenge
 T_PIN = const(0x41)         # ASCII PIN
 T_TIMESTAMP = const(0x42)   # 8 bytes: time steps (suites with T)
@@ -97,6 +101,14 @@ def crc32(data: "bytes | bytearray | memoryview") -> int:
 
 
 _crc32 = getattr(binascii, "crc32", None)
+
+
+def printable(data: "bytes | bytearray | memoryview") -> bool:
+    """Printable ASCII only (0x20..0x7E): serial numbers, suites and other text fields."""
+    for b in data:
+        if b < 0x20 or b > 0x7E:
+            return False
+    return True
 
 
 def frame_bytes(ftype: int, rid: int, payload: bytes = b"") -> bytes:

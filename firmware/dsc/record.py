@@ -24,10 +24,7 @@ except ImportError:  # CPython
     def const(x):  # type: ignore[no-redef]
         return x
 
-try:
-    from binascii import crc32 as _crc32
-except ImportError:  # a build without binascii.crc32
-    _crc32 = None
+from dsc.protocol import crc32, printable  # one CRC-32 (with its fallback), one text rule
 
 MAGIC = b"DSCR"
 VERSION = const(1)
@@ -39,6 +36,12 @@ _F_LOCKED = const(1)
 _F_WIPED = const(2)
 _HEADER = ">4sBBBBIIQ"
 _HEADER_LEN = const(24)
+
+# What a card is provisioned with unless told otherwise (the host's defaults too).
+DEFAULT_SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
+DEFAULT_PIN_LEN = const(4)
+DEFAULT_IDLE_MS = const(30000)
+DEFAULT_RESPONSE_MS = const(60000)
 
 PIN_LEN_MIN = const(4)
 PIN_LEN_MAX = const(12)
@@ -53,27 +56,10 @@ class RecordError(ValueError):
     """The stored record failed its check, or a record's fields are out of range."""
 
 
-def crc32(data):
-    if _crc32 is not None:
-        return _crc32(data) & 0xFFFFFFFF
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0xEDB88320 if crc & 1 else 0)
-    return crc ^ 0xFFFFFFFF
-
-
-def _printable(data):
-    for b in data:
-        if b < 0x20 or b > 0x7E:
-            return False
-    return True
-
-
 class Record:
-    def __init__(self, serial, suite, secret, admin_key, pin_len=4, idle_ms=30000,
-                 response_ms=60000, counter=0, locked=False):
+    def __init__(self, serial, suite, secret, admin_key, pin_len=DEFAULT_PIN_LEN,
+                 idle_ms=DEFAULT_IDLE_MS, response_ms=DEFAULT_RESPONSE_MS, counter=0,
+                 locked=False):
         self.serial = serial
         self.suite = suite
         self.secret = bytes(secret)
@@ -97,7 +83,7 @@ class Record:
             value = getattr(self, name)
             if isinstance(value, str):
                 value = value.encode()
-                if not _printable(value):
+                if not printable(value):
                     raise RecordError(name + ": printable ASCII only")
             if not isinstance(value, bytes) or not lo <= len(value) <= hi:
                 raise RecordError("%s: length must be %d..%d" % (name, lo, hi))
@@ -154,7 +140,7 @@ def _decode(data):
     if pos != end:
         raise RecordError("record has trailing bytes")
     for i in (0, 1):
-        if not _printable(fields[i]):
+        if not printable(fields[i]):
             raise RecordError("record text field not ASCII")
     rec = Record(fields[0].decode(), fields[1].decode(), fields[2], fields[3], pin_len,
                  idle_ms, resp_ms, counter, bool(flags & _F_LOCKED))

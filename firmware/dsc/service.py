@@ -13,18 +13,26 @@ except ImportError:  # CPython
     def const(x):  # type: ignore[no-redef]
         return x
 
-SESSION_IDLE_MS = const(120000)  # a session closes after this long without a sealed command
-_ADMIN = (P.CMD_PROVISION, P.CMD_SET_CONFIG, P.CMD_TEST, P.CMD_WIPE, P.CMD_LOCK)
+SESSION_IDLE_MS = P.SESSION_IDLE_MS  # a session closes after this long without a sealed command
+_ADMIN = (P.CMD_PROVISION, P.CMD_SET_CONFIG, P.CMD_TEST, P.CMD_WIPE, P.CMD_LOCK,
+          P.CMD_SET_TIME)
 _PROVISION_TAGS = (P.T_SERIAL, P.T_SUITE, P.T_SECRET, P.T_ADMIN_KEY, P.T_PIN_LEN, P.T_IDLE_MS,
                    P.T_RESPONSE_MS, P.T_COUNTER)
 _CONFIG_TAGS = (P.T_PIN_LEN, P.T_IDLE_MS, P.T_RESPONSE_MS)
 _TEST_TAGS = (P.T_CHALLENGE, P.T_PIN, P.T_TIMESTAMP, P.T_SESSION_INFO)
+# SET_TIME takes 2024-01-01 .. 2100-01-01: outside that a clock is wrong, not set (plain ints:
+# the upper bound is no small int on 32-bit ports).
+TIME_MIN = 1704067200
+TIME_MAX = 4102444800
 
 
 class _Refuse(Exception):
     # Internal: stop handling a command and answer with this error code.
+    # super().__init__, not Exception.__init__(self, ...): MicroPython's built-in exception
+    # types have no __init__ attribute, so that call raised AttributeError and turned every
+    # refusal into ERR_INTERNAL (issue 9, item 2).
     def __init__(self, code, retry_ms=None):
-        Exception.__init__(self, code)
+        super().__init__(code)
         self.code = code
         self.retry_ms = retry_ms
 
@@ -33,9 +41,8 @@ def _text(raw, lo, hi):
     # Printable ASCII of lo..hi bytes, else a bad payload.
     if not lo <= len(raw) <= hi:
         raise _Refuse(P.ERR_BAD_PAYLOAD)
-    for b in raw:
-        if b < 0x20 or b > 0x7E:
-            raise _Refuse(P.ERR_BAD_PAYLOAD)
+    if not P.printable(raw):
+        raise _Refuse(P.ERR_BAD_PAYLOAD)
     return raw.decode()
 
 
@@ -228,6 +235,8 @@ class Service:
             return self._set_config(self._fields(payload, _CONFIG_TAGS))
         if ftype == P.CMD_TEST:
             return self._test(self._fields(payload, _TEST_TAGS))
+        if ftype == P.CMD_SET_TIME:
+            return self._set_time(self._fields(payload, (P.T_TIME,)))
         self._fields(payload, ())
         if ftype == P.CMD_WIPE:
             return self._wipe()
@@ -258,8 +267,9 @@ class Service:
         old = self.app.record
         rec = record.Record(
             _text(f[P.T_SERIAL], 1, 32), suite, f[P.T_SECRET], f[P.T_ADMIN_KEY],
-            _num(f, P.T_PIN_LEN, 1, 4), _num(f, P.T_IDLE_MS, 4, 30000),
-            _num(f, P.T_RESPONSE_MS, 4, 60000), _num(f, P.T_COUNTER, 8, 0),
+            _num(f, P.T_PIN_LEN, 1, record.DEFAULT_PIN_LEN),
+            _num(f, P.T_IDLE_MS, 4, record.DEFAULT_IDLE_MS),
+            _num(f, P.T_RESPONSE_MS, 4, record.DEFAULT_RESPONSE_MS), _num(f, P.T_COUNTER, 8, 0),
             old is not None and old.locked)  # the production lock survives re-provisioning
         self._store(rec)
         if old is None:
@@ -289,6 +299,21 @@ class Service:
         except ValueError:
             raise _Refuse(P.ERR_BAD_PAYLOAD)
         return P.tlv_encode([(P.T_RESPONSE, digits)])
+
+    def _set_time(self, f):
+        # Answers the clock as it was (absent when unknown), so the host can tell the drift.
+        self._record()
+        t = _num(f, P.T_TIME, 8, None)
+        if t is None or not TIME_MIN <= t < TIME_MAX:
+            raise _Refuse(P.ERR_BAD_PAYLOAD)
+        before = self.hal.unix_time()
+        try:
+            self.hal.set_unix_time(t)
+        except OSError:
+            raise _Refuse(P.ERR_STORAGE)  # the RTC did not take it
+        if before is None:
+            return b""
+        return P.tlv_encode([(P.T_TIME, P.uint(max(0, int(before)), 8))])
 
     def _wipe(self):
         try:

@@ -33,6 +33,7 @@ MAX_SEQ = const(0xFFFFFFFF)
 _BLOCK = const(32)
 
 FAIL_FILE = "authfail"
+FAIL_NEW = "authfail.new"
 BASE_DELAY_MS = const(1000)
 MAX_DELAY_MS = const(3600000)
 
@@ -176,6 +177,11 @@ class Throttle:
     how long it was off, so the wait restarts at boot. The wait is kept as a start and a length
     (never as an end in ticks: ticks + delay may pass TICKS_MAX, which time.ticks_diff on a
     32-bit board cannot take).
+
+    The file is replaced as the record is: written whole to FAIL_NEW, then renamed over
+    FAIL_FILE. FAT cannot rename over a file, so there the HAL removes FAIL_FILE first; a cut
+    between the two leaves only FAIL_NEW, whole, which _load adopts (as dsc.record.load does).
+    Without that, such a cut reset both counts to zero: no wait, and nonces counted again.
     """
 
     def __init__(self, hal):
@@ -185,18 +191,28 @@ class Throttle:
         self._delay = delay_ms(self.failures)
 
     def _load(self):
-        raw = self._hal.fs_read(FAIL_FILE)
+        hal = self._hal
+        raw = hal.fs_read(FAIL_FILE)
+        new = hal.fs_read(FAIL_NEW)
+        if new is not None:
+            if raw is None:
+                # FAIL_NEW without FAIL_FILE: either a FAT replace cut between "remove" and
+                # "rename" (FAIL_NEW is whole: the counts to keep) or the card's very first
+                # save cut part-way (the counts were 0 0; a cut write keeps a prefix of the
+                # digits, never more than was being written). Either way: adopt what it says.
+                counts = _parse(new)
+                if counts is None:
+                    hal.fs_remove(FAIL_NEW)  # nothing was ever counted
+                    return 0, 0
+                hal.fs_rename(FAIL_NEW, FAIL_FILE)
+                return counts
+            hal.fs_remove(FAIL_NEW)  # a save that did not reach its rename: FAIL_FILE stands
         if raw is None:
             return 0, 0
-        try:
-            parts = bytes(raw).decode().split()
-            failures = int(parts[0])
-            attempts = int(parts[1]) if len(parts) == 2 else failures  # the older "failures"
-            if failures < 0 or attempts < 0 or len(parts) > 2:
-                raise ValueError
-            return failures, attempts & MAX_SEQ
-        except (ValueError, UnicodeError, IndexError):
+        counts = _parse(raw)
+        if counts is None:
             return 23, 0  # unreadable: assume the worst (the longest wait)
+        return counts
 
     def wait_ms(self):
         if self._delay:
@@ -207,8 +223,8 @@ class Throttle:
         return 0
 
     def _save(self):
-        self._hal.fs_write(FAIL_FILE + ".new", ("%d %d" % (self.failures, self.attempts)).encode())
-        self._hal.fs_rename(FAIL_FILE + ".new", FAIL_FILE)
+        self._hal.fs_write(FAIL_NEW, ("%d %d" % (self.failures, self.attempts)).encode())
+        self._hal.fs_rename(FAIL_NEW, FAIL_FILE)
 
     def charge(self):
         """Count an attempt before checking it (persisted; raises OSError if flash fails)."""
@@ -223,3 +239,17 @@ class Throttle:
             self.failures = 0
             self._save()
         self._delay = 0
+
+
+def _parse(raw):
+    """(failures, attempts) of the file's "failures attempts" (or the older "failures"), or None
+    when it says neither."""
+    try:
+        parts = bytes(raw).decode().split()
+        failures = int(parts[0])
+        attempts = int(parts[1]) if len(parts) == 2 else failures  # the older "failures"
+        if failures < 0 or attempts < 0 or len(parts) > 2:
+            return None
+        return failures, attempts & MAX_SEQ
+    except (ValueError, UnicodeError, IndexError):
+        return None

@@ -55,6 +55,7 @@ class SSD1306:
         self._cmd = bytearray(3)  # a command and its argument
         self._cmd[0] = _CTRL_CMD
         self._cmd1 = memoryview(self._cmd)[:2]  # a command alone
+        self._flush = (self._window, self.buffer)  # show(): the window, then the frame
 
     def init(self):
         """Configure the controller; the display stays off until poweron()."""
@@ -105,5 +106,4 @@ class SSD1306:
         """Send the whole frame: the write window, then the RAM data in one write."""
         if fb_buffer is not None and fb_buffer is not self.fbuf:
             self.fbuf[:] = fb_buffer
-        self.hal.i2c_write(self.addr, self._window)
-        self.hal.i2c_write(self.addr, self.buffer)
+        self.hal.i2c_writes(self.addr, self._flush)

@@ -8,6 +8,7 @@
                   [--session-info HEX] --admin-key-file F [--json]
     dsc card wipe --port P --admin-key-file F [--json]
     dsc card lock --port P --admin-key-file F [--json]
+    dsc card set-time --port P --admin-key-file F [--json]
 
 Support staff provision cards through the registry (`dsc provision`), which records them.
 """
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,28 +25,29 @@ from typing import Any
 from dsc import ocra, record
 
 from host_tools import admin_keys, discovery
-from host_tools.client import CardClient, CardError, CardInfo, NotProvisioned
-from host_tools.errors import DscError, UsageError
-from host_tools.secrets_input import read_hex_secret, read_text_secret
+from host_tools.cli.exits import CommandFailed, UsageError
+from host_tools.cli.options import pin_from_args, seconds
+from host_tools.client import CardClient, CardInfo, NotProvisioned
+from host_tools.confirm import confirm_seed
+from host_tools.secrets_input import read_hex_secret
+from host_tools.text import printable
 from host_tools.transport import TransportError, open_transport
 
-DEFAULT_SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
+DEFAULT_SUITE = record.DEFAULT_SUITE
 EPILOG = """\
 --port takes a device path (/dev/ttyACM0, COM3), a pty path, a pyserial URL (socket://HOST:PORT)
 or "auto" (the only card attached). Key files hold the key as hex text. The admin key is the
-card's own (--admin-key-file), or derived from the master admin key in the file named by
-DSC_ADMIN_MASTER_KEY_FILE (or --admin-master-key-file) and the card's serial number.
---pin puts the PIN in the command line, where other users of this machine can see it: use it for
-test PINs only, else --pin-stdin, --pin-file or --pin-env. A suite with a time step (T) is tested
-at the current time.
+card's own (--admin-key-file), or derived from the card's serial number and the master admin
+key in --admin-master-key-file, else the file named by DSC_ADMIN_MASTER_KEY_FILE, else
+~/.config/opendsc/admin-master.key (made by `dsc registry init`, mode 0600).
+--pin puts the PIN in the command line, where other users of this machine can see it: a test
+convenience (warned about when used); else --pin-stdin, --pin-file or --pin-env. A suite with a
+time step (T) is tested at the current time; provisioning one first sets the card's clock to
+this host's (as set-time does).
 """
 
 
-class ConfirmationFailed(CardError):
-    """The card's TEST answer after provisioning does not match the host's own OCRA result."""
-
-
-class ClearProvisionRefused(DscError):
+class ClearProvisionRefused(CommandFailed):
     """The operator named the card's current admin key, but the card says it is blank: sending
     the seed in the clear would hand it to whoever forged that INFO answer."""
 
@@ -56,7 +57,8 @@ def register(sub: Any) -> None:
                           description=__doc__, epilog=EPILOG,
                           formatter_class=argparse.RawDescriptionHelpFormatter)
     csub = card.add_subparsers(dest="card_command", metavar="ACTION", required=True)
-    _add(csub, "list", _list, "list attached cards (USB VID:PID from boards/, then INFO)", False)
+    _add(csub, "list", _list,
+         "list attached cards (USB VID:PID from boards/) and running emulators, then INFO", False)
     _add(csub, "info", _info, "show a card's identity and state", True)
     p = _add(csub, "provision", _provision, "load a secret and an admin key, then confirm", True)
     p.add_argument("--serial-number", required=True, metavar="N")
@@ -83,6 +85,8 @@ def register(sub: Any) -> None:
     _admin_args(p)
     _admin_args(_add(csub, "wipe", _wipe, "erase the card's secret and record", True))
     _admin_args(_add(csub, "lock", _lock, "set the production lock (REPL unreachable)", True))
+    _admin_args(_add(csub, "set-time", _set_time,
+                     "set the card's clock to this host's (time-based suites need it)", True))
 
 
 def _add(csub: Any, name: str, func: Callable[[argparse.Namespace], int], text: str,
@@ -91,20 +95,10 @@ def _add(csub: Any, name: str, func: Callable[[argparse.Namespace], int], text: 
                                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     if port:
         p.add_argument("--port", required=True, metavar="P")
-        p.add_argument("--timeout", type=_seconds, default=3.0, help="seconds per answer")
+        p.add_argument("--timeout", type=seconds, default=3.0, help="seconds per answer")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=func)
     return p
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value <= 600:
-        raise argparse.ArgumentTypeError("give seconds, more than 0 and at most 600")
-    return value
 
 
 def _admin_args(p: argparse.ArgumentParser) -> None:
@@ -159,15 +153,18 @@ def _info_text(info: CardInfo) -> str:
             ("battery mV", info.battery_mv)]
     if info.record_error:
         rows.append(("record error", info.record_error))
-    return "\n".join(f"{k:14} {'-' if v is None else v}" for k, v in rows)
+    # the card's strings are its own words: a hostile card's escapes are shown, not obeyed
+    return "\n".join(f"{k:14} {'-' if v is None else printable(v)}" for k, v in rows)
 
 
 # --- actions ---
 def _list(args: argparse.Namespace) -> int:
     found = discovery.list_cards()
-    lines = [f"{f.candidate.port}  "
-             + (f"{f.info.serial_number or 'blank'}  {f.info.board}  {f.info.firmware}"
-                if f.info else f"(no answer: {f.error})") for f in found]
+    lines = [printable(f"{f.candidate.port}  "
+                       + (f"{f.info.serial_number or 'blank'}  {f.info.board}  "
+                          f"{f.info.firmware}" if f.info else f"(no answer: {f.error})")
+                       + (f"  [{f.candidate.description}]" if f.candidate.emulated else ""))
+             for f in found]
     return _emit(args, {"cards": [f.to_json() for f in found]},
                  "\n".join(lines) if lines else "no card found")
 
@@ -228,32 +225,12 @@ def _load(args: argparse.Namespace, client: CardClient, suite: Any, seed: bytes,
                              "`dsc card info`, then run this command again") from None
     try:
         client.authenticate(admin)
-        _confirm(client, suite, seed, args.pin_len)
+        if suite.time_step:  # a T suite computes with the card's clock: set it first
+            client.set_time(int(time.time()))
+        confirm_seed(client, suite, seed, pin_len=args.pin_len)
     except TransportError as e:
         raise TransportError(f"{e}; the card took the new seed, not yet confirmed: run this "
                              "command again") from None
-
-
-def _confirm(client: CardClient, suite: Any, seed: bytes, pin_len: int) -> None:
-    # A random challenge (and PIN, time, session data as the suite needs): the card must give
-    # the response the host computes with the seed it sent.
-    challenge = _random_challenge(suite)
-    pin = "".join(secrets.choice("0123456789") for _ in range(pin_len)) if suite.pin_hash else None
-    ts = int(time.time()) // suite.time_step if suite.time_step else None
-    info = secrets.token_bytes(suite.session_len) if suite.session_len else None
-    counter = 0 if suite.counter else None
-    expected = ocra.response(suite, seed, challenge, counter=counter, pin=pin, session=info,
-                             timestamp=ts)
-    got = client.test(challenge, pin, timestamp=ts, session_info=info)
-    if not secrets.compare_digest(got, expected):
-        raise ConfirmationFailed("the card's TEST response does not match the seed sent: "
-                                 "provision it again")
-
-
-def _random_challenge(suite: Any) -> str:
-    alphabet = {"N": "0123456789", "H": "0123456789abcdef",
-                "A": "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"}[suite.q_fmt]
-    return "".join(secrets.choice(alphabet) for _ in range(suite.q_len))
 
 
 def _test(args: argparse.Namespace) -> int:
@@ -277,11 +254,7 @@ def _test(args: argparse.Namespace) -> int:
 
 
 def _pin(args: argparse.Namespace) -> str | None:
-    if args.pin_stdin or args.pin_file or args.pin_env:
-        return read_text_secret(stdin=args.pin_stdin, file=args.pin_file, env=args.pin_env,
-                                what="PIN")
-    pin: str | None = args.pin
-    return pin
+    return pin_from_args(args, prog="dsc card")
 
 
 def _hex_arg(text: str | None, option: str) -> bytes | None:
@@ -314,7 +287,21 @@ def _wipe(args: argparse.Namespace) -> int:
             raise NotProvisioned("the card is blank already")
         client.wipe()
     return _emit(args, {"serial_number": info.serial_number, "wiped": True},
-                 f"wiped {info.serial_number or 'the card'}")
+                 f"wiped {printable(info.serial_number or 'the card')}")
+
+
+def _set_time(args: argparse.Namespace) -> int:
+    _check_key_file(args)
+    with _client(args) as client:
+        info = _authenticated(args, client)
+        now = int(time.time())
+        before = client.set_time(now)
+    drift = None if before is None else before - now
+    was = "it was not set" if drift is None else \
+        f"it was {abs(drift)} s {'ahead' if drift > 0 else 'behind'}" if drift else "it was right"
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(now))
+    return _emit(args, {"serial_number": info.serial_number, "time": now, "drift_s": drift},
+                 f"set the clock of {info.serial_number} to {when} ({was})")
 
 
 def _lock(args: argparse.Namespace) -> int:
@@ -323,5 +310,5 @@ def _lock(args: argparse.Namespace) -> int:
         info = _authenticated(args, client)
         client.lock()
     return _emit(args, {"serial_number": info.serial_number, "locked": True},
-                 f"locked {info.serial_number}: the REPL is unreachable from now on")
+                 f"locked {printable(info.serial_number)}: the REPL is unreachable from now on")
 

@@ -1,4 +1,4 @@
-"""`make demo`: the main job end to end on embedded defaults, then the card up close.
+"""`dsc demo` (`make demo`): the main job end to end on embedded defaults, then the card up close.
 
 1. The support desk (`host_tools.cli.demo_desk`): a blank emulated card is provisioned
    over its serial port into a fresh SQLite registry, assigned to a user, and a login typed
@@ -11,9 +11,11 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import secrets
 import sys
+from typing import Any
 
 from dsc import ocra
 
@@ -105,6 +107,13 @@ def window() -> int:
               f"{expected[:4]} {expected[4:]}.")
         CardWindow(card, title="OpenDSC demo card").run()
     return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("demo", help="the support desk's job and the card up close, on an "
+                                    "emulated card", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(func=lambda args: main())
 
 
 def main() -> int:

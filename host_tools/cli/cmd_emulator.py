@@ -3,7 +3,8 @@ scenario, registered under `dsc` as `dsc emulator`.
 
     dsc emulator                                 # a window with a blank card
     dsc emulator --key-file seed.hex             # provisioned (key as hex text in the file)
-    dsc emulator --headless --serial pty         # prints "serial: /dev/pts/N", runs until ^C
+    dsc emulator --headless --serial pty         # prints "serial: /dev/pts/N", runs until ^C;
+                                                 # announced to discovery (--port auto) meanwhile
     dsc emulator --headless --serial tcp --baud 115200   # the port paced like a UART
     dsc emulator --key-stdin --script login.txt  # exits 1 at the first failed expectation
 """
@@ -17,8 +18,9 @@ import sys
 import time
 from typing import Any
 
-from host_tools.errors import DscError, UsageError
-from host_tools.secrets_input import add_key_options, key_from_args, read_hex_secret
+from host_tools.cli.exits import CommandFailed, UsageError
+from host_tools.cli.options import add_key_options, key_from_args
+from host_tools.secrets_input import read_hex_secret
 
 KEY_BYTES = (16, 64)
 
@@ -37,8 +39,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runtime", choices=RUNTIMES, default="cpython",
                    help="run the firmware in-process (cpython) or on the MicroPython unix port")
     p.add_argument("--state", metavar="DIR", help="keep the card's flash in DIR between runs")
+    p.add_argument("--boot-from", choices=("source", "flash"), default="source",
+                   help="run the firmware under firmware/ (source, default) or, as a board "
+                        "does, main.py and the .mpy files in the card's flash (flash: what "
+                        "`dsc flash` copied; needs --runtime micropython)")
     p.add_argument("--serial", metavar="pty|tcp[:PORT]",
-                   help="expose the card's serial port as a pty or a TCP socket (prints it)")
+                   help="expose the card's serial port as a pty or a TCP socket (prints it, "
+                        "and announces it to dsc card list and --port auto)")
     p.add_argument("--baud", type=int, metavar="N",
                    help="pace the --serial port like a UART at N baud, 8N1, both directions "
                         "(default: unpaced)")
@@ -65,6 +72,9 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--baud {args.baud}: give a positive number of bits per second")
     if args.baud is not None and args.serial is None:
         raise UsageError("--baud paces the serial port: give --serial pty|tcp[:PORT] too")
+    if args.boot_from == "flash" and args.runtime != "micropython":
+        raise UsageError("--boot-from flash needs --runtime micropython (the flash holds .mpy "
+                         "files, which only MicroPython runs)")
     if args.scale < 1 or args.scale > 16:
         raise UsageError("--scale must be 1 to 16")
     has_key = args.key or args.key_file or args.key_env or args.key_stdin
@@ -74,17 +84,19 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def _make_card(args: argparse.Namespace, key: bytes | None, admin: bytes | None) -> Any:
     from emulator.api import Emulator
-    from emulator.scheduler import EmulatorError
+    from emulator.errors import EmulatorError
     from host_tools.boards import BoardError
 
     try:
         return Emulator(board=args.board, runtime=args.runtime, key=key, suite=args.suite,
                         serial_number=args.serial_number, state_dir=args.state,
-                        serial=args.serial, admin_key=admin, baud=args.baud)
+                        serial=args.serial, admin_key=admin, baud=args.baud,
+                        wall_clock=None if args.script is None else False,
+                        boot_from=args.boot_from, announce=True)
     except (EmulatorError, ValueError, OSError) as e:
         if isinstance(e, BoardError):
             raise
-        raise DscError(f"cannot start the emulated card: {e}") from None
+        raise CommandFailed(f"cannot start the emulated card: {e}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
     with card:
         if card.serial_url:
             print(f"serial: {card.serial_url}", flush=True)
+        if card.announce_error:
+            print(f"dsc emulator: warning: {card.announce_error}; give --port "
+                  f"{card.serial_url} to the host tools", file=sys.stderr, flush=True)
         if args.script:
             return _run_script(card, args.script)
         if args.headless:
@@ -115,7 +130,9 @@ def _run_headless(card: Any) -> int:
     # SIGTERM ends the run like ^C, so the state directory is closed cleanly either way.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     card.realtime()
-    print("dsc emulator: running headless; Ctrl-C stops", file=sys.stderr, flush=True)
+    boots = "its flash (main.py)" if card.boot_from == "flash" else "the source tree"
+    print(f"dsc emulator: running headless, booting from {boots}; Ctrl-C stops",
+          file=sys.stderr, flush=True)
     try:
         while True:
             time.sleep(0.5)
@@ -132,6 +149,6 @@ def _run_window(card: Any, scale: int) -> int:
     try:
         win = CardWindow(card, scale=scale)
     except Exception as e:  # tkinter.TclError: cannot reach the display
-        raise DscError(f"cannot open a window: {e}") from None
+        raise CommandFailed(f"cannot open a window: {e}") from None
     win.run()
     return 0

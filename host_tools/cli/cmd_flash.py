@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from host_tools import flash
+from host_tools import discovery, flash
 from host_tools.boards import board_names
 
 HELP = "compile the firmware for a board, copy it with mpremote, reset, confirm with INFO"
@@ -17,7 +17,8 @@ def register(sub: Any) -> None:
     p.add_argument("--board", required=True, metavar="NAME",
                    help=f"board file name: {', '.join(board_names())}")
     p.add_argument("--port", required=True, metavar="P",
-                   help="the board's serial port (a device or pty path, or a pyserial URL)")
+                   help="the board's serial port (a device or pty path, or a pyserial URL), "
+                        "or auto: the only board attached (or emulator running)")
     p.add_argument("--production", action="store_true",
                    help="production build: the firmware locks the REPL at boot")
     p.add_argument("--dry-run", action="store_true", help="print the plan, touch nothing")
@@ -40,13 +41,16 @@ def _run(args: argparse.Namespace) -> int:
         else:
             print(plan.describe(args.port))
         return 0
-    flash.copy_to_board(plan, args.port, args.baudrate)
+    if args.port == "auto":
+        args.port = discovery.only_board()
+    runtime = flash.copy_to_board(plan, args.port, args.baudrate)
     info = flash.confirm(args.port, plan, args.timeout, args.baudrate)
     if args.json:
         print(json.dumps({"board": info.board, "firmware": info.firmware,
+                          "micropython": runtime.release,
                           "production": plan.production, "locked": info.locked,
                           "provisioned": info.provisioned, "port": args.port}))
     else:
-        print(f"flashed {info.board}: firmware {info.firmware}"
+        print(f"flashed {info.board} (MicroPython {runtime.release}): firmware {info.firmware}"
               f"{', production (locked)' if info.locked else ''}; the card answers INFO")
     return 0

@@ -14,8 +14,8 @@ from typing import Any
 
 from dsc import ocra
 
-from host_tools.errors import UsageError
-from host_tools.secrets_input import add_key_options, key_from_args, read_text_secret
+from host_tools.cli.exits import UsageError
+from host_tools.cli.options import add_key_options, key_from_args, pin_from_args
 
 _KEY_MAX_BYTES = 1024
 
@@ -23,7 +23,8 @@ HELP = "compute an OCRA (RFC 6287) response with the card's own code"
 EPILOG = """\
 The key is the card's seed as hex. --key puts it in the command line, where other users of this
 machine can read it (ps, /proc) and where shell history keeps it: prefer --key-file, --key-stdin
-or --key-env for real seeds. The same holds for --pin: prefer --pin-file or --pin-env.
+or --key-env for real seeds. The same holds for --pin: prefer --pin-file or --pin-env. Both
+are test conveniences, and a warning on stderr says so when they are used.
 
 Exit status: 0 with the response printed; 2 when an input is wrong (one line on stderr, never
 the key or the PIN).
@@ -60,10 +61,7 @@ def _key(args: argparse.Namespace) -> bytes:
 
 
 def _pin(args: argparse.Namespace) -> str | None:
-    if args.pin_file is None and args.pin_env is None:
-        pin: str | None = args.pin
-        return pin
-    return read_text_secret(file=args.pin_file, env=args.pin_env, what="PIN")
+    return pin_from_args(args, prog="dsc ocra")
 
 
 def _int(text: str | None, base: int, what: str) -> int | None:

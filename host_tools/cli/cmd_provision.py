@@ -1,6 +1,7 @@
 """Loading cards: provisioning new cards into the registry, wiping returned ones.
 
     dsc provision --port P|auto [--port P2 ...] [--count N] [--suite S] [--batch NAME]
+                  [--timeout SECONDS] [--dev]
     dsc wipe SERIAL --port P
 
 The master admin key (from which each card's admin key is derived, see host_tools.admin_keys)
@@ -13,8 +14,9 @@ import argparse
 import sys
 from typing import Any
 
-from host_tools.cli.options import add, common, emit, open_registry, stderr
-from host_tools.errors import UsageError
+from host_tools import admin_keys
+from host_tools.cli.exits import UsageError
+from host_tools.cli.options import add, common, emit, open_registry, seconds, stderr
 from provisioning.registry import DEFAULT_SUITE
 
 
@@ -24,14 +26,23 @@ def register(sub: Any) -> None:
     p.add_argument("--port", action="append", required=True,
                    help="card port (device, pty or URL), or auto; repeat for several cards")
     p.add_argument("--count", type=int, default=None,
-                   help="cards to provision (default: one per --port)")
+                   help="new cards to provision, swapping cards on the ports (default: one "
+                        "per --port; a port whose card is already done counts)")
     p.add_argument("--suite", default=DEFAULT_SUITE)
     p.add_argument("--batch", help="batch name recorded with each card")
     p.add_argument("--pin-len", type=int, default=4)
     p.add_argument("--wait", type=float, default=300.0,
                    help="seconds to wait for each next card (default 300)")
+    p.add_argument("--timeout", type=seconds, default=3.0,
+                   help="seconds to wait for each answer of a card (default 3; more for slow "
+                        "lines)")
+    p.add_argument("--dev", action="store_true",
+                   help="development cards: leave them without the production lock (REPL "
+                        "reachable; recorded as development cards, never for issue)")
     p.add_argument("--admin-master-key-file",
-                   help="hex master admin key file (else $DSC_ADMIN_MASTER_KEY_FILE)")
+                   help="hex master admin key file (default: $DSC_ADMIN_MASTER_KEY_FILE, else "
+                        "admin-master.key beside the registry master key, which "
+                        "`dsc registry init` creates)")
     p = add(sub, "wipe", _wipe, "wipe a returned card over the service protocol, for reuse", c)
     p.add_argument("serial_number", metavar="SERIAL")
     p.add_argument("--port", required=True)
@@ -40,17 +51,19 @@ def register(sub: Any) -> None:
 def _provision(args: argparse.Namespace) -> int:
     from provisioning import cardlink, provisioner
 
-    master = cardlink.read_master_admin_key(args.admin_master_key_file)
-    ports = cardlink.resolve_ports(args.port)
-    count = args.count if args.count is not None else len(ports)
-    if count < 1:
+    if args.count is not None and args.count < 1:
         raise UsageError("--count must be at least 1")
-    opts = provisioner.Options(suite=args.suite, batch=args.batch, pin_len=args.pin_len)
+    opts = provisioner.Options(suite=args.suite, batch=args.batch, pin_len=args.pin_len,
+                               development=args.dev)
     bar = _ProgressBar()
+    timeout = args.timeout
     with open_registry(args) as reg:
+        master = admin_keys.read_master_key(args.admin_master_key_file,
+                                            beside=reg.key_file.parent)
+        ports = cardlink.resolve_ports(args.port)
         result = provisioner.provision_batch(
-            reg, ports, cardlink.open_client, count, master, cardlink.derive_admin_key, opts,
-            wait=args.wait, report=bar.say, progress=bar.draw)
+            reg, ports, lambda port: cardlink.open_client(port, timeout), args.count, master,
+            cardlink.derive_admin_key, opts, wait=args.wait, report=bar.say, progress=bar.draw)
     bar.close()
     return _summary(args, result)
 
@@ -85,7 +98,8 @@ def _summary(args: argparse.Namespace, result: Any) -> int:
         emit(args, result.done[0].as_json() if single else result.as_json(), "")
     else:
         for p in result.done:
-            print(f"{p.serial_number}  provisioned  {p.suite}  ({p.seconds:.2f} s)")
+            lock = "locked" if p.locked else "development card, not locked"
+            print(f"{p.serial_number}  provisioned  {p.suite}  {lock}  ({p.seconds:.2f} s)")
         print(f"{len(result.done)} of {result.wanted} cards provisioned"
               + (f", {len(result.skipped)} already done" if result.skipped else ""))
     if result.failed:

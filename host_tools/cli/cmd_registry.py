@@ -1,7 +1,7 @@
 """Registry administration: set-up, key rotation, settings, audit, PSKC.
 
     dsc registry init | rotate-key | config [NAME VALUE]
-    dsc audit [--verify | --anchor] [--user U] [--serial-number S] [--limit N]
+    dsc audit [--verify [--expect HASH] | --anchor] [--user U] [--serial-number S] [--limit N]
     dsc pskc export --out F (--password-stdin | --psk-file F) [SERIAL ...]
     dsc pskc import F (--password-stdin | --psk-file F)
 
@@ -14,18 +14,21 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from host_tools import admin_keys
+from host_tools.cli.exits import UsageError
 from host_tools.cli.options import add, common, emit, open_registry, when
-from host_tools.errors import UsageError
 from host_tools.secrets_input import read_hex_secret, read_text_secret
-from provisioning import audit, pskc_io
+from host_tools.text import printable
+from provisioning import audit, pskc_io, support
 from provisioning.registry import Policy, Registry
 
 
 def register(sub: Any) -> None:
     c = [common()]
-    reg = sub.add_parser("registry", help="create the registry, rotate its key, settings")
+    reg = sub.add_parser("registry",
+                         help="create the registry and the master keys, rotate, settings")
     rsub = reg.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
-    add(rsub, "init", _init, "create the master key file (0600) and the registry schema", c)
+    add(rsub, "init", _init, "create the master key files (0600) and the registry schema", c)
     add(rsub, "rotate-key", _rotate, "re-encrypt every secret under a fresh master key", c)
     p = add(rsub, "config", _config, "show the settings, or set NAME to VALUE", c)
     p.add_argument("name", nargs="?", choices=Policy.names(), metavar="NAME")
@@ -37,6 +40,9 @@ def register(sub: Any) -> None:
     p.add_argument("--why", required=True, help="what the investigation found (logged)")
     p = add(sub, "audit", _audit, "show the audit log, or --verify its hash chain", c)
     p.add_argument("--verify", action="store_true", help="check the hash chain and its head")
+    p.add_argument("--expect", metavar="HASH",
+                   help="with --verify: a head hash printed earlier (kept in the ticket "
+                        "system); the log must still hold that entry")
     p.add_argument("--anchor", action="store_true",
                    help="after an alarm was looked into: vouch for the log as it stands "
                         "(MAC its head again; logged)")
@@ -82,10 +88,14 @@ def _protection(args: argparse.Namespace, required: bool = True) -> pskc_io.Prot
 def _init(args: argparse.Namespace) -> int:
     reg, created, applied = Registry.init(args.db, args.master_key_file, operator=args.operator)
     with reg:
+        admin_file = admin_keys.default_master_key_file(beside=reg.key_file.parent)
+        admin_created = admin_keys.ensure_master_key_file(admin_file)
         data = {"key_file": str(reg.key_file), "key_created": created,
+                "admin_master_key_file": str(admin_file), "admin_master_key_created": admin_created,
                 "migrations_applied": applied, "status": "ready"}
     emit(args, data, f"registry ready ({applied} migrations applied); master key file "
-                     f"{data['key_file']} {'created' if created else 'kept'}")
+                     f"{data['key_file']} {'created' if created else 'kept'}; master admin key "
+                     f"file {admin_file} {'created' if admin_created else 'kept'}")
     return 0
 
 
@@ -119,6 +129,8 @@ def _vouch(args: argparse.Namespace) -> int:
 def _audit(args: argparse.Namespace) -> int:
     if args.verify and args.anchor:
         raise UsageError("give --verify or --anchor, not both")
+    if args.expect is not None and not args.verify:
+        raise UsageError("--expect goes with --verify")
     with open_registry(args) as reg:
         if args.anchor:
             seq = reg.anchor_audit("support, after an investigation")
@@ -126,18 +138,28 @@ def _audit(args: argparse.Namespace) -> int:
                  f"audit head re-anchored at entry {seq} (logged as audit.anchor)")
             return 0
         if args.verify:
-            count, head = audit.verify(reg.db, reg.sealer)
+            count, head = support.verify_audit(reg, args.expect)
             rows = reg.verify_rows()  # and the row MACs (TamperedRowError names the first)
-            emit(args, {"entries": count, "head": head, "status": "intact", "rows": rows},
-                 f"audit log intact: {count} entries, head {head}; {rows} rows vouched for")
+            audit.checkpoint(reg.db, reg.sealer, reg.now())  # so `head` stays provable
+            data: dict[str, Any] = {"entries": count, "head": head, "status": "intact",
+                                    "rows": rows}
+            text = f"audit log intact: {count} entries, head {head}; {rows} rows vouched for"
+            if args.expect is not None:
+                data["expected"] = "held"
+                text += "; it still holds the expected head"
+            emit(args, data, text)
             return 0
         items = audit.entries(reg.db, user=args.user, serial_number=args.serial_number,
                               limit=args.limit)
     emit(args, {"entries": [e.as_json() for e in items]},
-         "\n".join(f"{e.seq:>6} {when(e.at)} {e.operator:<10} {e.action:<18} {e.outcome:<9} "
-                   f"{e.serial_number or '-':<12} {e.user or '-'} {e.detail or ''}"
-                   for e in items) or "no entries")
+         "\n".join(_audit_line(e) for e in items) or "no entries")
     return 0
+
+
+def _audit_line(e: audit.Entry) -> str:
+    # operator names and details come from outside: escaped, no terminal escapes get through
+    return printable(f"{e.seq:>6} {when(e.at)} {e.operator:<10} {e.action:<18} {e.outcome:<9} "
+                     f"{e.serial_number or '-':<12} {e.user or '-'} {e.detail or ''}")
 
 
 def _export(args: argparse.Namespace) -> int:

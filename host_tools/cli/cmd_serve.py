@@ -15,8 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from host_tools.cli.exits import UsageError
 from host_tools.cli.options import add, common, emit, open_registry, stderr
-from host_tools.errors import UsageError
 from provisioning import apiclients
 from provisioning.db import is_postgres_url
 from provisioning.registry import default_db_url
@@ -72,11 +72,18 @@ def _serve(args: argparse.Namespace) -> int:
     scheme = "https" if args.tls_cert else "http"
     stderr(f"dsc serve: {scheme}://{args.host}:{args.port}/ ({workers} process"
            f"{'es' if workers > 1 else ''}; API docs at /openapi.json)")
-    uvicorn.run("host_tools.web.app:app_from_env", factory=True, host=args.host, port=args.port,
-                workers=workers, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
-                proxy_headers=bool(args.forwarded_allow_ips),
-                forwarded_allow_ips=args.forwarded_allow_ips or "127.0.0.1",
-                access_log=not args.no_access_log, server_header=False)
+    options: dict[str, Any] = dict(
+        factory=True, host=args.host, port=args.port, workers=workers,
+        ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
+        proxy_headers=bool(args.forwarded_allow_ips),
+        forwarded_allow_ips=args.forwarded_allow_ips or "127.0.0.1",
+        access_log=not args.no_access_log, server_header=False)
+    if workers > 1:  # one listening socket shared by the worker processes
+        from host_tools.web.listen import run_workers
+
+        run_workers("host_tools.web.app:app_from_env", **options)
+    else:
+        uvicorn.run("host_tools.web.app:app_from_env", **options)
     return 0
 
 

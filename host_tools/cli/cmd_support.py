@@ -2,15 +2,17 @@
 
     dsc assign SERIAL USER --pin-stdin     dsc challenge USER [--serial-number S]
     dsc activate SERIAL | --due            dsc verify USER CHALLENGE_ID RESPONSE|-
-    dsc lost SERIAL                        dsc reactivate USER CHALLENGE_ID RESPONSE
+    dsc lost SERIAL | found SERIAL         dsc reactivate USER CHALLENGE_ID RESPONSE
     dsc replace OLD NEW                    dsc change-pin USER ID RESPONSE --new-pin-stdin
     dsc return SERIAL                      dsc reset-pin USER --pin-stdin
     dsc retire SERIAL                      dsc unlock USER
-    dsc temp-passcode USER                 dsc security-card USER --out FILE.png|.pdf
+    dsc temp-passcode USER [--serial-number S]
+    dsc security-card USER --out FILE.png|.pdf [--serial-number S]
     dsc show SERIAL|USER                   dsc list [--status S]
 
 Every command takes --db, --master-key-file, --operator and --json. `verify` exits 0 when
-accepted and 1 when rejected. The logic lives in `provisioning`; this module only parses.
+accepted with full access, 3 when accepted for the portal only, and 1 when rejected.
+The logic lives in `provisioning`; this module only parses.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from host_tools.cli.exits import UsageError
 from host_tools.cli.options import add, common, emit, open_registry, read_pin, read_response, when
-from host_tools.errors import UsageError
 from provisioning import support, temporary, verification
 from provisioning.errors import NotFoundError
 from provisioning.lifecycle import STATES
+
+PORTAL_ONLY = 3  # `dsc verify`: accepted, but for the portal only (not a full login)
 
 
 def register(sub: Any) -> None:
@@ -32,13 +36,17 @@ def register(sub: Any) -> None:
     p.add_argument("serial_number", metavar="SERIAL")
     p.add_argument("user", metavar="USER")
     p.add_argument("--pin-stdin", action="store_true",
-                   help="read the PIN the user chose from stdin (may be left out when the "
-                        "user already has a PIN)")
+                   help="read the PIN the user chose from stdin (leave it out when the "
+                        "user already has a PIN: it is one PIN for all their cards)")
+    p.add_argument("--replace-pin", action="store_true",
+                   help="with --pin-stdin: replace the user's PIN, for all their cards")
     p = add(sub, "activate", _activate, "activate an assigned card (or all that are due)", c)
     p.add_argument("serial_number", metavar="SERIAL", nargs="?")
     p.add_argument("--due", action="store_true",
                    help="activate every card whose automatic-activation day has come")
     for name, func, text in (("lost", _lost, "report a card lost or damaged (disables it)"),
+                             ("found", _found, "a lost card turned up: active again, or "
+                                               "returned when a replacement took its place"),
                              ("return", _return, "record a lost or damaged card as returned"),
                              ("retire", _retire, "retire a returned card for good")):
         add(sub, name, func, text, c).add_argument("serial_number", metavar="SERIAL")
@@ -55,7 +63,8 @@ def _register_login(sub: Any, c: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--serial-number", help="which of the user's cards (when several)")
     for name, func, text in (
             ("verify", _verify, "check a response (or temporary passcode / code): exit 0 "
-                                "accepted, 1 rejected"),
+                                "accepted (full access), 3 accepted for the portal only, "
+                                "1 rejected"),
             ("reactivate", _reactivate, "end temporary access with a response from the card"),
             ("change-pin", _change_pin, "store a new PIN if the response made with it matches")):
         p = add(sub, name, func, text, c)
@@ -71,10 +80,13 @@ def _register_login(sub: Any, c: list[argparse.ArgumentParser]) -> None:
                    help="read the new PIN from stdin")
     add(sub, "unlock", _unlock, "clear a user's failure count and lock", c) \
         .add_argument("user", metavar="USER")
-    add(sub, "temp-passcode", _temp_passcode, "issue a temporary passcode (shown once)", c) \
-        .add_argument("user", metavar="USER")
-    p = add(sub, "security-card", _security_card, "issue an online security code card", c)
-    p.add_argument("user", metavar="USER")
+    for name, func, text in (
+            ("temp-passcode", _temp_passcode, "issue a temporary passcode (shown once)"),
+            ("security-card", _security_card, "issue an online security code card")):
+        p = add(sub, name, func, text, c)
+        p.add_argument("user", metavar="USER")
+        p.add_argument("--serial-number", help="the card it stands in for (when the user holds "
+                                               "several)")
     p.add_argument("--out", type=Path, required=True, help="file to write: .png or .pdf")
 
 
@@ -87,9 +99,16 @@ def _register_views(sub: Any, c: list[argparse.ArgumentParser]) -> None:
 
 # --- handlers -----------------------------------------------------------------------------------
 def _assign(args: argparse.Namespace) -> int:
+    if args.replace_pin and not args.pin_stdin:
+        raise UsageError("--replace-pin needs the new PIN (--pin-stdin)")
     pin = read_pin() if args.pin_stdin else None
     with open_registry(args) as reg:
-        status = support.assign(reg, args.serial_number, args.user, pin)
+        try:
+            status = support.assign(reg, args.serial_number, args.user, pin, args.replace_pin)
+        except support.PinConflict as e:
+            hint = ("leave out --pin-stdin to keep it, or add --replace-pin to mean it"
+                    if e.kind == "replace" else "or --pin-stdin --replace-pin")
+            raise UsageError(f"{e} ({hint}); nothing changed") from None
     emit(args, {"serial_number": args.serial_number, "user": args.user, "status": status},
          f"card {args.serial_number} assigned to {args.user} ({status})")
     return 0
@@ -126,6 +145,15 @@ def _lost(args: argparse.Namespace) -> int:
     return _simple(args, "lost", "lost")
 
 
+def _found(args: argparse.Namespace) -> int:
+    with open_registry(args) as reg:
+        status = support.found(reg, args.serial_number)
+    emit(args, {"serial_number": args.serial_number, "status": status},
+         f"card {args.serial_number} {status}" + (
+             "" if status == "active" else " (a replacement took its place): wipe or retire it"))
+    return 0
+
+
 def _return(args: argparse.Namespace) -> int:
     return _simple(args, "return", "returned")
 
@@ -158,7 +186,9 @@ def _verify(args: argparse.Namespace) -> int:
     with open_registry(args) as reg:
         outcome = verification.verify(reg, args.user, args.challenge_id, response)
     emit(args, outcome.as_json(), outcome.describe())
-    return 0 if outcome.accepted else 1
+    if not outcome.accepted:
+        return 1
+    return PORTAL_ONLY if outcome.access == "portal-only" else 0
 
 
 def _reactivate(args: argparse.Namespace) -> int:
@@ -198,7 +228,8 @@ def _unlock(args: argparse.Namespace) -> int:
 
 def _temp_passcode(args: argparse.Namespace) -> int:
     with open_registry(args) as reg:
-        code, full_until, expires = temporary.issue_passcode(reg, args.user)
+        code, full_until, expires = temporary.issue_passcode(reg, args.user,
+                                                             args.serial_number)
     # Shown once: the registry keeps only a hash.
     emit(args, {"user": args.user, "passcode": code, "full_access_until": full_until,
                 "expires_at": expires, "status": "temporary access"},
@@ -211,9 +242,22 @@ def _security_card(args: argparse.Namespace) -> int:
     from provisioning import grid_render
 
     grid_render.check_path(args.out)
+    written: list[Path] = []
+
+    def deliver(grid: list[str], expires_at: int) -> None:
+        grid_render.render(grid, args.user, expires_at, args.out)
+        written.append(args.out)
+
     with open_registry(args) as reg:
-        grid, expires = temporary.issue_security_card(reg, args.user)
-    grid_render.render(grid, args.user, expires, args.out)
+        # the file is written inside the transaction: when it cannot be, nothing is issued;
+        # when the transaction fails after it, the file goes again
+        try:
+            _, expires = temporary.issue_security_card(reg, args.user, args.serial_number,
+                                                       deliver)
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
     emit(args, {"user": args.user, "file": str(args.out), "expires_at": expires,
                 "status": "temporary access"},
          f"security code card for {args.user} written to {args.out} (valid until "
@@ -224,9 +268,12 @@ def _security_card(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     with open_registry(args) as reg:
         try:
-            card = reg.card(args.name)
+            card = support.card_view(reg, args.name)
         except NotFoundError:
-            view = support.user_view(reg, args.name)
+            try:
+                view = support.user_view(reg, args.name)
+            except NotFoundError:
+                raise NotFoundError(f"no card or user {args.name} in the registry") from None
             emit(args, view, _user_text(view))
             return 0
     data = card.as_json()
@@ -237,15 +284,18 @@ def _show(args: argparse.Namespace) -> int:
 
 def _user_text(view: dict[str, Any]) -> str:
     lines = [f"user: {view['user']}  ({view['status']}, {view['failures']} failures)"]
-    lines += [f"  card {c['serial_number']}: {c['status']}" for c in view["cards"]]
+    lines += [f"  card {c['serial_number']}: {c['status']}"
+              + (" (development card: not LOCKed)" if c["development"] else "")
+              for c in view["cards"]]
     lines += [f"  temporary {t['kind']} until {when(t['expires_at'])}"
+              + (f" in place of {t['in_place_of']}" if t["in_place_of"] else "")
               for t in view["temporary_access"]]
     return "\n".join(lines)
 
 
 def _list(args: argparse.Namespace) -> int:
     with open_registry(args) as reg:
-        cards = reg.cards(args.status)
+        cards = support.card_list(reg, args.status)
     emit(args, {"cards": [c.as_json() for c in cards]},
          "\n".join(f"{c.serial_number}  {c.status:<12} {c.suite}  {', '.join(c.users)}"
                    for c in cards) or "no cards")

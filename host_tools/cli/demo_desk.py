@@ -54,7 +54,8 @@ def main() -> int:
                                                  admin_keys.derive_admin_key,
                                                  provisioner.Options())
             serial = done.serial_number
-            _say(f"provisioned {serial} ({done.suite}); TEST confirmed it in {done.seconds} s")
+            _say(f"provisioned {serial} ({done.suite}); TEST confirmed it and the card is "
+                 f"{'LOCKed' if done.locked else 'a development card'} ({done.seconds} s)")
             support.assign(reg, serial, USER, PIN)
             _say(f"assigned {serial} to {USER} with the PIN chosen when ordering")
             ch = verification.issue_challenge(reg, USER)

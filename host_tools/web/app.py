@@ -42,6 +42,7 @@ from provisioning.errors import (
     MalformedResponseError,
     MasterKeyError,
     NotFoundError,
+    ProvisioningError,
     RegistryError,
     TamperedRowError,
     UserStateError,
@@ -234,7 +235,7 @@ def problem_for(e: BaseException) -> Problem:
     if isinstance(e, MasterKeyError):
         log.error("master key problem: %s", e)
         return Problem("internal-error", "the service cannot use its master key")
-    if isinstance(e, DscError):
+    if isinstance(e, (DscError, ProvisioningError)):
         return Problem("internal-error", str(e))
     log.exception("unexpected error (%s)", type(e).__name__)
     return Problem("internal-error", "unexpected error; it is logged")

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from host_tools.errors import DscError
-from provisioning.errors import RegistryError
+from provisioning.errors import ProvisioningError, RegistryError
 from provisioning.registry import Registry
 
 
@@ -69,8 +69,8 @@ class RegistryPool:
 
 def _connection_failed(e: BaseException) -> bool:
     """A database error, or anything unexpected, may have left the connection unusable: drop
-    it rather than guess. A refusal of the library (a DscError) leaves it as it was."""
-    return isinstance(e, RegistryError) or not isinstance(e, DscError)
+    it rather than guess. A refusal of the library (one of its own errors) leaves it as it was."""
+    return isinstance(e, RegistryError) or not isinstance(e, (DscError, ProvisioningError))
 
 
 def _close_quietly(reg: Registry) -> None:

@@ -144,6 +144,8 @@ def test_power_short_press(card: Emulator) -> None:
 
 
 def test_asleep_the_board_ignores_keys_and_costs_no_steps(card: Emulator) -> None:
+    card.advance(200)  # provisioning was serial traffic: it polls the line for 100 ms more
+    assert card.scheduler.next_run is None  # asleep
     steps = card.scheduler.steps
     card.type("1234")  # keys other than POWER do not wake the board
     card.advance(3_600_000)
@@ -188,6 +190,19 @@ def test_state_dir_keeps_the_card_between_runs(tmp_path) -> None:
     assert second == ocra_qn_psha1(key, 8, "12345678", "1234", counter=1)
 
 
+def test_state_dir_keeps_the_record_owner_only(tmp_path) -> None:
+    import stat
+
+    state = tmp_path / "state"
+    with Emulator(key=bytes(range(32)), state_dir=state) as card:
+        login(card, "1234", "123456")
+    files = [p for p in (state / "flash").rglob("*") if p.is_file()]
+    assert any(p.name == "record" for p in files)
+    assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o600}
+    assert stat.S_IMODE((state / "flash").stat().st_mode) == 0o700
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+
+
 def test_ticks_wrap_during_a_login() -> None:
     from emulator.clock import TICKS_PERIOD
 
@@ -230,3 +245,21 @@ def test_micropython_that_dies_is_a_clear_error() -> None:
         card.power_cut()  # power back: a new VM, and the card works again
         card.hold("POWER", 1500)
         assert card.screen_text() == "PIN>"
+
+
+@pytest.mark.parametrize("board", ["pico", "pyboard", "pico_buttons"])
+def test_micropython_bridge_sends_a_whole_keypad_scan_and_display_flush_at_once(
+        board: str) -> None:
+    # Each firmware step is one round trip over the bridge; a keypad scan (Hal.read_group) is
+    # one more (two when the idle scan sees a key and a full scan follows), a display flush one.
+    # Pin by pin a login took ~6,200 round trips (~11,600 messages) for its ~440 steps.
+    key = bytes(range(32))
+    with Emulator(board=board, runtime="micropython", key=key) as card:
+        card.hold("POWER", 200)
+        trips, calls, steps = card.runtime.round_trips, card.runtime.calls, card.scheduler.steps
+        assert login(card, "1234", "123456") == ocra_qn_psha1(key, 8, "123456", "1234")
+        steps = card.scheduler.steps - steps
+        trips = card.runtime.round_trips - trips
+        calls = card.runtime.calls - calls
+        assert 300 <= steps <= 600, steps
+        assert trips <= 2.5 * steps and calls <= 1.5 * steps, (trips, calls, steps)

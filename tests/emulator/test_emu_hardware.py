@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from emulator.clock import TICKS_MAX, TICKS_PERIOD, VirtualClock, WallClock, ticks_diff
-from emulator.flashmem import Flash, FlashError, PowerCut
+from emulator.flashmem import Flash, FlashMemError, PowerCut
 from emulator.gpio import GND, PULL_DOWN, PULL_NONE, PULL_UP, Gpio, GpioError, wire_keys
 from emulator.serialport import SerialLine
 
@@ -121,12 +121,12 @@ def test_flash_cut_points_are_counted_for_enumeration() -> None:
 def test_flash_refuses_bad_names_missing_files_and_overfill(tmp_path) -> None:
     f = Flash(size=8192, state_dir=tmp_path)
     for bad in ("", "../x", "a/b", ".."):
-        with pytest.raises(FlashError):
+        with pytest.raises(FlashMemError):
             f.write(bad, b"x")
-    with pytest.raises(FlashError):
+    with pytest.raises(FlashMemError):
         f.rename("missing", "x")
     f.write("a", b"x" * 4096)
-    with pytest.raises(FlashError, match="no space"):
+    with pytest.raises(FlashMemError, match="no space"):
         f.write("b", b"x" * 4097)
     assert f.read("b") is None and f.free() == 4096
     assert not (tmp_path.parent / "x").exists()

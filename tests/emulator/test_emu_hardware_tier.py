@@ -1,5 +1,6 @@
-"""The hardware tier (tests/hardware, normally skipped) run against an emulated card's pty,
-so those tests are known to work before anyone points them at a board."""
+"""The hardware tier (tests/hardware, normally skipped) run against an emulated card's pty on both
+emulator runtimes, so those tests are known to work, on the MicroPython VM the firmware ships on
+too, before anyone points them at a board."""
 
 from __future__ import annotations
 
@@ -24,13 +25,16 @@ def _run_tier(port: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
         capture_output=True, text=True, timeout=120, cwd=ROOT, env=env, check=False)
 
 
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
 @pytest.mark.parametrize("production", [False, True], ids=["development", "production"])
-def test_hardware_tier_passes_on_an_emulated_card(tmp_path: Path, production: bool) -> None:
+def test_hardware_tier_passes_on_an_emulated_card(tmp_path: Path, production: bool,
+                                                  runtime: str) -> None:
     (tmp_path / "seed.hex").write_text(SEED.hex())
     (tmp_path / "admin.hex").write_text(ADMIN.hex())
     env = dict(os.environ, DSC_HW_SEED_FILE=str(tmp_path / "seed.hex"),
                DSC_HW_ADMIN_KEY_FILE=str(tmp_path / "admin.hex"))
-    with Emulator(key=SEED, admin_key=ADMIN, serial="pty", production=production) as card:
+    with Emulator(runtime=runtime, key=SEED, admin_key=ADMIN, serial="pty",
+                  production=production) as card:
         assert card.serial_url
         r = _run_tier(card.serial_url, env)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -1,5 +1,5 @@
 """Power cut at every flash event (every byte of every write, every rename and remove) of
-provisioning and of a counter update: the card must boot to the old or the new state.
+provisioning, of a counter update and of an AUTH: the card must boot to the old or the new state.
 
 Each test first runs the operation once to count its flash events, then replays it from the
 same starting flash with the power failing just before event k, for every k."""
@@ -7,13 +7,16 @@ same starting flash with the power failing just before event k, for every k."""
 from __future__ import annotations
 
 import pytest
-from emuhelpers import COUNTER_SUITE, login, ocra_qn_psha1
+from dsc import protocol as P
+from dsc import session as S
+from emuhelpers import COUNTER_SUITE, RUNTIMES, login, ocra_qn_psha1
 
 from emulator import Emulator, PowerCut
 from host_tools.client import CardClient
 
 KEY = bytes(range(32))
 ADMIN = bytes(range(100, 132))
+NH = bytes(range(16))
 
 
 def _provision(card: Emulator) -> None:
@@ -94,3 +97,83 @@ def test_every_cut_point_of_a_counter_update() -> None:
         assert card.screen_text().replace(" ", "") == old
         card.hold("POWER", 200)
         assert login(card, "1234", "12345678") == new
+
+
+# --- the AUTH counters (dsc.session.Throttle: "authfail") ---
+def _frame_answer(card: Emulator, ftype: int, payload: bytes) -> tuple[int, dict[int, bytes]]:
+    line = card.board.serial
+    line.host_write(P.encode(ftype, 1, payload))
+    card.scheduler.run_until(card.now() + 1000, lambda: line.card_pending() == 0)
+    frames = P.Deframer().feed(line.host_read())
+    assert len(frames) == 1, frames
+    return frames[0][1], P.tlv_decode(frames[0][3])
+
+
+def _begin(card: Emulator) -> tuple[int, dict[int, bytes]]:
+    return _frame_answer(card, P.CMD_AUTH_BEGIN, P.tlv_encode([(P.T_NONCE, NH)]))
+
+
+def _finish(card: Emulator, nc: bytes, key: bytes) -> tuple[int, dict[int, bytes]]:
+    proof = S.host_proof(key, NH, nc, card.serial_number)
+    return _frame_answer(card, P.CMD_AUTH_FINISH, P.tlv_encode([(P.T_PROOF, proof)]))
+
+
+def _counts(card: Emulator) -> tuple[int, int]:
+    """(wrong proofs in a row, AUTH attempts ever) as the card shows them after a boot: the
+    wait it asks for (delay_ms of the failures), then the count its nonce ends with."""
+    rtype, f = _begin(card)
+    failures = 0
+    if rtype == P.RSP_ERROR:
+        assert f[P.T_CODE][0] == P.ERR_AUTH_DELAY, f
+        wait = P.to_uint(f[P.T_RETRY_MS], 4)
+        failures = next(n for n in range(1, 24) if 0 <= S.delay_ms(n) - wait <= 50)
+        card.advance(wait)
+        rtype, f = _begin(card)
+    assert rtype == P.CMD_AUTH_BEGIN | P.RSP_FLAG, f
+    return failures, P.to_uint(f[P.T_NONCE][S.NONCE_RANDOM:], 4)
+
+
+def _auth_with_cut(card: Emulator, start: dict[str, bytes], key: bytes, k: int | None) -> None:
+    card.flash.restore(start)
+    card.power_cut()
+    card.advance(S.delay_ms(2))  # the wait of 2 failures restarts at boot
+    rtype, f = _begin(card)
+    assert rtype == P.CMD_AUTH_BEGIN | P.RSP_FLAG, f
+    if k is not None:
+        card.flash.cut_before(k)
+    _finish(card, f[P.T_NONCE], key)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("board", ["pico", "pyboard"], ids=["littlefs", "fat"])
+@pytest.mark.parametrize("right_key", [False, True], ids=["wrong-proof", "right-proof"])
+def test_every_cut_point_of_an_auth_keeps_its_counts(board: str, runtime: str,
+                                                      right_key: bool) -> None:
+    # A wrong proof is counted (2 40 -> 3 41) before it is checked; a right one is counted,
+    # then its failures are cleared (-> 0 41). A cut anywhere leaves one of those states, never
+    # fewer attempts (the card's nonces would come round again) nor fewer failures than before.
+    # FAT (the pyboard) replaces the file by remove + rename: a cut between them once left
+    # only authfail.new, and the card booted with 0 0.
+    with Emulator(board=board, runtime=runtime, key=KEY, admin_key=ADMIN) as card:
+        assert card.flash.fat == (board == "pyboard")
+        card.flash.files["authfail"] = b"2 40"
+        start = card.flash.snapshot()
+        key = ADMIN if right_key else bytes(32)
+        before = card.flash.events
+        _auth_with_cut(card, start, key, None)
+        total = card.flash.events - before
+        assert total == (2 if right_key else 1) * (len("3 41") + 2 + (board == "pyboard"))
+        allowed = [(2, 40), (3, 41)] + ([(0, 41)] if right_key else [])
+        seen = set()
+        for k in range(total):
+            with pytest.raises(PowerCut):
+                _auth_with_cut(card, start, key, k)
+            got = _counts(card)
+            assert got in allowed, (k, got)
+            seen.add(got)
+        # On littlefs a cut before a save's rename leaves the state before that save; on FAT
+        # the cut between its remove and its rename already keeps the saved counts.
+        expected = set(allowed) if board == "pyboard" else set(allowed[:-1])
+        assert seen == expected, seen
+        _auth_with_cut(card, start, key, None)
+        assert _counts(card) == allowed[-1]

@@ -18,7 +18,7 @@ import serial
 
 from emulator import Emulator
 from emulator.cardfs import CardFs
-from emulator.flashmem import Flash, FlashError, PowerCut
+from emulator.flashmem import Flash, FlashMemError, PowerCut
 from emulator.repl import FIRMWARE, RAW, RAW_PASTE_WINDOW
 from emulator.serialport import InProcessTransport
 from host_tools.client import CardClient
@@ -316,9 +316,9 @@ def test_flash_directories_persist_and_count_as_events(tmp_path: Path) -> None:
     f.rename("lib", "pkg")
     g = Flash(state_dir=tmp_path)
     assert g.files == {"pkg/x.py": b"1"} and g.dirs == {"pkg", "pkg/sub"}
-    with pytest.raises(FlashError, match="not empty"):
+    with pytest.raises(FlashMemError, match="not empty"):
         g.rmdir("pkg")
-    with pytest.raises(FlashError, match="no directory"):
+    with pytest.raises(FlashMemError, match="no directory"):
         g.write("nodir/y", b"")
     g.rmdir("pkg/sub")
     g.remove("pkg/x.py")

@@ -61,6 +61,8 @@ def test_power_cut_and_reboot_steps() -> None:
     ("type 12a", "scenario:1: unknown key 'a'"),
     ("hold OK", "scenario:1: hold takes 2 argument"),
     ("hold OK -5", "scenario:1: '-5' is not a time"),
+    ("press OK\nhold OK 5", "scenario:2: '5' is not a time in ms (6..86400000)"),
+    ("hold POWER 3", "scenario:1: '3' is not a time in ms (6.."),
     ("\n\nwait soon", "scenario:3: 'soon' is not a time"),
     ("expect", "scenario:1: expect needs a text"),
     ("expect   # nothing", "scenario:1: expect needs a text"),
@@ -70,6 +72,15 @@ def test_bad_lines_are_refused_before_anything_runs(text: str, message: str) -> 
     with pytest.raises(ScenarioError) as e:
         parse(text, KEYS)
     assert str(e.value).startswith(message)
+
+
+def test_a_hold_must_outlast_the_cards_bounce() -> None:
+    assert parse("hold OK 6", KEYS)[0].args == ("OK", "6")
+    with pytest.raises(ScenarioError, match=r"scenario:1: '6' is not a time in ms \(11\.\."):
+        parse("hold OK 6", KEYS, bounce_ms=10)
+    with Emulator(key=KEY, bounce_ms=10) as card:  # run() names the line of a refused step
+        with pytest.raises(ExpectationFailed, match="scenario:2: a press must last longer"):
+            run(card, parse("press OK\nhold OK 8", KEYS))
 
 
 def test_comments_and_hashes_in_text() -> None:
@@ -94,3 +105,27 @@ def test_cli_script_exit_codes(tmp_path: Path) -> None:
     assert fail.returncode == 1
     assert f"{bad}:2: expected 'CHALLNG>'" in fail.stderr
     assert KEY.hex() not in ok.stdout + ok.stderr + fail.stdout + fail.stderr
+    short = tmp_path / "short.txt"
+    short.write_text("# a press too short to register\nhold POWER 3\n")
+    p = subprocess.run([*base, "--script", str(short)], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=60)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert f"{short}:2: '3' is not a time in ms (6..86400000)" in p.stderr
+
+
+def test_cli_script_behind_a_serial_port_runs_in_virtual_time(tmp_path: Path) -> None:
+    # The login scenario waits 61 s (virtual): on the wall clock this took over a minute.
+    import time
+
+    key_file = tmp_path / "seed.hex"
+    key_file.write_text(KEY.hex())
+    script = tmp_path / "login.txt"
+    script.write_text(LOGIN)
+    t0 = time.monotonic()
+    p = subprocess.run([sys.executable, "-m", "host_tools", "emulator", "--key-file",
+                        str(key_file), "--serial", "pty", "--script", str(script)],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    elapsed = time.monotonic() - t0
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("serial: /dev/pts/") and "12 steps passed" in p.stdout
+    assert elapsed < 20

@@ -95,6 +95,55 @@ def test_window_keys_and_a_pixel_exact_panel(xdisplay: str, monkeypatch: pytest.
             win.close()
 
 
+def test_window_looks_like_the_card_and_takes_quick_clicks(
+        xdisplay: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from PIL import ImageGrab
+
+    from emulator import window as w
+
+    monkeypatch.setenv("DISPLAY", xdisplay)
+    with Emulator(key=KEY, serial_number="DSC00000042") as card:
+        win = w.CardWindow(card, scale=4)
+        try:
+            _pump(win)
+            c = win.canvas
+            # The card printed as the documents show it: outline, display in its bezel, the
+            # power key, the keypad in the board's order, the serial number label.
+            assert c.itemcget(win.serial_label, "text") == "S/N DSC00000042"
+            assert c.find_withtag("card") and c.find_withtag("bezel")
+            assert set(win.buttons) == {"POWER", *card.board.board["keypad"]["keys"]}
+            assert win.buttons["POWER"].cget("text") == "POWER"
+            x1, y1, x2, y2 = c.bbox("card")
+            assert 1.45 < (x2 - x1) / (y2 - y1) < 1.7  # a bank card's proportions
+            # Quick clicks, press and release at the same instant: each is a press.
+            win.buttons["POWER"].event_generate("<ButtonPress-1>")
+            card.advance(1500)
+            win.buttons["POWER"].event_generate("<ButtonRelease-1>")
+            card.advance(200)
+            assert card.screen_text() == "PIN>"
+            for key in ("1", "2", "3"):
+                win.buttons[key].event_generate("<ButtonPress-1>")
+                win.buttons[key].event_generate("<ButtonRelease-1>")
+                card.advance(150)
+            assert card.screen_text() == "PIN>\n***"
+            _pump(win, 10)
+            shot = ImageGrab.grab(bbox=win.window_bbox(), xdisplay=xdisplay).convert("RGB")
+            shot.save(tmp_path / "card-window.png")
+            ox, oy = win.window_bbox()[:2]
+            rx, ry = c.winfo_rootx() - ox, c.winfo_rooty() - oy
+            body = shot.getpixel((rx + x1 + 12, ry + (y1 + y2) // 2))
+            assert body == _rgb(w.CARD), body  # the card's colour inside its outline
+            assert shot.getpixel((2, 2)) == _rgb(w.DESK)  # the desk around it
+            px1, py1 = c.bbox("bezel")[:2]
+            assert shot.getpixel((rx + px1 + 2, ry + py1 + 2)) == _rgb(w.BEZEL)
+        finally:
+            win.close()
+
+
+def _rgb(color: str) -> tuple[int, int, int]:
+    return (int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16))
+
+
 def test_demo_walkthrough_without_a_display() -> None:
     env = dict(os.environ, CI="true")
     env.pop("DISPLAY", None)

@@ -12,6 +12,7 @@ from typing import Any
 import adafruit_ssd1306
 import pytest
 from dsc import fbcompat
+from dsc.hal import Hal as BaseHal
 from dsc.ssd1306 import SSD1306
 
 from emulator.ssd1306 import HORIZONTAL, PAGE, Ssd1306Model
@@ -20,8 +21,8 @@ SIZES = [(128, 32), (128, 64), (64, 48), (96, 16)]
 Image = list[list[int]]
 
 
-class Hal:
-    """The firmware HAL's I2C call, wired to the model."""
+class Hal(BaseHal):
+    """The firmware HAL's I2C calls, wired to the model."""
 
     def __init__(self, model: Ssd1306Model) -> None:
         self.model = model

@@ -35,9 +35,19 @@ class FakeHal(Hal):
         self.rng = random.Random(seed)
         self.fail_writes = False
         self.repl_locked = False
+        self.clock: int | None = None  # the RTC (unix seconds), None: never set
+        self.rtc_fails = False
 
     def ticks_ms(self) -> int:
         return self.t
+
+    def unix_time(self) -> int | None:
+        return self.clock
+
+    def set_unix_time(self, seconds: int) -> None:
+        if self.rtc_fails:
+            raise OSError(5, "RTC write failed")
+        self.clock = seconds
 
     def fs_read(self, name: str) -> bytes | None:
         return self.files.get(name)
@@ -102,17 +112,44 @@ class FakeApp:
 
 
 class Card:
-    """A fake card: HAL + App + the real Service. `reboot()` keeps the flash only."""
+    """A fake card: HAL + App + the real Service. `reboot()` keeps the flash only.
+
+    Its portable surface (feed, ask, advance, reboot, files, state, record, repl_locked, boots)
+    is also that of `emucards.EmuCard`, the emulated card on either runtime."""
 
     def __init__(self, provisioned: bool = False, seed: int = 1) -> None:
         self.hal = FakeHal(seed)
+        self._boots = 0
         if provisioned:
             record.save(self.hal, record.Record(SERIAL, SUITE, SECRET, ADMIN_KEY))
         self._boot()
 
     def _boot(self) -> None:
+        self._boots += 1
         self.app = FakeApp(self.hal)
         self.service = Service(self.hal, self.app)
+
+    def advance(self, ms: int) -> None:
+        self.hal.t += ms
+
+    @property
+    def files(self) -> dict[str, bytes]:
+        return self.hal.files
+
+    def record(self) -> record.Record | None:
+        return self.app.record
+
+    def fill_flash(self) -> None:
+        self.hal.fail_writes = True
+
+    @property
+    def repl_locked(self) -> bool:
+        return self.app.production and self.hal.repl_locked
+
+    @property
+    def boots(self) -> int:
+        """Boots, counting each reboot the card asked for (FakeApp only counts them)."""
+        return self._boots + self.app.reboots
 
     def reboot(self, trng_restarts: bool = False) -> None:
         """Boot again on the same flash; `trng_restarts`: the "TRNG" starts its sequence over

@@ -17,7 +17,7 @@ from fakes import ADMIN_KEY, SECRET, SERIAL, SUITE, Card, CardTransport
 
 from host_tools import admin_keys, discovery
 from host_tools.cli import main
-from host_tools.errors import UsageError
+from host_tools.errors import InvalidInputError
 from host_tools.transport import CardNotFound, Transport, TransportError
 
 
@@ -169,22 +169,23 @@ def test_admin_key_diversification() -> None:
     assert k1 != admin_keys.derive_admin_key(master, "DSC00000002")
     assert len(k1) == 32
     for bad in ("", "DSC\x01", "x" * 33, "DSCé"):
-        with pytest.raises(UsageError):
+        with pytest.raises(InvalidInputError):
             admin_keys.derive_admin_key(master, bad)
-    with pytest.raises(UsageError):
+    with pytest.raises(InvalidInputError):
         admin_keys.derive_admin_key(bytes(8), "DSC1")
 
 
 def test_master_key_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(admin_keys.MASTER_FILE_ENV, raising=False)
-    with pytest.raises(UsageError, match="DSC_ADMIN_MASTER_KEY_FILE"):
+    with pytest.raises(InvalidInputError, match="DSC_ADMIN_MASTER_KEY_FILE"):
         admin_keys.read_master_key()
     f = tmp_path / "m.hex"
     f.write_text("ab" * 32)
+    f.chmod(0o600)
     monkeypatch.setenv(admin_keys.MASTER_FILE_ENV, str(f))
     assert admin_keys.read_master_key() == bytes([0xAB]) * 32
     f.write_text("not hex")
-    with pytest.raises(UsageError) as e:
+    with pytest.raises(InvalidInputError) as e:
         admin_keys.read_master_key(f)
     assert "not hex" in str(e.value) and "ab" not in str(e.value)
     with pytest.raises(FileExistsError):
@@ -308,6 +309,7 @@ def test_reprovision_current_key_from_a_file_new_key_from_the_master(
         capsys: pytest.CaptureFixture[str]) -> None:
     master = keyfiles.dir / "master.hex"
     master.write_text("11" * 32)
+    master.chmod(0o600)
     card = Card(provisioned=True)
     wired["fake0"] = Wire(card)
     code, _, err = run(capsys, "provision", "--port", "fake0", "--serial-number", "DSC7",
@@ -387,3 +389,14 @@ def test_pin_from_a_file_or_the_environment(wired: dict[str, Wire], keyfiles: Si
                              "--admin-key-file", keyfiles.admin, *source)
         assert (code, out.strip()) == (0, want), err
     assert b"7777" not in bytes(line.sent)  # the PIN went sealed
+
+
+def test_a_hostile_cards_info_strings_are_escaped(cards: dict[str, Card],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    cards["fake0"] = card = Card()
+    card.hal.board["name"] = "pico\x1b]0;owned\x07\x1b[2J\u202e"
+    code, out, _ = run(capsys, "info", "--port", "fake0")
+    assert code == 0 and "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    assert "pico\\x1b]0;owned\\x07\\x1b[2J\\u202e" in out
+    code, out, _ = run(capsys, "info", "--port", "fake0", "--json")
+    assert json.loads(out)["board"] == card.hal.board["name"] and "\x1b" not in out

@@ -65,3 +65,37 @@ def test_card_life_cycle_over_serial(runtime: str, tmp_path: Path) -> None:
         assert ok("info", "--port", port)["locked"] is True
         assert ok("wipe", "--port", port, "--admin-key-file", str(admin))["wiped"] is True
         assert ok("info", "--port", port)["provisioned"] is False
+
+
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_provisioning_a_time_suite_sets_the_cards_clock(runtime: str, tmp_path: Path) -> None:
+    import time
+
+    suite = "OCRA-1:HOTP-SHA256-8:QN06-T1M"
+    seed, admin = tmp_path / "seed.hex", tmp_path / "admin.hex"
+    seed.write_text(SEED.hex())
+    admin.write_text(ADMIN.hex())
+    # A board whose RTC nobody set, 13 hours off once it is: provisioning must set it.
+    with Emulator(runtime=runtime, serial="pty", rtc_set=False, bounce_ms=2) as card:
+        port = card.serial_url
+        assert port
+        assert ok("provision", "--port", port, "--serial-number", "DSC00000778", "--suite",
+                  suite, "--key-file", str(seed), "--admin-key-file", str(admin))["confirmed"]
+        clock = card.board.unix_time()
+        assert clock is not None and abs(clock - time.time()) <= 2
+        card.board.set_unix_time(int(time.time()) - 13 * 3600)
+        got = ok("set-time", "--port", port, "--admin-key-file", str(admin))
+        assert got["serial_number"] == "DSC00000778"
+        assert isinstance(got["drift_s"], int) and abs(got["drift_s"] + 13 * 3600) <= 2
+        card.hold("POWER", 1500)
+        assert card.screen_text() == "CHALLNG>"
+        card.type("123456")
+        card.press("OK")
+        response = card.screen_text().replace(" ", "")
+        step = int(time.time()) // 60
+        assert response in {ocra.response(suite, SEED, "123456", timestamp=s)
+                            for s in (step - 1, step)}
+        p = dsc("set-time", "--port", port, "--admin-key-file", str(admin))
+        assert p.returncode == 0 and "set the clock of DSC00000778 to " in p.stdout
+        assert "(it was right)" in p.stdout or " s ahead)" in p.stdout or " s behind)" in p.stdout
+        assert ADMIN.hex() not in p.stdout + p.stderr

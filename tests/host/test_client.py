@@ -11,6 +11,7 @@ import tty
 import pytest
 from dsc import ocra
 from dsc import protocol as P
+from emucards import EmuCard, MakeCard
 from fakes import ADMIN_KEY, SECRET, SERIAL, SUITE, Card, CardTransport
 
 from host_tools.client import (
@@ -29,15 +30,16 @@ from host_tools.errors import DscError
 from host_tools.transport import CardNotFound, TransportError, open_transport
 
 
-def client(card: Card, **kw: object) -> CardClient:
+def client(card: Card | EmuCard, **kw: object) -> CardClient:
     return CardClient(CardTransport(card, **kw), timeout=0.05)  # type: ignore[arg-type]
 
 
-def test_blank_card_life_cycle() -> None:
-    card = Card()
+def test_blank_card_life_cycle(make_card: MakeCard) -> None:
+    card = make_card()
     c = client(card)
     info = c.info()
-    assert info == CardInfo(None, "0.1.0", "pico", None, False, False, 1_000_000, 3700)
+    # Free flash and battery are the emulated board's.
+    assert info == CardInfo(None, "0.1.0", "pico", None, False, False, 1441792, 3900)
     with pytest.raises(NotProvisioned):
         c.authenticate(ADMIN_KEY)
     c.provision(SERIAL, SUITE, SECRET, ADMIN_KEY, pin_len=4, idle_ms=20000, response_ms=40000)
@@ -46,15 +48,15 @@ def test_blank_card_life_cycle() -> None:
     c.authenticate(ADMIN_KEY)
     assert c.test("123456", "1234") == ocra.response(SUITE, SECRET, "123456", pin="1234")
     c.set_config(pin_len=5)
-    assert card.app.record is not None and card.app.record.pin_len == 5
+    assert card.record() is not None and card.record().pin_len == 5
     c.lock()
     assert c.info().locked
     c.wipe()
-    assert not c.info().provisioned and card.app.record is None
+    assert not c.info().provisioned and card.record() is None
 
 
-def test_commands_need_a_session() -> None:
-    c = client(Card(provisioned=True))
+def test_commands_need_a_session(make_card: MakeCard) -> None:
+    c = client(make_card(provisioned=True))
     for call in (lambda: c.test("123456", "1234"), c.lock, lambda: c.set_config(pin_len=4)):
         with pytest.raises(AuthenticationRequired):
             call()
@@ -64,27 +66,31 @@ def test_commands_need_a_session() -> None:
         c.provision(SERIAL, SUITE, SECRET, ADMIN_KEY)
 
 
-def test_wrong_admin_key() -> None:
-    card = Card(provisioned=True)
+def test_wrong_admin_key(make_card: MakeCard) -> None:
+    card = make_card(provisioned=True)
     c = client(card)
     with pytest.raises(AuthenticationFailed) as e:
         c.authenticate(bytes(32))
     assert "wrong admin key" in str(e.value) and not c.authenticated
-    assert card.app.record is not None
+    assert card.record() is not None
 
 
-def test_card_busy_after_wrong_attempts() -> None:
-    card = Card(provisioned=True)
-    card.service._throttle.charge()  # a wrong attempt was made
+def test_card_busy_after_wrong_attempts(make_card: MakeCard) -> None:
+    card = make_card(provisioned=True)
+    # A wrong attempt: a host without the admin key sends a proof anyway (the client itself
+    # would stop at the card's proof).
+    card.ask(P.CMD_AUTH_BEGIN, P.tlv_encode([(P.T_NONCE, bytes(16))]))
+    card.ask(P.CMD_AUTH_FINISH, P.tlv_encode([(P.T_PROOF, bytes(32))]))
     with pytest.raises(CardBusy) as e:
         client(card).authenticate(ADMIN_KEY)
-    assert e.value.retry_after_ms == 1000 and "retry in 1.0 s" in str(e.value)
-    card.hal.t += 1000
+    # An emulated card spends up to a poll period of virtual time on each exchange.
+    assert 970 <= e.value.retry_after_ms <= 1000 and "retry in 1.0 s" in str(e.value)
+    card.advance(1000)
     client(card).authenticate(ADMIN_KEY)
 
 
-def test_reprovision_in_session_needs_new_auth() -> None:
-    card = Card(provisioned=True)
+def test_reprovision_in_session_needs_new_auth(make_card: MakeCard) -> None:
+    card = make_card(provisioned=True)
     c = client(card)
     c.authenticate(ADMIN_KEY)
     new_key = bytes(range(1, 33))
@@ -96,8 +102,8 @@ def test_reprovision_in_session_needs_new_auth() -> None:
     assert c.test("000000", "1111") == ocra.response(SUITE, bytes(20), "000000", pin="1111")
 
 
-def test_card_rejections_are_typed() -> None:
-    c = client(Card())
+def test_card_rejections_are_typed(make_card: MakeCard) -> None:
+    c = client(make_card())
     with pytest.raises(CardRejected, match="suite"):
         c.provision(SERIAL, "OCRA-1:HOTP-MD5-6:QN06", SECRET, ADMIN_KEY)
     with pytest.raises(CardRejected):
@@ -108,8 +114,8 @@ def test_card_rejections_are_typed() -> None:
         c.provision(SERIAL, SUITE, bytes(300), ADMIN_KEY)
 
 
-def test_retry_on_lost_answer_for_idempotent_commands() -> None:
-    card = Card(provisioned=True)
+def test_retry_on_lost_answer_for_idempotent_commands(make_card: MakeCard) -> None:
+    card = make_card(provisioned=True)
     c = client(card, drop=1)
     assert c.info().serial_number == SERIAL
     c.authenticate(ADMIN_KEY)
@@ -117,8 +123,8 @@ def test_retry_on_lost_answer_for_idempotent_commands() -> None:
     assert c.test("123456", "1234") == ocra.response(SUITE, SECRET, "123456", pin="1234")
 
 
-def test_no_retry_for_non_idempotent_commands() -> None:
-    card = Card()
+def test_no_retry_for_non_idempotent_commands(make_card: MakeCard) -> None:
+    card = make_card()
     c = client(card, drop=1)
     c.retries = 5
     with pytest.raises(CardTimeout):
@@ -126,8 +132,8 @@ def test_no_retry_for_non_idempotent_commands() -> None:
     assert c.transport.drop == 0  # type: ignore[attr-defined]  (sent once)
 
 
-def test_noise_and_debug_prints_are_ignored() -> None:
-    card = Card(provisioned=True)
+def test_noise_and_debug_prints_are_ignored(make_card: MakeCard) -> None:
+    card = make_card(provisioned=True)
     c = client(card, noise=b"debug: ~oops\r\nMicroPython v1.22\r\n>>> ")
     c.authenticate(ADMIN_KEY)
     assert c.test("123456", "1234") == ocra.response(SUITE, SECRET, "123456", pin="1234")
@@ -148,8 +154,8 @@ def test_session_lost_when_card_closed_it() -> None:
     assert not c.authenticated
 
 
-def test_forged_card_answer_detected() -> None:
-    card = Card(provisioned=True)
+def test_forged_card_answer_detected(make_card: MakeCard) -> None:
+    card = make_card(provisioned=True)
     c = client(card)
     c.authenticate(ADMIN_KEY)
 
@@ -215,14 +221,14 @@ class Garble(CardTransport):
         super().send(data[:5] + bytes([data[5] ^ 0x01]) + data[6:])
 
 
-def test_timeout_says_the_card_could_not_read_our_frames() -> None:
-    card = Card(provisioned=True)
+def test_timeout_says_the_card_could_not_read_our_frames(make_card: MakeCard) -> None:
+    card = make_card(provisioned=True)
     c = CardClient(Garble(card), timeout=0.05, retries=2)
     with pytest.raises(CardTimeout, match=r"within 0.05 s \(3 tries\); it could not read our "
                                           r"frames \((CRC|base64)\): a noisy line"):
         c.info()
     with pytest.raises(CardTimeout, match=r"\(2 tries\): is it running the OpenDSC firmware"):
-        CardClient(CardTransport(Card(), drop=2), timeout=0.05, retries=1).info()  # silence
+        CardClient(CardTransport(make_card(), drop=2), timeout=0.05, retries=1).info()  # silence
 
 
 class OtherVersion(CardTransport):
@@ -237,21 +243,21 @@ class OtherVersion(CardTransport):
         return out
 
 
-def test_card_of_another_protocol_version_is_named_at_once() -> None:
-    c = CardClient(OtherVersion(Card()), timeout=5.0)
+def test_card_of_another_protocol_version_is_named_at_once(make_card: MakeCard) -> None:
+    c = CardClient(OtherVersion(make_card()), timeout=5.0)
     t0 = time.monotonic()
     with pytest.raises(ProtocolError, match="another protocol version"):
         c.info()
     assert time.monotonic() - t0 < 1.0  # not after the timeout and its retries
     # An older card refuses our version 1 the same way (an error with request id 0).
-    c = client(Card(), noise=P.encode(P.RSP_ERROR, 0, P.error_payload(P.ERR_FRAME_VERSION)))
+    c = client(make_card(), noise=P.encode(P.RSP_ERROR, 0, P.error_payload(P.ERR_FRAME_VERSION)))
     with pytest.raises(ProtocolError, match="another protocol version"):
         c.info()
 
 
-def test_zero_digit_suite_answers_the_whole_hmac_in_hex() -> None:
+def test_zero_digit_suite_answers_the_whole_hmac_in_hex(make_card: MakeCard) -> None:
     # RFC 6287 allows HOTP-SHAx-0: no truncation, the response is the HMAC in hex.
-    c = client(Card())
+    c = client(make_card())
     c.provision(SERIAL, "OCRA-1:HOTP-SHA1-0:QN08", SECRET, ADMIN_KEY)
     c.authenticate(ADMIN_KEY)
     got = c.test("12345678")
@@ -281,8 +287,8 @@ def test_open_errors_say_what_to_do() -> None:
         open_transport("/dev/nonexistent-tty")
 
 
-def test_no_clear_provision_to_a_card_known_provisioned() -> None:
-    card = Card(provisioned=True)
+def test_no_clear_provision_to_a_card_known_provisioned(make_card: MakeCard) -> None:
+    card = make_card(provisioned=True)
     t = CardTransport(card)
     sent: list[bytes] = []
     send = t.send
@@ -294,7 +300,7 @@ def test_no_clear_provision_to_a_card_known_provisioned() -> None:
     assert [f[1] for f in P.Deframer().feed(b"".join(sent))] == [P.CMD_INFO]
     c.authenticate(ADMIN_KEY)  # inside a session it goes, sealed
     c.provision(SERIAL, SUITE, bytes(range(32)), ADMIN_KEY)
-    assert card.app.record is not None and card.app.record.secret == bytes(range(32))
+    assert card.record() is not None and card.record().secret == bytes(range(32))
     assert all(bytes(range(32)) not in f[3] for f in P.Deframer().feed(b"".join(sent)))
 
 

@@ -127,8 +127,10 @@ def test_port_that_does_not_answer(monkeypatch: pytest.MonkeyPatch,
         os.close(slave)
     out, err = capsys.readouterr()
     assert codes == [1] and out == "" and err.count("\n") == 1  # nothing from mpremote on stdout
-    assert err.startswith(f"dsc: error: copying to {port} failed: could not enter "
-                          "raw repl") and "REPL reachable" in err
+    error = json.loads(err)  # --json: the error is JSON too, with the same exit status
+    assert error["exit_status"] == 1
+    assert error["error"] == (f"nothing answers on {port}: no MicroPython on the board? "
+                              "A blank board needs MicroPython first (docs/first-flash.md)")
 
 
 def test_confirm_wants_the_version_just_flashed() -> None:

@@ -21,6 +21,8 @@ RFC = load_vectors("rfc6287.json")["vectors"]
 KEY20 = "3132333435363738393031323334353637383930"
 KEY_WARNING = ("dsc ocra: warning: --key puts the key in the process list and the shell history; "
                "prefer --key-file, --key-stdin or --key-env")
+PIN_WARNING = ("dsc ocra: warning: --pin puts the PIN in the process list and the shell history; "
+               "prefer --pin-file or --pin-env")
 KEY32 = "3132333435363738393031323334353637383930313233343536373839303132"
 
 
@@ -33,10 +35,10 @@ def run(*argv: str, stdin: str | None = None,
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(["ocra", *argv])
     errors = err.getvalue()
-    if errors.startswith("dsc ocra: warning"):  # a key from argv: warned, never repeated
-        assert "--key" in argv
+    while errors.startswith("dsc ocra: warning"):  # a key or PIN from argv: warned, once
         warning, _, errors = errors.partition("\n")
-        assert warning == KEY_WARNING
+        assert warning == (KEY_WARNING if "--key" in warning else PIN_WARNING)
+        assert ("--key" if warning == KEY_WARNING else "--pin") in argv
     return code, out.getvalue(), errors
 
 
@@ -210,3 +212,13 @@ def test_pin_from_file_or_environment(tmp_path: Path, monkeypatch: pytest.Monkey
     assert main([*base, "--pin-env", "TEST_DSC_PIN"]) == 2
     err = capsys.readouterr().err
     assert "TEST_DSC_PIN" in err and v["pin"] not in err
+
+
+def test_a_pin_from_argv_is_warned_about_once() -> None:
+    v = next(v for v in RFC if "pin" in v)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["ocra", *vector_args(v)])
+    assert code == 0 and out.getvalue() == v["expected"] + "\n"
+    assert err.getvalue().splitlines() == [KEY_WARNING, PIN_WARNING]
+    assert v["pin"] not in err.getvalue()

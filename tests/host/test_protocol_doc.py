@@ -63,7 +63,8 @@ def test_session_example() -> None:
     assert finish == {P.T_PROOF: bytes.fromhex(SESSION["host_proof"])}
 
 
-@pytest.mark.parametrize("name", ["TEST request, sealed", "TEST response, sealed"])
+@pytest.mark.parametrize("name", ["TEST request, sealed", "TEST response, sealed",
+                                  "SET_TIME request, sealed", "SET_TIME response, sealed"])
 def test_sealed_examples(name: str) -> None:
     ex = next(f for f in FRAMES if f["name"] == name)
     ftype, rid, seq = int(ex["type"], 16), int(ex["rid"], 16), int(ex["seq"])
@@ -89,6 +90,17 @@ def test_sealed_test_answer_is_the_rfc_seeds_ocra_response() -> None:
                                   fields[P.T_CHALLENGE].decode(), pin=fields[P.T_PIN].decode())
     assert P.tlv_decode(hexbytes(answer["plaintext"])) == {P.T_RESPONSE: expected.encode()}
     assert f"answered with `{expected}`" in DOC
+
+
+def test_set_time_example_carries_the_times_it_names() -> None:
+    request = next(f for f in FRAMES if f["name"] == "SET_TIME request, sealed")
+    answer = next(f for f in FRAMES if f["name"] == "SET_TIME response, sealed")
+    assert int(request["type"], 16) == P.CMD_SET_TIME
+    assert P.tlv_decode(hexbytes(request["plaintext"])) == {P.T_TIME: P.uint(1750000000, 8)}
+    assert P.tlv_decode(hexbytes(answer["plaintext"])) == {P.T_TIME: P.uint(1749999958, 8)}
+    assert "SET_TIME to 2025-06-15 15:06:40 UTC (1750000000)" in DOC
+    assert "42 s behind (it read 1749999958, 2025-06-15 15:05:58 UTC)" in DOC
+    assert f"| 0x{P.T_TIME:02x} | TIME |" in DOC and f"| 0x{P.CMD_SET_TIME:02X} | SET_TIME |" in DOC
 
 
 def test_doc_numbers_match_the_codec() -> None:

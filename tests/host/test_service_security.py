@@ -1,7 +1,10 @@
 """Security properties over random command sequences (hypothesis):
 - no output ever contains the secret or the admin key (raw, hex or base64);
 - admin commands without AUTH, with a wrong admin key, or replayed are refused and change nothing;
-- a legitimate admin's random session works and still leaks nothing."""
+- a legitimate admin's random session works and still leaks nothing.
+
+On emulated cards on both emulator runtimes (fewer examples on MicroPython, where each exchange
+crosses the bridge); each example starts from the same flash on a freshly powered card."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import os
 from dsc import ocra
 from dsc import protocol as P
 from dsc import session as S
+from emucards import EmuCard
 from fakes import ADMIN_KEY, SECRET, SERIAL, SUITE, Card, CardTransport
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,6 +23,8 @@ from hypothesis import strategies as st
 from host_tools.client import CardClient, CardError
 
 WRONG_KEY = bytes(32)
+ATTACK_EXAMPLES = {"cpython": 150, "micropython": 40}
+SESSION_EXAMPLES = {"cpython": 60, "micropython": 20}
 
 
 def forbidden(key: bytes) -> list[bytes]:
@@ -41,7 +47,7 @@ def assert_no_leak(out: bytes) -> None:
             assert needle not in text
 
 
-def auth_frames(card: Card, key: bytes, rid: int = 1) -> bytes:
+def auth_frames(card: Card | EmuCard, key: bytes, rid: int = 1) -> bytes:
     """Run AUTH with `key`; returns everything the card wrote."""
     nh = os.urandom(16)
     out = card.feed(P.encode(P.CMD_AUTH_BEGIN, rid, P.tlv_encode([(P.T_NONCE, nh)])))
@@ -90,11 +96,23 @@ ATTACKS = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(ATTACKS, min_size=1, max_size=25))
-def test_attacker_without_admin_key_changes_nothing(steps: list[tuple[str, object, object]]) -> None:
-    card = Card(provisioned=True, seed=3)
-    before = card.state()
+def test_attacker_without_admin_key_changes_nothing(runtime: str) -> None:
+    with EmuCard(runtime, provisioned=True, seed=3) as card:
+        start = card.emu.flash.snapshot()
+        before = card.state()
+
+        @settings(max_examples=ATTACK_EXAMPLES[runtime], deadline=None,
+                  suppress_health_check=[HealthCheck.too_slow])
+        @given(st.lists(ATTACKS, min_size=1, max_size=25))
+        def attack(steps: list[tuple[str, object, object]]) -> None:
+            card.restore(start)
+            run_attack(card, before, steps)
+
+        attack()
+
+
+def run_attack(card: EmuCard, before: dict[str, bytes],
+               steps: list[tuple[str, object, object]]) -> None:
     for kind, a, b in steps:
         if kind == "plain":
             assert isinstance(a, int) and isinstance(b, bytes)
@@ -118,20 +136,33 @@ def test_attacker_without_admin_key_changes_nothing(steps: list[tuple[str, objec
             card.reboot()
         else:
             assert isinstance(a, int)
-            card.hal.t += a
+            card.advance(a)
             out = b""
         assert_no_leak(out)
         assert card.state() == before
-        assert card.app.record is not None and not card.app.production
+        rec = card.record()
+        assert rec is not None and not rec.locked and not card.repl_locked
 
 
 LEGIT = st.sampled_from(["info", "test", "config", "lock", "auth", "wrong_auth", "reprovision"])
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(LEGIT, min_size=1, max_size=12), st.text("0123456789", min_size=6, max_size=6))
-def test_admin_session_never_leaks(steps: list[str], challenge: str) -> None:
-    card = Card(provisioned=True, seed=5)
+def test_admin_session_never_leaks(runtime: str) -> None:
+    with EmuCard(runtime, provisioned=True, seed=5) as card:
+        start = card.emu.flash.snapshot()
+
+        @settings(max_examples=SESSION_EXAMPLES[runtime], deadline=None,
+                  suppress_health_check=[HealthCheck.too_slow])
+        @given(st.lists(LEGIT, min_size=1, max_size=12),
+               st.text("0123456789", min_size=6, max_size=6))
+        def session(steps: list[str], challenge: str) -> None:
+            card.restore(start)
+            run_session(card, steps, challenge)
+
+        session()
+
+
+def run_session(card: EmuCard, steps: list[str], challenge: str) -> None:
     wire = bytearray()
     t = CardTransport(card)
     receive = t.receive
@@ -145,7 +176,7 @@ def test_admin_session_never_leaks(steps: list[str], challenge: str) -> None:
     c = CardClient(t, timeout=0.05)
     c.authenticate(ADMIN_KEY)
     for step in steps:
-        card.hal.t += 5_000  # time passes, well inside the session idle limit
+        card.advance(5_000)  # time passes, well inside the session idle limit
         try:
             if step == "info":
                 assert c.info().serial_number == SERIAL
@@ -160,7 +191,7 @@ def test_admin_session_never_leaks(steps: list[str], challenge: str) -> None:
                 c.authenticate(ADMIN_KEY)
             elif step == "wrong_auth":
                 wire.extend(auth_frames(card, WRONG_KEY, 500))
-                card.hal.t += 1000  # the wait after one wrong proof
+                card.advance(1000)  # the wait after one wrong proof
                 c.authenticate(ADMIN_KEY)
             else:
                 c.provision(SERIAL, SUITE, SECRET, ADMIN_KEY)

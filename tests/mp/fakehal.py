@@ -4,6 +4,7 @@
 #   hal = FakeHal(PICO)
 #   hal.keys.add("5")      # the key is now held down (the fake pins read it)
 #   hal.cut_after(17)      # the 18th flash byte written raises PowerCut
+#   FakeHal(fat=True)      # FAT: a rename over a file removes it first (as dsc.hal_files does)
 from dsc.hal import PULL_UP, Hal
 
 # The Pico's board file itself (boards/ is on the path of every VM's run): board facts live once.
@@ -46,8 +47,9 @@ class FakePin:
 
 
 class FakeHal(Hal):
-    def __init__(self, board=PICO, flash=None):
+    def __init__(self, board=PICO, flash=None, fat=False):
         self.board = board
+        self.fat = fat
         self.t = 0
         self.time = None          # unix_time() answer
         self.keys = set()         # names of keys held down, "POWER" included
@@ -183,10 +185,16 @@ class FakeHal(Hal):
         self.writes.append((name, data))
 
     def fs_rename(self, src, dst):
-        if self._spend(1) < 1:
-            raise PowerCut()
         if src not in self.flash:
             raise OSError(2)
+        if self.fat and dst in self.flash:
+            # FAT refuses to rename over a file; dsc.hal_files then removes it and renames:
+            # two operations, and the power may fail between them (1 unit each).
+            if self._spend(1) < 1:
+                raise PowerCut()
+            del self.flash[dst]
+        if self._spend(1) < 1:
+            raise PowerCut()
         self.flash[dst] = self.flash.pop(src)
 
     def fs_remove(self, name):

@@ -89,6 +89,10 @@ class FakeMachine:
     def reset(self):
         LOG.append(("reset",))
 
+    class RTC:
+        def datetime(self, when):
+            LOG.append(("rtc", tuple(when)))
+
 
 class FakeEsp32:
     WAKEUP_ANY_HIGH = True
@@ -103,6 +107,9 @@ class FakeMicropython:
 
     def const(self, x):
         return x
+
+
+import time as _real_time  # noqa: E402
 
 
 class FakeTime:
@@ -122,7 +129,10 @@ class FakeTime:
         return FakeTime.now
 
     def gmtime(self, t=0):
-        return (FakeTime.epoch_year, 1, 1, 0, 0, 0, 0, 1)
+        if t == 0:
+            return (FakeTime.epoch_year, 1, 1, 0, 0, 0, 0, 1)
+        # the VM's own gmtime (1970-based), shifted as a port counting from 2000 has it
+        return _real_time.gmtime(t + (946684800 if FakeTime.epoch_year == 2000 else 0))
 
 
 class FakeOs:
@@ -348,6 +358,17 @@ def test_unix_time_counts_from_1970_and_ignores_an_unset_clock():
     assert hal.unix_time() == 1750000000 - 946684800 or hal.unix_time() is None
     FakeTime.now = 1750000000
     assert hal.unix_time() == 1750000000
+
+
+@test
+def test_set_unix_time_sets_the_rtc_in_the_ports_epoch():
+    # 1750000000 is 2025-06-15 15:06:40 UTC, a Sunday (RTC weekday 6, Monday = 0).
+    for year in (1970, 2000):
+        FakeTime.epoch_year = year
+        hal = make(PICO)
+        hal.set_unix_time(1750000000)
+        assert logged("rtc") == [("rtc", (2025, 6, 15, 6, 15, 6, 40, 0))], (year, LOG)
+    FakeTime.epoch_year = 1970
 
 
 main()

@@ -213,6 +213,33 @@ def test_hmac_incremental_and_single_use():
 
 
 @test
+def test_fast_path_only_off_micropython():
+    # CPython's hmac.digest serves mac.new(); a MicroPython VM keeps the card's own HMAC.
+    import sys
+
+    on_mp = sys.implementation.name == "micropython"
+    assert (mac.STD_DIGEST is None) == on_mp
+    key, data, want, _ = RFC4231[5]
+    m = mac.new("SHA256", key)
+    assert isinstance(m, mac.HMAC) == on_mp
+    assert isinstance(mac.new("sha256", key, True), mac.HMAC)  # pure code asked for
+    saved = hashes.FORCE_PURE
+    try:
+        hashes.FORCE_PURE = True
+        assert isinstance(mac.new("sha256", key), mac.HMAC)
+    finally:
+        hashes.FORCE_PURE = saved
+    scratch = bytearray(data[:10])
+    m.update(scratch)
+    scratch[:] = data[10:20]  # a reused buffer must not change what was fed before
+    m.update(scratch)
+    m.update(data[20:])
+    assert hexof(m.digest()) == want
+    raises(ValueError, m.digest)
+    raises(ValueError, mac.new, "md5", key)
+
+
+@test
 def test_compare_digest():
     assert mac.compare_digest(b"abc", b"abc")
     assert mac.compare_digest(bytearray(b"abc"), b"abc")

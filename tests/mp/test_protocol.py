@@ -222,6 +222,12 @@ class _Hal:
     def battery_mv(self):
         return None
 
+    def unix_time(self):
+        return self.files.get("(rtc)")
+
+    def set_unix_time(self, t):
+        self.files["(rtc)"] = t
+
 
 class _App:
     production = False
@@ -270,6 +276,51 @@ def test_service_on_vm():
     assert nc[S.NONCE_RANDOM:] == bytes(4) and hal.files[S.FAIL_FILE] == b"0 1"
     f = P.tlv_decode(ask(P.CMD_AUTH_BEGIN, P.tlv_encode([(P.T_NONCE, _NH)])))
     assert f[P.T_NONCE][S.NONCE_RANDOM:] == bytes((0, 0, 0, 1))
+
+
+@test
+def test_set_time_on_vm():
+    # SET_TIME: refused without a session and with a bad payload, then sets the clock and
+    # answers the old one. 1750000000 is no small int on a 32-bit VM (the wasm build).
+    from dsc.service import Service
+    hal = _Hal()
+    svc = Service(hal, _App())
+
+    def ask(ftype, payload, ok=True):
+        hal.rx = P.encode(ftype, 1, payload)
+        svc.poll()
+        frames = P.Deframer().feed(hal.tx)
+        hal.tx = b""
+        assert len(frames) == 1, frames
+        if not ok:
+            assert frames[0][1] == P.RSP_ERROR, frames
+            return P.tlv_decode(frames[0][3])[P.T_CODE][0]
+        assert frames[0][1] == ftype | P.RSP_FLAG, frames
+        return frames[0][3]
+
+    when = P.tlv_encode([(P.T_TIME, P.uint(1750000000, 8))])
+    ask(P.CMD_PROVISION, P.tlv_encode([
+        (P.T_SERIAL, "DSC00000042"), (P.T_SUITE, "OCRA-1:HOTP-SHA1-6:QN08-T1M"),
+        (P.T_SECRET, b"12345678901234567890"), (P.T_ADMIN_KEY, _K)]))
+    got = ask(P.CMD_SET_TIME, when, ok=False)
+    assert got == P.ERR_AUTH_REQUIRED, got
+    f = P.tlv_decode(ask(P.CMD_AUTH_BEGIN, P.tlv_encode([(P.T_NONCE, _NH)])))
+    nc = f[P.T_NONCE]
+    ask(P.CMD_AUTH_FINISH, P.tlv_encode([(P.T_PROOF, S.host_proof(_K, _NH, nc, "DSC00000042"))]))
+    host = S.Session(_K, _NH, nc, "DSC00000042", False)
+    for bad in (P.tlv_encode([(P.T_TIME, P.uint(1000, 8))]), b"",
+                P.tlv_encode([(P.T_TIME, P.uint(1750000000, 4))])):
+        assert ask(P.CMD_SET_TIME, host.seal(P.CMD_SET_TIME, 1, host.next_seq(), bad),
+                   ok=False) == P.ERR_BAD_PAYLOAD
+    assert hal.unix_time() is None
+    answer = ask(P.CMD_SET_TIME, host.seal(P.CMD_SET_TIME, 1, host.next_seq(), when))
+    assert host.open(P.CMD_SET_TIME | P.RSP_FLAG, 1, answer)[1] == b""  # it was never set
+    assert hal.unix_time() == 1750000000
+    hal.set_unix_time(1750000042)
+    answer = ask(P.CMD_SET_TIME, host.seal(P.CMD_SET_TIME, 1, host.next_seq(), when))
+    assert P.tlv_decode(host.open(P.CMD_SET_TIME | P.RSP_FLAG, 1, answer)[1]) == \
+        {P.T_TIME: P.uint(1750000042, 8)}
+    assert hal.unix_time() == 1750000000
 
 
 main()

@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from regkit import Clock, Env
+from regkit import Clock, Env, fresh_pg_database
 
 from provisioning.registry import Registry
 
@@ -30,18 +28,11 @@ def env(tmp_path: Path, clock: Clock) -> Iterator[Env]:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database (dropped afterwards)."""
-    base = os.environ.get("DSC_TEST_PG_URL")
-    if not base:
-        pytest.skip("DSC_TEST_PG_URL is not set: `make test` starts the PostgreSQL test server")
-    psycopg = pytest.importorskip("psycopg")
-    name = f"dsc_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    try:
-        yield base.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with fresh_pg_database() as url:
+        if url is None:
+            pytest.skip("DSC_TEST_PG_URL is not set: `make test` starts the PostgreSQL test "
+                        "server")
+        yield url
 
 
 

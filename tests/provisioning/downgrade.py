@@ -6,6 +6,13 @@ from __future__ import annotations
 import sqlite3
 
 
+def undo_flows(conn: sqlite3.Connection) -> None:
+    """Undo the flows migration (development cards, temporary access per card, PIN length)."""
+    for table, column in (("cards", "development"), ("temp_access", "card_id"),
+                          ("users", "pin_len")):
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+
+
 def undo_serve(conn: sqlite3.Connection) -> None:
     """Undo the verification service's tables (api clients, challenges' purpose, networks)."""
     for table in ("api_clients", "api_challenges", "user_networks"):
@@ -24,6 +31,7 @@ def undo_v3(conn: sqlite3.Connection) -> None:
 
 
 def to_v2(conn: sqlite3.Connection) -> None:
+    undo_flows(conn)
     undo_serve(conn)
     undo_v3(conn)
     conn.execute("DELETE FROM schema_version WHERE version > 2")

@@ -3,7 +3,11 @@ and what a card would answer. (Kept out of conftest.py: tests import it by name.
 
 from __future__ import annotations
 
+import os
 import secrets
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from dsc import ocra
@@ -45,7 +49,7 @@ class Env:
 
     def assigned(self, user: str = "alice", pin: str = "1234", suite: str = SUITE) -> str:
         serial = self.card(suite)
-        support.assign(self.reg, serial, user, pin)
+        support.assign(self.reg, serial, user, pin, replace_pin=True)  # as before: the PIN given wins
         return serial
 
     def active(self, user: str = "alice", pin: str = "1234") -> str:
@@ -67,3 +71,23 @@ class Env:
 
     def reopen(self) -> Registry:
         return Registry.open(self.url, self.key_file, clock=self.clock, operator="tester")
+
+
+@contextmanager
+def fresh_pg_database() -> Iterator[str | None]:
+    """The URL of a fresh, empty PostgreSQL database on the test server (dropped afterwards),
+    or None when `make test` did not start one (DSC_TEST_PG_URL unset)."""
+    base = os.environ.get("DSC_TEST_PG_URL")
+    if not base:
+        yield None
+        return
+    import psycopg
+
+    name = f"dsc_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield base.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

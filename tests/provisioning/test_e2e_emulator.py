@@ -89,8 +89,18 @@ def test_support_desk_end_to_end(monkeypatch: pytest.MonkeyPatch,
     batch = desk.json("provision", "--port", ports[0], "--port", ports[1], "--batch", "e2e")
     first, second = (c["serial_number"] for c in batch["cards"])
     assert (first, second) == ("DSC00000001", "DSC00000002")
-    # running again finds only cards already done
-    code, _, err = desk.run("provision", "--port", ports[0], "--wait", "0")
+    # the cards left LOCKed, and INFO says so
+    for card in cards:
+        with CardClient(open_transport(card.serial_url)) as client:
+            assert client.info().locked
+    assert desk.json("show", first)["development"] is False
+    # running again over the same ports: both already done, which settles them
+    code, out, err = desk.run("provision", "--port", ports[0], "--port", ports[1],
+                              "--wait", "0")
+    assert code == 0 and "already done" in err and "0 of 2 cards provisioned, 2 already done" \
+        in out
+    # asking for a new card where there is none waits, then fails
+    code, _, err = desk.run("provision", "--port", ports[0], "--count", "1", "--wait", "0")
     assert code == 1 and "already done" in err and "no new card" in err
 
     assert desk.json("assign", first, "alice", "--pin-stdin", stdin="1234\n")["status"] == \
@@ -152,13 +162,17 @@ def test_support_desk_end_to_end(monkeypatch: pytest.MonkeyPatch,
 
     # PSKC round trip into another registry, then a login there
     pskc = tmp_path / "cards.pskcxml"
+    code, _, err = desk.run("pskc", "export", "--out", str(pskc), second, "--password-stdin",
+                            stdin="s3cret pass\n")
+    assert code == 2 and "too weak" in err and not pskc.exists()
     exported = desk.json("pskc", "export", "--out", str(pskc), second, "--password-stdin",
-                         stdin="s3cret pass\n")
+                         stdin="s3cret pass for the transfer\n")
     assert exported["cards"] == [{"serial_number": second}]
     monkeypatch.setenv("DSC_DB", str(tmp_path / "other.sqlite3"))
     desk.json("registry", "init")
     assert desk.json("pskc", "import", str(pskc), "--password-stdin",
-                     stdin="s3cret pass\n")["cards"][0]["status"] == "provisioned"
+                     stdin="s3cret pass for the transfer\n")["cards"][0]["status"] == \
+        "provisioned"
     desk.json("assign", second, "bob", "--pin-stdin", stdin="8642\n")
     code, out = login(desk, cards[1], "bob", "8642")
     assert code == 0 and out["accepted"]

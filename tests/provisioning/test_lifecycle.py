@@ -21,7 +21,7 @@ def test_transition_table_is_exactly_the_issue() -> None:
     assert pairs == {
         ("blank", "provisioned"), ("provisioned", "assigned"), ("assigned", "active"),
         ("active", "unavailable"), ("unavailable", "active"), ("assigned", "lost"),
-        ("active", "lost"), ("unavailable", "lost"), ("lost", "returned"),
+        ("active", "lost"), ("unavailable", "lost"), ("lost", "returned"), ("lost", "active"),
         ("returned", "wiped"), ("returned", "retired")}
 
 
@@ -79,7 +79,8 @@ def test_temporary_passcode_full_then_portal_only(env: Env) -> None:
     code, full_until, expires = temporary.issue_passcode(env.reg, "alice")
     assert len(code) == 10 and code.isalnum() and code == code.upper()
     assert set(code) <= set(temporary.PASSCODE_ALPHABET)
-    assert (full_until, expires) == (env.clock.t + 2 * DAY, env.clock.t + 12 * DAY)
+    # the documents: full access 2 days, then the portal only until day 10
+    assert (full_until, expires) == (env.clock.t + 2 * DAY, env.clock.t + 10 * DAY)
     assert env.reg.card(serial).status == "unavailable"
     stored = env.reg.db.one("SELECT secret_enc FROM temp_access")
     assert stored is not None and code.encode() not in bytes(stored["secret_enc"])
@@ -95,7 +96,9 @@ def test_temporary_passcode_full_then_portal_only(env: Env) -> None:
     assert try_code("ABCDEFGHJK").reason == "wrong"
     # the card itself no longer logs in while unavailable
     assert not env.login("alice", serial).accepted
-    env.clock.advance(10 * DAY)
+    env.clock.advance(8 * DAY - 1)
+    assert try_code(code).access == "portal-only"
+    env.clock.advance(1)
     assert try_code(code).reason == "no active card"
 
 
@@ -141,9 +144,10 @@ def test_reactivation_ends_all_temporary_access(env: Env) -> None:
         verification.reactivate(env.reg, "alice", ch.id, env.answer(serial, ch.challenge))
 
 
-def test_temporary_access_needs_a_card_in_use(env: Env) -> None:
-    env.card()
-    env.assigned("bob")
+def test_temporary_access_needs_a_card_the_user_holds(env: Env) -> None:
+    serial = env.assigned("bob")
+    support.mark_lost(env.reg, serial)
+    support.return_card(env.reg, serial)
     with pytest.raises(UserStateError, match="holds no such card"):
         temporary.issue_passcode(env.reg, "bob")
 

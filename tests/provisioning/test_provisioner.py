@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -27,15 +28,19 @@ class Info:
     provisioned: bool
     firmware: str = "0.1.0"
     board: str = "pico"
+    locked: bool = False
 
 
 class FakeCard:
     """A card as the client sees it; `fail` names a step that breaks once."""
 
-    def __init__(self, fail: str | None = None, lie: bool = False) -> None:
+    def __init__(self, fail: str | None = None, lie: bool = False,
+                 ignore_lock: bool = False) -> None:
         self.serial: str | None = None
         self.suite = self.secret = self.admin = None
         self.fail, self.lie, self.authed, self.closed = fail, lie, False, 0
+        self.clock: int | None = None
+        self.locked, self.ignore_lock = False, ignore_lock
 
     def _maybe(self, step: str) -> None:
         if self.fail == step:
@@ -43,7 +48,7 @@ class FakeCard:
             raise CardError(f"card unplugged during {step}")
 
     def info(self) -> Info:
-        return Info(self.serial, self.serial is not None)
+        return Info(self.serial, self.serial is not None, locked=self.locked)
 
     def authenticate(self, admin_key: bytes) -> None:
         self._maybe("auth")
@@ -64,9 +69,21 @@ class FakeCard:
         secret = b"x" * 32 if self.lie else self.secret
         return str(ocra.response(self.suite, secret, challenge, pin=pin, timestamp=timestamp))
 
+    def set_time(self, unix_time: int) -> int | None:
+        assert self.authed
+        self._maybe("set_time")
+        before, self.clock = self.clock, unix_time
+        return before
+
     def wipe(self) -> None:
         assert self.authed
         self.serial = self.secret = None
+        self.locked = False
+
+    def lock(self) -> None:
+        assert self.authed, "LOCK needs AUTH"
+        self._maybe("lock")
+        self.locked = self.locked or not self.ignore_lock
 
     def close(self) -> None:
         self.closed += 1
@@ -81,7 +98,7 @@ def test_one_card_is_recorded_only_after_test(env: Env) -> None:
     assert env.reg.admin_key(p.serial_number) == derive(MASTER, p.serial_number)
 
 
-@pytest.mark.parametrize("step", ["provision", "auth", "test"])
+@pytest.mark.parametrize("step", ["provision", "auth", "test", "lock"])
 def test_failure_midway_is_not_recorded_and_next_run_picks_up(env: Env, step: str) -> None:
     card = FakeCard(fail=step)
     with pytest.raises(ProvisionFailed, match="not recorded as provisioned"):
@@ -201,3 +218,72 @@ def test_progress_messages_get_lines_of_their_own(capsys: pytest.CaptureFixture[
     assert lines[0] == "\r[" + "." * 30 + "] 0/2"
     assert lines[1] == "provisioned DSC00000001: connect the next card"
     assert lines[2].endswith("\r[" + "#" * 30 + "] 2/2") and lines[3] == ""
+
+
+def test_a_card_for_issue_leaves_locked_and_says_so(env: Env) -> None:
+    card = FakeCard()
+    p = provisioner.provision_one(env.reg, card, MASTER, derive, provisioner.Options())
+    assert card.locked and p.locked
+    view = env.reg.card(p.serial_number)
+    assert view.status == "provisioned" and view.development is False
+
+
+def test_a_card_that_does_not_confirm_the_lock_is_not_recorded(env: Env) -> None:
+    with pytest.raises(ProvisionFailed, match="did not confirm the production lock"):
+        provisioner.provision_one(env.reg, FakeCard(ignore_lock=True), MASTER, derive,
+                                  provisioner.Options())
+    assert [c.status for c in env.reg.cards()] == ["blank"]
+
+
+def test_a_development_card_is_an_explicit_choice_and_recorded(env: Env) -> None:
+    card = FakeCard()
+    p = provisioner.provision_one(env.reg, card, MASTER, derive,
+                                  provisioner.Options(development=True))
+    assert not card.locked and not p.locked
+    assert env.reg.card(p.serial_number).development is True
+    from provisioning import audit
+
+    assert audit.entries(env.reg.db, action="provision")[-1].detail["development"] is True
+
+
+def test_rerunning_a_partly_done_multi_port_batch_finishes_it(env: Env) -> None:
+    cards = {"p1": FakeCard(), "p2": FakeCard(fail="test"), "p3": FakeCard()}
+    batch = provisioner.provision_batch(env.reg, list(cards), cards.__getitem__, None, MASTER,
+                                        derive, provisioner.Options(), wait=0.2, poll=0)
+    assert len(batch.done) == 1 and batch.failed is not None
+    bars: list[tuple[int, int]] = []
+    t0 = time.monotonic()
+    batch = provisioner.provision_batch(env.reg, list(cards), cards.__getitem__, None, MASTER,
+                                        derive, provisioner.Options(), wait=30, poll=0,
+                                        progress=lambda i, n: bars.append((i, n)))
+    assert time.monotonic() - t0 < 5  # no waiting for a card that will never come
+    assert batch.failed is None and batch.wanted == 3
+    assert len(batch.done) == 2 and len(batch.skipped) == 1
+    assert bars[-1] == (3, 3)
+    assert sorted(c.status for c in env.reg.cards()) == ["provisioned"] * 3
+
+
+def test_a_mistyped_port_is_named_at_once(env: Env) -> None:
+    from host_tools.transport import CardNotFound
+    from provisioning.errors import InvalidInputError
+
+    good = FakeCard()
+
+    def opener(port: str) -> FakeCard:
+        if port == "/dev/ttyACMO":
+            raise CardNotFound(f"cannot open {port}: no such port")
+        return good
+
+    t0 = time.monotonic()
+    with pytest.raises(InvalidInputError, match="cannot open port /dev/ttyACMO"):
+        provisioner.provision_batch(env.reg, ["/dev/ttyACM0", "/dev/ttyACMO"], opener, None,
+                                    MASTER, derive, provisioner.Options(), wait=300, poll=0)
+    assert time.monotonic() - t0 < 5 and env.reg.cards() == [] and good.serial is None
+
+
+def test_a_hostile_serial_number_is_escaped_in_the_refusal(env: Env) -> None:
+    card = FakeCard()
+    card.serial = "X\x1b]0;pwned\x07\x1b[2J"
+    with pytest.raises(ProvisionFailed) as e:
+        provisioner.provision_one(env.reg, card, MASTER, derive, provisioner.Options())
+    assert "\x1b" not in str(e.value) and "\\x1b]0;pwned" in str(e.value)

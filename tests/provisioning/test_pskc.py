@@ -15,6 +15,7 @@ from provisioning.errors import AuditError, PskcError
 from provisioning.registry import Registry
 
 INVALID = Path(__file__).parent / "pskc_invalid"
+PW = "correct horse battery staple"
 EXPECT = {
     "not-xml.pskcxml": "not a valid PSKC file",
     "truncated.pskcxml": "not a valid PSKC file",
@@ -44,7 +45,7 @@ def _counts(reg: Registry) -> tuple[int, int]:
     return int(cards["n"]), int(log["n"])
 
 
-@pytest.mark.parametrize("protection", [pskc_io.Protection(password="correct horse"),
+@pytest.mark.parametrize("protection", [pskc_io.Protection(password=PW),
                                         pskc_io.Protection(psk=os.urandom(32))],
                          ids=["password", "psk"])
 def test_round_trip_then_login(env: Env, other: Registry, tmp_path: Path,
@@ -69,9 +70,9 @@ def test_round_trip_then_login(env: Env, other: Registry, tmp_path: Path,
 def test_export_carries_the_ocra_profile(env: Env, tmp_path: Path) -> None:
     serial = env.card()
     out = tmp_path / "one.pskcxml"
-    pskc_io.export(env.reg, out, pskc_io.Protection(password="pw"), [serial])
+    pskc_io.export(env.reg, out, pskc_io.Protection(password=PW), [serial])
     doc = pskc.PSKC(str(out))
-    doc.encryption.derive_key("pw")
+    doc.encryption.derive_key(PW)
     (key,) = doc.keys
     assert key.algorithm == pskc_io.ALGORITHM and key.algorithm_suite == env.reg.card(serial).suite
     assert (key.challenge_encoding, key.challenge_min_length, key.challenge_max_length) == (
@@ -84,7 +85,7 @@ def test_export_carries_the_ocra_profile(env: Env, tmp_path: Path) -> None:
 def test_wrong_password_or_key_changes_nothing(env: Env, other: Registry, tmp_path: Path) -> None:
     env.card()
     out = tmp_path / "c.pskcxml"
-    pskc_io.export(env.reg, out, pskc_io.Protection(password="right"))
+    pskc_io.export(env.reg, out, pskc_io.Protection(password=PW))
     before = _counts(other)
     for bad in (pskc_io.Protection(password="wrong"), pskc_io.Protection(psk=b"k" * 32)):
         with pytest.raises(PskcError, match=r"does not decrypt|cannot set up"):
@@ -109,17 +110,17 @@ def test_every_invalid_file_has_an_expectation() -> None:
 def test_import_of_a_known_serial_changes_nothing(env: Env, tmp_path: Path) -> None:
     env.card()
     out = tmp_path / "c.pskcxml"
-    pskc_io.export(env.reg, out, pskc_io.Protection(password="pw"))
+    pskc_io.export(env.reg, out, pskc_io.Protection(password=PW))
     before = _counts(env.reg)
     with pytest.raises(PskcError, match="already in the registry"):
-        pskc_io.import_file(env.reg, out, pskc_io.Protection(password="pw"))
+        pskc_io.import_file(env.reg, out, pskc_io.Protection(password=PW))
     assert _counts(env.reg) == before
 
 
 def test_export_refuses_cards_without_a_seed(env: Env, tmp_path: Path) -> None:
     blank = env.reg.allocate_serial("OCRA-1:HOTP-SHA256-8:QN06-PSHA1")
     with pytest.raises(PskcError, match="blank: it holds no seed"):
-        pskc_io.export(env.reg, tmp_path / "x", pskc_io.Protection(password="pw"), [blank])
+        pskc_io.export(env.reg, tmp_path / "x", pskc_io.Protection(password=PW), [blank])
     assert not (tmp_path / "x").exists()
 
 
@@ -128,16 +129,16 @@ def test_export_to_a_missing_directory_is_a_clear_error(env: Env, tmp_path: Path
     before = _counts(env.reg)
     with pytest.raises(PskcError, match="no directory"):
         pskc_io.export(env.reg, tmp_path / "nowhere" / "c.pskcxml",
-                       pskc_io.Protection(password="pw"))
+                       pskc_io.Protection(password=PW))
     assert _counts(env.reg) == before
 
 
 def test_no_seed_leaves_unless_the_export_is_logged(env: Env, tmp_path: Path) -> None:
     env.card()
-    env.reg.db.execute("UPDATE audit_head SET mac = 'x:0'")  # the audit log refuses to extend
+    env.reg.db.execute("UPDATE audit_chains SET mac = 'x:0'")  # the audit log refuses to extend
     out = tmp_path / "c.pskcxml"
     with pytest.raises(AuditError):
-        pskc_io.export(env.reg, out, pskc_io.Protection(password="pw"))
+        pskc_io.export(env.reg, out, pskc_io.Protection(password=PW))
     assert not any(p.name.startswith("c.pskcxml") for p in tmp_path.iterdir())
 
 

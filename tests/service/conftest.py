@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "provisioning"))
-from regkit import Clock, Env
+from regkit import Clock, Env, fresh_pg_database
 
 # Starlette 1.x would rather use httpx2 for its TestClient; httpx (pinned) still works.
 warnings.filterwarnings("ignore", message=".*httpx.*")
@@ -44,19 +44,9 @@ def api(env: Env, clock: Clock) -> Iterator[Api]:
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database (dropped afterwards), as in tests/provisioning."""
-    import os
-    import uuid
-
-    base = os.environ.get("DSC_TEST_PG_URL")
-    if not base:
-        pytest.skip("DSC_TEST_PG_URL is not set: `make test` starts the PostgreSQL test server")
-    psycopg = pytest.importorskip("psycopg")
-    name = f"dsc_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    try:
-        yield base.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    """A fresh, empty PostgreSQL database (dropped afterwards)."""
+    with fresh_pg_database() as url:
+        if url is None:
+            pytest.skip("DSC_TEST_PG_URL is not set: `make test` starts the PostgreSQL test "
+                        "server")
+        yield url

@@ -125,6 +125,6 @@ def test_probes_and_metrics(api: Api) -> None:
 
 
 def test_readyz_fails_when_the_audit_head_is_forged(api: Api) -> None:
-    api.env.reg.db.execute("UPDATE audit_head SET mac = 'x:y' WHERE id = 1")
+    api.env.reg.db.execute("UPDATE audit_chains SET mac = 'x:y' WHERE id = 0")
     r = api.client.get("/readyz")
     assert r.status_code == 503 and r.json()["reason"] == "audit-broken"

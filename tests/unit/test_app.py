@@ -374,3 +374,55 @@ def test_ticks_wrap_does_not_confuse_timeouts() -> None:
     assert views.last[0] == "response"
     run_for(app, hal, 2000)
     assert views.last == ("off",)
+
+
+class SerialHal(FakeHal):
+    """Counts the serial polls (each serial_read) and the POWER pin reads (each keypad scan)."""
+
+    def __init__(self) -> None:
+        super().__init__(PICO)
+        self.polls = 0
+
+    def serial_read(self) -> bytes:
+        self.polls += 1
+        return super().serial_read()
+
+
+def test_serial_is_polled_fast_while_a_host_talks_then_the_loop_idles_as_before() -> None:
+    from dsc import protocol as P
+    from dsc.app import SCAN_MS, SERIAL_LINGER_MS, SERIAL_POLL_MS
+
+    hal = SerialHal()
+    record.save(hal, Record("DSC00000042", SUITE, KEY, ADMIN))
+    app = App(hal)
+    assert app.step() == -1  # off and quiet: sleep until POWER or serial
+    # Half a frame arrives: the rest is polled for every SERIAL_POLL_MS, not every scan period.
+    line = P.encode(P.CMD_INFO, 5)
+    hal.rx.extend(line[:6])
+    assert app.step() == SERIAL_POLL_MS == 1
+    hal.t += 1
+    hal.rx.extend(line[6:])
+    assert app.step() == SERIAL_POLL_MS
+    assert P.Deframer().feed(bytes(hal.tx))[0][1:3] == (P.CMD_INFO | P.RSP_FLAG, 5)
+    # The host's next request comes a few ms after the reply: it is read within 1 ms.
+    reads_before = hal.pin_reads
+    polls_before = hal.polls
+    waited = 0
+    while waited < SERIAL_LINGER_MS - 1:
+        ms = app.step()
+        assert ms == SERIAL_POLL_MS, waited
+        hal.t += ms
+        waited += ms
+    # Meanwhile the keypad kept its own period (its debounce counts scans): one scan per
+    # SCAN_MS, each an idle matrix scan (POWER + 3 columns), while the serial line was polled
+    # every ms.
+    polls = hal.polls - polls_before
+    scans = (hal.pin_reads - reads_before) // 4
+    assert polls == SERIAL_LINGER_MS - 1 and scans == (SERIAL_LINGER_MS - 1) // SCAN_MS, \
+        (polls, scans)
+    # Quiet for SERIAL_LINGER_MS: back to sleep, as an idle card always did.
+    hal.t += 1
+    assert app.step() == -1
+    # Switched on and quiet: the 10 ms scan period, as before.
+    hold(app, hal, "POWER", 1100)
+    assert app.step() == SCAN_MS

@@ -154,3 +154,17 @@ def test_manifest_freezes_every_firmware_module_but_fbcompat(root: Path) -> None
     modules = {p.name for p in (root / "firmware" / "dsc").glob("*.py")}
     assert listed - {"main.py"} == modules - {"fbcompat.py"}
     assert 'module("main.py")' in text
+
+
+def test_every_board_says_how_micropython_gets_onto_it_first(root: Path) -> None:
+    # docs/boards.md links each board to its section of docs/first-flash.md (BOOTSEL and UF2,
+    # esptool, DFU), which must exist for every board file.
+    steps = (root / "docs" / "first-flash.md").read_text(encoding="utf-8")
+    tools = {"rp2": "UF2", "esp32": "esptool", "stm32": "dfu-util"}
+    for name in board_names():
+        board = load_board(name)
+        anchor = f'<a id="{name}"></a>'
+        assert anchor in steps, f"docs/first-flash.md has no section for {name}"
+        section = steps[steps.index(anchor):].split("\n## ", 2)[1]  # the heading that follows
+        assert f"`{name}`" in section.splitlines()[0] and tools[board["port"]] in section
+        assert f"(first-flash.md#{name})" in wiring.board_section(board)

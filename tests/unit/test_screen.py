@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from dsc import app, card, fbcompat, font
 from dsc.display import Display
+from dsc.hal import Hal
 from PIL import Image
 
 from emulator.screen import BIG, DARK, LIT, SMALL, Face, screen_text, to_image, to_png
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DIGITS64 = "".join(str(i % 10) for i in range(64))
 
 
-class BusHal:
+class BusHal(Hal):
     """Just enough HAL for Display: the board's display entry and the I2C bus to the model."""
 
     def __init__(self, model: Ssd1306Model) -> None:
