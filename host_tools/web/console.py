@@ -210,7 +210,8 @@ class Console:
         return page("card.html", **self.ctx(
             s, f"Card {serial}", view=view, trail=trail, labels=LABELS,
             steps=operators.next_steps(view["status"], op),
-            locked="not recorded by this registry (see `dsc card info`)",
+            locked="no: a development card, left without the production lock"
+            if view.get("development") else "yes (production lock set at provisioning)",
             message=s.data.pop("message", None)))
 
     async def stock(self, request: Request, s: Session, op: operators.Operator) -> Response:
