@@ -305,3 +305,15 @@ def search(reg: Registry, query: str, limit: int = 50) -> dict[str, list[str]]:
     cards = reg.db.all("SELECT serial_number FROM cards WHERE LOWER(serial_number) LIKE ? "
                        "ESCAPE '\\' ORDER BY serial_number LIMIT ?", (pattern, limit))
     return {"users": [r["name"] for r in users], "cards": [r["serial_number"] for r in cards]}
+
+
+def replace_card(reg: Registry, op: Operator, old: str, new: str) -> list[str]:
+    """Give the holders of lost card `old` the card `new` from stock; returns their names."""
+    from provisioning import support
+    require(reg, op, "replace")
+    return support.replace(reg, old, new)
+
+
+def stock(reg: Registry) -> list[str]:
+    """Serial numbers of cards in stock (provisioned, not assigned)."""
+    return [c.serial_number for c in reg.cards("provisioned")]

@@ -52,7 +52,8 @@ class Console:
         op = s.data.get("operator") if s else None
         nav = [("/console/search", "Search")]
         if op is not None and op.is_admin:
-            nav += [("/console/stock", "Stock"), ("/console/audit", "Audit log")]
+            nav += [("/console/stock", "Stock"), ("/console/audit", "Audit log"),
+                    ("/console/operators", "Operators")]
         return {"title": title, "area": "support console", "csrf": s.csrf if s else "",
                 "nav": nav if op is not None else [],
                 "logout": "/console/logout" if op is not None else None,
@@ -203,13 +204,14 @@ class Console:
     async def card(self, request: Request, s: Session, op: operators.Operator) -> Response:
         serial = request.path_params["serial"]
 
-        def get(reg: Registry) -> tuple[dict[str, Any], list[audit.Entry]]:
-            return (policy.card_view(reg, serial),
-                    audit.entries(reg.db, serial_number=serial, limit=30))
-        view, trail = await self.run(op, get)
+        def get(reg: Registry) -> tuple[dict[str, Any], list[audit.Entry], list[str]]:
+            view = policy.card_view(reg, serial)
+            spare = operators.stock(reg) if view["status"] == "lost" else []
+            return view, audit.entries(reg.db, serial_number=serial, limit=30), spare
+        view, trail, spare = await self.run(op, get)
         return page("card.html", **self.ctx(
             s, f"Card {serial}", view=view, trail=trail, labels=LABELS,
-            steps=operators.next_steps(view["status"], op),
+            steps=operators.next_steps(view["status"], op), spare=spare,
             locked="no: a development card, left without the production lock"
             if view.get("development") else "yes (production lock set at provisioning)",
             message=s.data.pop("message", None)))
@@ -294,6 +296,8 @@ class Console:
     async def card_action(self, request: Request, s: Session,
                           op: operators.Operator) -> Response:
         serial, action = request.path_params["serial"], request.path_params["action"]
+        if action == "replace":
+            return await self.replace(request, s, op, serial)
         if action not in LABELS:
             raise Forbidden("unknown action")
         data = await webui.form(request, s)
@@ -307,6 +311,43 @@ class Console:
         state = await self.run(op, lambda reg: operators.card_action(reg, op, serial, action))
         s.data["message"] = f"Card {serial} is now {state}."
         return RedirectResponse(back, status_code=303)
+
+    async def replace(self, request: Request, s: Session, op: operators.Operator,
+                      serial: str) -> Response:
+        data = await webui.form(request, s)
+        new = data.get("new", "")[:32]
+        back = f"/console/card/{serial}"
+        if data.get("confirmed") != "yes":
+            return page("confirm.html", **self.ctx(
+                s, "Please confirm", question=f"Give the holders of lost card {serial} the "
+                f"card {new} from stock?", action=f"/console/card/{serial}/replace",
+                hidden=[("new", new)], fields=[], verb="replace", back=back))
+        users = await self.run(op, lambda reg: operators.replace_card(reg, op, serial, new))
+        s.data["message"] = f"Card {new} is assigned to {', '.join(users) or 'nobody'} in " \
+                            f"place of {serial}."
+        return RedirectResponse(f"/console/card/{new}", status_code=303)
+
+    async def operators_page(self, request: Request, s: Session,
+                             op: operators.Operator) -> Response:
+        def get(reg: Registry) -> list[operators.Operator]:
+            operators.require(reg, op, "operators")
+            return operators.list_operators(reg)
+        return page("operators.html", **self.ctx(s, "Operators", ops=await self.run(op, get),
+                                                 message=s.data.pop("message", None)))
+
+    async def operator_disable(self, request: Request, s: Session,
+                               op: operators.Operator) -> Response:
+        name = request.path_params["name"]
+        data = await webui.form(request, s)
+        await self.run(op, lambda reg: operators.require(reg, op, "operators"))
+        if data.get("confirmed") != "yes":
+            return page("confirm.html", **self.ctx(
+                s, "Please confirm", question=f"Disable operator {name}? They can no longer "
+                "sign in.", action=f"/console/operators/{name}/disable", hidden=[], fields=[],
+                verb="disable", back="/console/operators"))
+        await self.run(op, lambda reg: operators.disable(reg, name))
+        s.data["message"] = f"Operator {name} is disabled."
+        return RedirectResponse("/console/operators", status_code=303)
 
     def routes(self) -> list[Route]:
         async def root(request: Request) -> Response:
@@ -324,4 +365,7 @@ class Console:
                 Route("/console/card/{serial}/{action}", h(self.card_action), methods=["POST"]),
                 Route("/console/download/{token}", h(self.download), methods=["POST"]),
                 Route("/console/stock", h(self.stock)),
-                Route("/console/audit", h(self.audit_log))]
+                Route("/console/audit", h(self.audit_log)),
+                Route("/console/operators", h(self.operators_page)),
+                Route("/console/operators/{name}/disable", h(self.operator_disable),
+                      methods=["POST"])]

@@ -195,3 +195,38 @@ def test_portal_change_pin_only_when_response_matches(web: TestClient, env: Env)
     r = web.post("/portal/pin", data={"csrf": csrf(r.text), "pin": "5678", "response": good})
     assert "new PIN is stored" in r.text
     assert env.login("carol", serial, "5678").accepted
+
+
+def test_lost_card_replaced_from_stock(web: TestClient, env: Env) -> None:
+    serial = make_operator(env, "hd", "helpdesk")
+    old = env.active("dave", "1234")
+    spare = env.card()
+    sign_in(web, env, "hd", serial)
+    r = web.get(f"/console/card/{old}")
+    r = web.post(f"/console/card/{old}/lost", data={"csrf": csrf(r.text), "confirmed": "yes"})
+    assert f"Card {old} is now lost." in r.text and f'<option value="{spare}">' in r.text
+    r = web.post(f"/console/card/{old}/replace", data={"csrf": csrf(r.text), "new": spare})
+    assert "Please confirm" in r.text
+    r = web.post(f"/console/card/{old}/replace", data={"csrf": csrf(r.text), "new": spare,
+                                                      "confirmed": "yes"})
+    assert f"Card {spare} is assigned to dave" in r.text
+    assert env.reg.card(spare).users == ("dave",)
+    # a helpdesk operator cannot wipe (admin), even by posting the form directly
+    r = web.post(f"/console/card/{old}/wipe", data={"csrf": csrf(r.text), "confirmed": "yes"})
+    assert r.status_code == 403 and env.reg.card(old).status == "lost"
+
+
+def test_admin_disables_helpdesk_who_is_then_signed_out(env: Env, clock: Clock) -> None:
+    boss_card = make_operator(env, "boss", "admin")
+    hd_card = make_operator(env, "hd", "helpdesk")
+    app = create_app(Settings(env.url, env.key_file, clock=clock, token_cache_seconds=0))
+    with TestClient(app, base_url="https://testserver") as admin, \
+            TestClient(app, base_url="https://testserver") as helpdesk:
+        sign_in(admin, env, "boss", boss_card)
+        sign_in(helpdesk, env, "hd", hd_card)
+        assert helpdesk.get("/console/operators").status_code == 403
+        r = admin.get("/console/operators")
+        r = admin.post("/console/operators/hd/disable", data={"csrf": csrf(r.text),
+                                                             "confirmed": "yes"})
+        assert "Operator hd is disabled." in r.text
+        assert helpdesk.get("/console/search").url.path == "/console/login"
