@@ -109,7 +109,6 @@ def sign_in(page: Page, site: dict[str, Any], name: str) -> None:
 def shot(page: Page, name: str) -> None:
     """Saved only by `make screenshots` (DSC_SCREENSHOTS=1): a test run leaves docs/ alone."""
     if not os.environ.get("DSC_SCREENSHOTS"):
-        assert page.screenshot()[:4] == b"\x89PNG"
         return
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
