@@ -24,6 +24,8 @@ help:
 	@echo "make flash BOARD=pico PORT=/dev/ttyACM0 - compile and copy the firmware to a board"
 	@echo "             (DRY_RUN=1: print what would be copied, touch nothing)"
 	@echo "make docs    - regenerate generated docs (board wiring tables)"
+	@echo "make demo-web - the support console and the portal on emulated cards (prints URLs)"
+	@echo "make screenshots - the console's and portal's pages to docs/screenshots/*.png"
 
 # --- set-up -----------------------------------------------------------------------------------
 $(BIN)/.stamp: requirements/host.txt requirements/dev.txt pyproject.toml

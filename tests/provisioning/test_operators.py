@@ -66,3 +66,22 @@ def test_search_partial_and_escaped(env: Env) -> None:
     assert found["users"] == ["alice", "malik"]
     assert operators.search(env.reg, "%")["users"] == []
     assert operators.search(env.reg, "0001")["cards"] == ["DSC00000001"]
+
+
+@pytest.mark.postgres
+def test_operators_on_postgres(tmp_path: Path) -> None:
+    from regkit import fresh_pg_database
+
+    with fresh_pg_database() as url:
+        if url is None:
+            pytest.skip("DSC_TEST_PG_URL is not set: `make test` starts the PostgreSQL server")
+        reg, _, _ = Registry.init(url, tmp_path / "master.key", operator="tester")
+        with reg:
+            env = Env(reg, Clock(), url, tmp_path / "master.key")
+            env.active("op-pg")
+            operators.add(reg, "pg", operators.ADMIN, "a long secret password", "op-pg")
+            _, ch = operators.begin_sign_in(reg, "pg", "a long secret password")
+            serial = reg.cards()[0].serial_number
+            signed = operators.finish_sign_in(reg, "pg", ch.id, env.answer(serial, ch.challenge))
+            assert signed.role == operators.ADMIN
+            assert [o.name for o in operators.list_operators(reg)] == ["pg"]
