@@ -12,6 +12,7 @@ import datetime as dt
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -248,13 +249,13 @@ class Console:
         if action not in USER_ACTIONS:
             raise Forbidden("unknown action")
         data = await webui.form(request, s)
-        back = f"/console/user/{name}"
+        back = f"/console/user/{quote(name, safe='')}"
         if data.get("confirmed") != "yes":
             fields = [{"name": "pin", "label": "New PIN", "type": "password"}] \
                 if action == "reset-pin" else []
             return page("confirm.html", **self.ctx(
                 s, "Please confirm", question=f"Do you want to {USER_ACTIONS[action]}: "
-                f"{name}?", action=f"/console/user/{name}/{action}", hidden=[],
+                f"{name}?", action=f"/console/user/{quote(name, safe='')}/{action}", hidden=[],
                 fields=fields, verb=action.replace("-", " "), back=back))
         if action == "unlock":
             was = await self.run(op, lambda reg: support.unlock(reg, name))
@@ -302,11 +303,11 @@ class Console:
             raise Forbidden("unknown action")
         data = await webui.form(request, s)
         await self.run(op, lambda reg: operators.require(reg, op, action))
-        back = f"/console/card/{serial}"
+        back = f"/console/card/{quote(serial, safe='')}"
         if data.get("confirmed") != "yes":
             return page("confirm.html", **self.ctx(
                 s, "Please confirm", question=f"{LABELS[action]}: card {serial}?",
-                action=f"/console/card/{serial}/{action}", hidden=[], fields=[],
+                action=f"/console/card/{quote(serial, safe='')}/{action}", hidden=[], fields=[],
                 verb=LABELS[action].lower(), back=back))
         state = await self.run(op, lambda reg: operators.card_action(reg, op, serial, action))
         s.data["message"] = f"Card {serial} is now {state}."
@@ -316,16 +317,16 @@ class Console:
                       serial: str) -> Response:
         data = await webui.form(request, s)
         new = data.get("new", "")[:32]
-        back = f"/console/card/{serial}"
+        back = f"/console/card/{quote(serial, safe='')}"
         if data.get("confirmed") != "yes":
             return page("confirm.html", **self.ctx(
                 s, "Please confirm", question=f"Give the holders of lost card {serial} the "
-                f"card {new} from stock?", action=f"/console/card/{serial}/replace",
+                f"card {new} from stock?", action=f"/console/card/{quote(serial, safe='')}/replace",
                 hidden=[("new", new)], fields=[], verb="replace", back=back))
         users = await self.run(op, lambda reg: operators.replace_card(reg, op, serial, new))
         s.data["message"] = f"Card {new} is assigned to {', '.join(users) or 'nobody'} in " \
                             f"place of {serial}."
-        return RedirectResponse(f"/console/card/{new}", status_code=303)
+        return RedirectResponse(f"/console/card/{quote(new, safe='')}", status_code=303)
 
     async def operators_page(self, request: Request, s: Session,
                              op: operators.Operator) -> Response:

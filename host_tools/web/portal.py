@@ -68,7 +68,8 @@ class Portal:
             nav = [("/portal/home", "Overview"), ("/portal/pin", "Change PIN"),
                    ("/portal/reactivate", "Reactivate security device")]
         return {"title": title, "area": "portal", "csrf": s.csrf if s else "", "nav": nav,
-                "logout": "/portal/logout" if user else None, "who": user, "when": when,
+                "logout": "/portal/logout" if user else None,
+                "who": user if s is not None and "access" in s.data else None, "when": when,
                 "links": [], **kw}
 
     async def run(self, fn: Any) -> Any:

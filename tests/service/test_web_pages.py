@@ -230,3 +230,14 @@ def test_admin_disables_helpdesk_who_is_then_signed_out(env: Env, clock: Clock) 
                                                              "confirmed": "yes"})
         assert "Operator hd is disabled." in r.text
         assert helpdesk.get("/console/search").url.path == "/console/login"
+
+
+def test_search_text_is_escaped_and_user_links_quoted(web: TestClient, env: Env) -> None:
+    serial = make_operator(env, "hd", "helpdesk")
+    env.active("o'neil")
+    sign_in(web, env, "hd", serial)
+    r = web.get("/console/search", params={"q": "<b>x"})
+    assert "&lt;b&gt;x" in r.text and "<b>x" not in r.text
+    r = web.get("/console/search", params={"q": "o'n"})
+    assert 'href="/console/user/o%27neil"' in r.text
+    assert web.get("/console/user/o%27neil").status_code == 200
