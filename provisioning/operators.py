@@ -252,7 +252,7 @@ class Throttle:
 CARD_ACTIONS: dict[str, str] = {"activate": HELPDESK, "lost": HELPDESK, "return": HELPDESK,
                                 "wipe": ADMIN, "retire": ADMIN}
 # Pages and actions that only an admin may use.
-ADMIN_ONLY = ("stock", "audit", "operators", "wipe", "retire")
+ADMIN_ONLY = ("stock", "audit", "operators", "settings", "wipe", "retire")
 
 
 class RoleRefusal(ProvisioningError):

@@ -20,9 +20,9 @@ from starlette.routing import Route
 
 from host_tools.web import webui
 from host_tools.web.webui import Forbidden, Session, Sessions, page
-from provisioning import audit, grid_render, operators, policy, support, temporary
+from provisioning import apiclients, audit, grid_render, operators, policy, support, temporary
 from provisioning.errors import AuditError, ProvisioningError
-from provisioning.registry import Registry
+from provisioning.registry import BOUNDS, Registry
 
 IDLE_SECONDS = 15 * 60
 LABELS = {"activate": "Activate", "lost": "Report lost", "return": "Record as returned",
@@ -54,7 +54,7 @@ class Console:
         nav = [("/console/search", "Search")]
         if op is not None and op.is_admin:
             nav += [("/console/stock", "Stock"), ("/console/audit", "Audit log"),
-                    ("/console/operators", "Operators")]
+                    ("/console/operators", "Operators"), ("/console/settings", "Settings")]
         return {"title": title, "area": "support console", "csrf": s.csrf if s else "",
                 "nav": nav if op is not None else [],
                 "logout": "/console/logout" if op is not None else None,
@@ -350,6 +350,31 @@ class Console:
         s.data["message"] = f"Operator {name} is disabled."
         return RedirectResponse("/console/operators", status_code=303)
 
+    async def settings_page(self, request: Request, s: Session,
+                            op: operators.Operator) -> Response:
+        def get(reg: Registry) -> dict[str, Any]:
+            operators.require(reg, op, "settings")
+            rows = [(n, getattr(reg.policy, n), *BOUNDS[n]) for n in reg.policy.names()]
+            return {"settings": rows, "clients": apiclients.clients(reg, include_revoked=True)}
+        return page("settings.html", **self.ctx(s, "Settings", **await self.run(op, get),
+                                                message=s.data.pop("message", None)))
+
+    async def settings_change(self, request: Request, s: Session,
+                              op: operators.Operator) -> Response:
+        data = await webui.form(request, s)
+        await self.run(op, lambda reg: operators.require(reg, op, "settings"))
+        name, raw = data.get("name", "")[:40], data.get("value", "").strip()[:12]
+        if not raw.isdigit():
+            raise Forbidden(f"{name} takes a whole number")
+        if data.get("confirmed") != "yes":
+            return page("confirm.html", **self.ctx(
+                s, "Please confirm", question=f"Set {name} to {raw}?",
+                action="/console/settings", hidden=[("name", name), ("value", raw)],
+                fields=[], verb="change it", back="/console/settings"))
+        await self.run(op, lambda reg: reg.set_policy(name, int(raw)))
+        s.data["message"] = f"{name} is now {raw}."
+        return RedirectResponse("/console/settings", status_code=303)
+
     def routes(self) -> list[Route]:
         async def root(request: Request) -> Response:
             return RedirectResponse("/console/search", status_code=303)
@@ -368,5 +393,7 @@ class Console:
                 Route("/console/stock", h(self.stock)),
                 Route("/console/audit", h(self.audit_log)),
                 Route("/console/operators", h(self.operators_page)),
+                Route("/console/settings", h(self.settings_page), methods=["GET"]),
+                Route("/console/settings", h(self.settings_change), methods=["POST"]),
                 Route("/console/operators/{name}/disable", h(self.operator_disable),
                       methods=["POST"])]

@@ -241,3 +241,21 @@ def test_search_text_is_escaped_and_user_links_quoted(web: TestClient, env: Env)
     r = web.get("/console/search", params={"q": "o'n"})
     assert 'href="/console/user/o%27neil"' in r.text
     assert web.get("/console/user/o%27neil").status_code == 200
+
+
+def test_admin_changes_a_setting_helpdesk_cannot(web: TestClient, env: Env) -> None:
+    boss = make_operator(env, "boss", "admin")
+    sign_in(web, env, "boss", boss)
+    r = web.get("/console/settings")
+    assert 'id="s-max_failures"' in r.text
+    r = web.post("/console/settings", data={"csrf": csrf(r.text), "name": "max_failures",
+                                            "value": "7"})
+    r = web.post("/console/settings", data={"csrf": csrf(r.text), "name": "max_failures",
+                                            "value": "7", "confirmed": "yes"})
+    assert "max_failures is now 7." in r.text
+    assert env.reopen().policy.max_failures == 7
+    r = web.post("/console/settings", data={"csrf": csrf(r.text), "name": "max_failures",
+                                            "value": "0", "confirmed": "yes"})
+    assert r.status_code == 409 and env.reopen().policy.max_failures == 7
+    entry = audit.entries(env.reg.db, action="registry.config")[-1]
+    assert entry.operator == "console:boss" and entry.detail == {"max_failures": 7}
