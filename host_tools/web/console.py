@@ -375,6 +375,34 @@ class Console:
         s.data["message"] = f"{name} is now {raw}."
         return RedirectResponse("/console/settings", status_code=303)
 
+    async def reactivate(self, request: Request, s: Session, op: operators.Operator) -> Response:
+        """On the holder's behalf: the holder reads the response of the returned card aloud."""
+        name = request.path_params["name"]
+        back = f"/console/user/{quote(name, safe='')}"
+        if request.method == "GET":
+            issued = await self.run(op, lambda reg: policy.issue(
+                reg, name, purpose="reactivation", client="console"))
+            s.data["reactivation"] = (name, issued.challenge.id)
+            return page("form.html", **self.ctx(
+                s, f"Reactivate the card of {name}", action=f"{back}/reactivate", hidden=[],
+                submit="Reactivate", challenge=issued.challenge.challenge,
+                intro="Read the challenge to the holder; they type it on the returned card "
+                      "after their PIN and read the response back. This ends the temporary "
+                      "passcode and the online security code card.",
+                fields=[{"name": "response", "label": "Response", "inputmode": "numeric"}]))
+        data = await webui.form(request, s)
+        pending = s.data.pop("reactivation", None)
+        if pending is None or pending[0] != name:
+            raise Forbidden("start the reactivation again")
+        ans = await self.run(op, lambda reg: policy.reactivate(
+            reg, pending[1], data.get("response", ""), client="console"))
+        if ans.status == "rejected":
+            s.data["message"] = f"Not reactivated: the response was {ans.reason}."
+        else:
+            s.data["message"] = f"Card {ans.serial_number} is active again; temporary access " \
+                                "has ended."
+        return RedirectResponse(back, status_code=303)
+
     def routes(self) -> list[Route]:
         async def root(request: Request) -> Response:
             return RedirectResponse("/console/search", status_code=303)
@@ -386,6 +414,8 @@ class Console:
                 Route("/console/logout", self.logout, methods=["POST"]),
                 Route("/console/search", h(self.search)),
                 Route("/console/user/{name}", h(self.user)),
+                Route("/console/user/{name}/reactivate", h(self.reactivate),
+                      methods=["GET", "POST"]),
                 Route("/console/user/{name}/{action}", h(self.user_action), methods=["POST"]),
                 Route("/console/card/{serial}", h(self.card)),
                 Route("/console/card/{serial}/{action}", h(self.card_action), methods=["POST"]),

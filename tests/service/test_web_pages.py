@@ -259,3 +259,20 @@ def test_admin_changes_a_setting_helpdesk_cannot(web: TestClient, env: Env) -> N
     assert r.status_code == 409 and env.reopen().policy.max_failures == 7
     entry = audit.entries(env.reg.db, action="registry.config")[-1]
     assert entry.operator == "console:boss" and entry.detail == {"max_failures": 7}
+
+
+def test_helpdesk_reactivates_on_the_holders_behalf(web: TestClient, env: Env) -> None:
+    serial = make_operator(env, "hd", "helpdesk")
+    card = env.active("erin", "1234")
+    sign_in(web, env, "hd", serial)
+    r = web.get("/console/user/erin")
+    r = web.post("/console/user/erin/passcode", data={"csrf": csrf(r.text), "confirmed": "yes"})
+    assert env.reg.card(card).status == "unavailable"
+    r = web.get("/console/user/erin")
+    assert "Reactivate the returned card" in r.text
+    r = web.get("/console/user/erin/reactivate")
+    resp = env.answer(card, challenge_of(r.text), "1234")
+    r = web.post("/console/user/erin/reactivate", data={"csrf": csrf(r.text), "response": resp})
+    assert f"Card {card} is active again" in r.text
+    assert env.reg.card(card).status == "active"
+    assert "None running." in r.text
