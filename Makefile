@@ -24,6 +24,8 @@ help:
 	@echo "make flash BOARD=pico PORT=/dev/ttyACM0 - compile and copy the firmware to a board"
 	@echo "             (DRY_RUN=1: print what would be copied, touch nothing)"
 	@echo "make docs    - regenerate generated docs (board wiring tables)"
+	@echo "make demo-web - the support console and the portal on emulated cards (prints URLs)"
+	@echo "make screenshots - the console's and portal's pages to docs/screenshots/*.png"
 
 # --- set-up -----------------------------------------------------------------------------------
 $(BIN)/.stamp: requirements/host.txt requirements/dev.txt pyproject.toml
@@ -95,3 +97,12 @@ docs: $(BIN)/.stamp
 
 clean:
 	rm -rf $(VENV) node_modules $(STUBS) build .pytest_cache .mypy_cache .ruff_cache
+
+# The console's and the portal's pages in Chromium, saved to docs/screenshots/*.png.
+.PHONY: screenshots demo-web
+screenshots:
+	DSC_SCREENSHOTS=1 $(PY) -m pytest -q tests/browser/test_web_console_portal.py -k end_to_end
+
+# `dsc serve` on a fresh registry with emulated cards; prints the console's and portal's URLs.
+demo-web:
+	$(PY) -m host_tools.web.demo

@@ -9,6 +9,7 @@ and renamed into place (`provisioning.files`): it is a secret until it reaches i
 from __future__ import annotations
 
 import datetime as dt
+import io
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -35,6 +36,15 @@ def render(grid: list[str], user: str, expires_at: int, out: Path) -> None:
     image = _draw(grid, user, expires_at)
     write_private(out, lambda f: image.save(f, format=fmt, resolution=200.0),
                   InvalidInputError)
+
+
+def render_bytes(grid: list[str], user: str, expires_at: int, fmt: str = "PDF") -> bytes:
+    """The card as PDF or PNG bytes, in memory only (the console and portal never write it)."""
+    if fmt not in _FORMATS.values():
+        raise InvalidInputError("the security card is rendered as PNG or PDF")
+    out = io.BytesIO()
+    _draw(grid, user, expires_at).save(out, format=fmt, resolution=200.0)
+    return out.getvalue()
 
 
 def _draw(grid: list[str], user: str, expires_at: int) -> Image.Image:

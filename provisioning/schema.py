@@ -254,8 +254,25 @@ _V_SOFT: list[Statement] = [
 ]
 
 
+# Operators of the support console (`/console`): a name, a role, a scrypt hash of the password,
+# the registry user whose OpenDSC card the operator signs in with, and a MAC under the master key
+# over all of it (a database edit cannot make a helpdesk operator an admin, or swap the card).
+# migration: web
+_V_WEB: list[Statement] = [
+    """CREATE TABLE operators (
+        id {pk},
+        name TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        mac TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        disabled_at BIGINT)""",
+]
+
+
 MIGRATIONS: list[list[Statement] | Migration] = [_V1, _V2, _V3, _AUDIT_CHAINS, _V_SERVE, _FLOWS,
-                                                  _V_SOFT]
+                                                 _V_WEB, _V_SOFT]
 VERSION = len(MIGRATIONS)
 AUDIT_CHAINS_SINCE = MIGRATIONS.index(_AUDIT_CHAINS) + 1  # the version that brought them
 

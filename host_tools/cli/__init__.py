@@ -61,6 +61,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                                  "remove"),
     "serve": ("cmd_serve", "run the verification service (REST API, docs/service.md)"),
     "api-client": ("cmd_serve", "who may call the service: add, list, revoke"),
+    "operator": ("cmd_operator", "support console operators: add, list, disable"),
 }
 
 

@@ -330,8 +330,15 @@ def create_app(settings: Settings) -> Starlette:
 
     routes += [Route("/healthz", healthz), Route("/readyz", readyz),
                Route("/metrics", metrics), Route("/openapi.json", spec)]
-    routes += softcard_web.routes(service)
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error},
+    from starlette.routing import BaseRoute, Mount
+    from starlette.staticfiles import StaticFiles
+
+    from host_tools.web import console, portal, webui
+    pages: list[BaseRoute] = [*routes, *console.Console(service).routes(),
+                              *portal.Portal(service).routes()]
+    pages += softcard_web.routes(service)
+    pages.append(Mount("/static/web", StaticFiles(directory=str(webui.STATIC)), name="static"))
+    app = Starlette(routes=pages, exception_handlers={HTTPException: http_error},
                     lifespan=lifespan)
     app.state.service = service
     return app
