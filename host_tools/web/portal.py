@@ -285,7 +285,7 @@ class Portal:
 
 
 def _device_label(d: dict[str, Any]) -> str:
-    kind = {"dsc-card": "OpenDSC card", "soft-card": "soft card",
+    kind = {"dsc-card": "OpenDSC card", "softcard": "soft card",
             "temporary-passcode": "temporary passcode",
             "security-code-card": "online security code card"}.get(d["device_type"],
                                                                      d["device_type"])

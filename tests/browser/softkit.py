@@ -71,6 +71,9 @@ def wait_mirror(page: Page, text: str, timeout: float = 5000) -> str:
 
 def respond(page: Page, pin: str, challenge: str) -> str:
     """As a holder: hold POWER for PIN>, type the PIN, OK, the challenge, OK; the response."""
+    if mirror(page):  # still showing the last response: a short press turns the card off
+        press(page, "POWER", 100)
+        page.wait_for_function("() => document.getElementById('mirror').textContent === ''")
     press(page, "POWER", 1200)
     wait_mirror(page, "PIN>")
     for d in pin:

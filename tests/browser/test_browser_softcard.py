@@ -115,6 +115,19 @@ def test_activate_log_in_limits_reuse_reload_and_firmware_hashes(page: Page, sit
         got = respond(page, "1234", ch["challenge"])
         assert _respond(site, ch["id"], got)["status"] == "accepted"
 
+        # log in through the portal with the soft card (the holder's two tabs)
+        portal = browser.new_context(viewport={"width": 1000, "height": 760}).new_page()
+        portal.goto(site.url + "/portal")
+        portal.get_by_label("User name").fill("alice")
+        portal.get_by_role("button", name="Continue").click()
+        portal.get_by_label("Security device").select_option(soft)
+        portal.get_by_role("button", name="Get a challenge").click()
+        challenge = str(portal.locator("#challenge").text_content())
+        portal.get_by_label("Response").fill(respond(page, "1234", challenge))
+        portal.get_by_role("button", name="Log in").click()
+        assert portal.url.endswith("/portal/home"), portal.url
+        portal.context.close()
+
         # a withdrawal above its limit: refused with it, accepted with the DSC+ card
         r = _challenge(site, device=soft, purpose="withdrawal", amount=2_000_000)
         assert r.status_code == 403 and r.json()["reason"] == "device-limit"
