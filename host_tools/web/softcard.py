@@ -42,6 +42,7 @@ from host_tools.errors import DscError
 from host_tools.qr import qr_svg
 from host_tools.web.problems import Problem
 from provisioning import softcard
+from provisioning.keys import default_key_file
 
 if TYPE_CHECKING:
     from host_tools.web.app import Service
@@ -184,11 +185,13 @@ def routes(service: Service) -> list[Route]:
             code = body.get("code") if isinstance(body, dict) else None
             if not isinstance(code, str) or not softcard.check_code(code):
                 raise Problem("activation-refused", "this is not an activation code")
-            key_file = os.environ.get(admin_keys.MASTER_FILE_ENV)
-            if not key_file:
-                raise Problem("softcard-unavailable", "the service has no master admin key "
-                              f"({admin_keys.MASTER_FILE_ENV}): it cannot provision soft cards")
-            master = admin_keys.read_master_key(key_file)
+            try:  # where every command finds it: $DSC_ADMIN_MASTER_KEY_FILE, else beside
+                # the registry master key (`dsc registry init` made both)
+                master = admin_keys.read_master_key(
+                    None, beside=(service.settings.key_file or default_key_file()).parent)
+            except admin_keys.MasterKeyFileMissing:
+                raise Problem("softcard-unavailable", "the service has no master admin key: "
+                              "it cannot provision soft cards") from None
             user = await service.run("softcard", lambda reg: softcard.claim(reg, code))
         except json.JSONDecodeError:
             return Problem("malformed-json", "the body is not JSON").response()

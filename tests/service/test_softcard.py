@@ -200,3 +200,18 @@ def test_cli_softcard_create_and_remove(api: Api, tmp_path: Path,
     assert "disabled" in capsys.readouterr().out
     assert main(["softcard", "remove", soft, *reg_opts]) == 0
     assert api.env.reg.card(soft).status == "removed"
+
+
+def test_activation_finds_the_master_admin_key_beside_the_registry_key(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from host_tools import admin_keys
+
+    monkeypatch.delenv(admin_keys.MASTER_FILE_ENV, raising=False)
+    api.env.active("alice")
+    code = api.client.post("/v1/support/softcards", json={"user": "alice"},
+                           headers=api.headers(api.support_token)).json()["code"]
+    r = api.client.post("/softcard/v1/activate", json={"code": code})
+    assert r.status_code == 503 and r.json()["reason"] == "softcard-unavailable"  # no key yet
+    assert admin_keys.ensure_master_key_file(api.env.key_file.parent / admin_keys.MASTER_FILE_NAME)
+    r = api.client.post("/softcard/v1/activate", json={"code": code})  # the code is still good
+    assert r.status_code < 300, r.text
