@@ -30,6 +30,7 @@ from host_tools import announce as announcements
 DEFAULT_SUITE = record.DEFAULT_SUITE
 DEFAULT_SERIAL_NUMBER = "DSC00000001"
 PRESS_MS = 80    # a normal finger press
+POWER_ON_MS = 1200  # holding POWER to switch on: past the keypad's long press (dsc.keypad)
 SETTLE_MS = 40   # after a release: the firmware's debounce (2 scans of 10 ms) and a margin
 BOUNCE_MS = 5    # contact chatter after each press and release
 RUNTIMES = ("cpython", "micropython")
@@ -121,6 +122,18 @@ class Emulator:
             self._check_key(k)
         for k in keys:
             self.press(k)
+
+    def respond(self, pin: str, challenge: str) -> str:
+        """A whole login as the holder makes it: hold POWER for `PIN>`, type the PIN, OK, the
+        challenge, OK; the screen then (the response as shown, `1234 5678`), and POWER off."""
+        self.hold("POWER", POWER_ON_MS)
+        self.type(pin)
+        self.press("OK")
+        self.type(challenge)
+        self.press("OK")
+        shown = self.screen_text().strip()
+        self.hold("POWER", PRESS_MS)
+        return shown
 
     def key_down(self, key: str) -> None:
         """Press and keep holding (the window's mouse button): `key_up` releases."""

@@ -39,17 +39,6 @@ def _card(reg: Registry, user: str, pin: str) -> Emulator:
     return card
 
 
-def _type(card: Emulator, pin: str, challenge: str) -> str:
-    card.hold("POWER", 1200)
-    card.type(pin)
-    card.press("OK")
-    card.type(challenge)
-    card.press("OK")
-    text = card.screen_text().strip()
-    card.hold("POWER", 100)
-    return text
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="make demo-web", description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, default=8090)
@@ -93,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             who, _, challenge = line.strip().partition(" ")
             if who in cards and challenge.isdigit():
                 card, pin = cards[who]
-                print(f"{who} card shows: {_type(card, pin, challenge)}", flush=True)
+                print(f"{who} card shows: {card.respond(pin, challenge)}", flush=True)
             else:
                 print("type `op CHALLENGE` or `holder CHALLENGE`", flush=True)
     except KeyboardInterrupt:

@@ -59,14 +59,7 @@ def _dsc_card(site: Site) -> tuple[Emulator, str]:
 
 
 def _emu_response(emu: Emulator, pin: str, challenge: str) -> str:
-    emu.hold("POWER", 1200)
-    emu.type(pin)
-    emu.press("OK")
-    emu.type(challenge)
-    emu.press("OK")
-    text = emu.screen_text().replace(" ", "").strip()
-    emu.hold("POWER", 100)
-    return text
+    return emu.respond(pin, challenge).replace(" ", "")
 
 
 def _challenge(site: Site, **body: object) -> httpx.Response:

@@ -38,13 +38,7 @@ class Clock:
 
 
 def typed(card: Emulator, pin: str, challenge: str) -> str:
-    card.hold("POWER", 1200)
-    card.type(pin)
-    card.press("OK")
-    card.type(challenge)
-    card.press("OK")
-    text = card.screen_text().strip()
-    card.hold("POWER", 100)
+    text = card.respond(pin, challenge)
     assert text.replace(" ", "").isdigit(), text
     return text  # as displayed, with its space: the page tolerates it
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import socket
 
 from host_tools.web.listen import TcpConfig, tcp_listener
@@ -27,7 +28,10 @@ def _nodelay_of_an_accepted_connection(listener: socket.socket) -> int:
             writer.close()
             server.close()
 
-    return asyncio.run(main())
+    # a thread of its own: a test before this one may leave an event loop running here
+    # (Playwright's sync API does while its browser is open)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main()).result(timeout=30)
 
 
 def _protocol_zero_listener() -> socket.socket:

@@ -20,17 +20,6 @@ from host_tools.cli import main
 pytestmark = pytest.mark.slow
 
 
-def _typed(card: Emulator, pin: str, challenge: str) -> str:
-    card.hold("POWER", 1200)
-    card.type(pin)
-    card.press("OK")
-    card.type(challenge)
-    card.press("OK")
-    shown = card.screen_text().strip()
-    card.hold("POWER", 100)
-    return shown
-
-
 def test_readme_curl_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                              capsys: pytest.CaptureFixture[str]) -> None:
     curl = shutil.which("curl")
@@ -61,7 +50,7 @@ def test_readme_curl_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
             ch = curl_json('{"user": "alice"}', "/v1/challenges")
             assert ch["serial_number"] == "DSC00000001"
-            shown = _typed(card, "1234", ch["challenge"])
+            shown = card.respond("1234", ch["challenge"])
             assert len(shown) == 9 and shown[4] == " "          # "7309 1486"
             answer = curl_json(json.dumps({"response": shown}),
                                f"/v1/challenges/{ch['id']}/response")
