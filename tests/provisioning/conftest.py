@@ -7,22 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from regkit import Clock, Env, fresh_pg_database
+from regkit import Clock, Env, clock_fixture, env_fixture, fresh_pg_database
 
 from provisioning.registry import Registry
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def env(tmp_path: Path, clock: Clock) -> Iterator[Env]:
-    url, key_file = str(tmp_path / "registry.sqlite3"), tmp_path / "keys" / "master.key"
-    reg, _, _ = Registry.init(url, key_file, clock=clock, operator="tester")
-    with reg:
-        yield Env(reg, clock, url, key_file)
 
 
 @pytest.fixture
@@ -48,3 +35,6 @@ def both(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterat
     reg, _, _ = Registry.init(url, key_file, clock=clock, operator="tester")
     with reg:
         yield Env(reg, clock, url, key_file)
+
+
+__all__ = ["clock_fixture", "env_fixture"]  # the shared fixtures `clock` and `env` (regkit)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from dsc import ocra
 
 from provisioning import support, verification
@@ -91,3 +92,18 @@ def fresh_pg_database() -> Iterator[str | None]:
     finally:
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+# The fixtures `clock` and `env`, shared by tests/provisioning and tests/service (each conftest
+# imports them; named apart so that a test's parameter `env` does not shadow an import).
+@pytest.fixture(name="clock")
+def clock_fixture() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(name="env")
+def env_fixture(tmp_path: Path, clock: Clock) -> Iterator[Env]:
+    url, key_file = str(tmp_path / "registry.sqlite3"), tmp_path / "keys" / "master.key"
+    reg, _, _ = Registry.init(url, key_file, clock=clock, operator="tester")
+    with reg:
+        yield Env(reg, clock, url, key_file)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "provisioning"))
-from regkit import Clock, Env, fresh_pg_database
+from regkit import Clock, Env, clock_fixture, env_fixture, fresh_pg_database
 
 # Starlette 1.x would rather use httpx2 for its TestClient; httpx (pinned) still works.
 warnings.filterwarnings("ignore", message=".*httpx.*")
@@ -19,20 +19,6 @@ from apikit import Api  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 from host_tools.web.app import Settings, create_app  # noqa: E402
-from provisioning.registry import Registry  # noqa: E402
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def env(tmp_path: Path, clock: Clock) -> Iterator[Env]:
-    url, key_file = str(tmp_path / "registry.sqlite3"), tmp_path / "keys" / "master.key"
-    reg, _, _ = Registry.init(url, key_file, clock=clock, operator="tester")
-    with reg:
-        yield Env(reg, clock, url, key_file)
 
 
 @pytest.fixture
@@ -50,3 +36,6 @@ def pg_url() -> Iterator[str]:
             pytest.skip("DSC_TEST_PG_URL is not set: `make test` starts the PostgreSQL test "
                         "server")
         yield url
+
+
+__all__ = ["clock_fixture", "env_fixture"]  # the shared fixtures `clock` and `env` (regkit)
