@@ -60,6 +60,16 @@ def _check_name(name: str) -> None:
         raise InvalidInputError("an API client name is 1 to 64 letters, digits, '-', '_' or '.'")
 
 
+def check_new(reg: Registry, name: str, scope: str) -> None:
+    """What `add` would refuse: the name, the scope, an active client of that name already."""
+    _check_name(name)
+    if scope not in SCOPES:
+        raise InvalidInputError(f"unknown scope {scope}; one of {', '.join(SCOPES)}")
+    if reg.db.one("SELECT id FROM api_clients WHERE name = ? AND revoked_at IS NULL",
+                  (name,)) is not None:
+        raise InvalidInputError(f"an API client {name} exists already: revoke it first")
+
+
 def add(reg: Registry, name: str, scope: str) -> str:
     """A new client; returns its bearer token (the only time it exists outside the caller)."""
     _check_name(name)

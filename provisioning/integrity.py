@@ -25,7 +25,10 @@ from provisioning.errors import TamperedRowError
 from provisioning.keys import Sealer
 
 # The tables whose rows carry a MAC; all are keyed by `id`.
-TABLES = ("users", "cards", "assignments", "temp_access", "challenges", "settings")
+TABLES = ("users", "cards", "assignments", "temp_access", "challenges", "settings",
+          "web_sessions", "web_once")
+# The ones schema v3 MACed when it introduced the MACs (its upgrade step covers only those).
+V3_TABLES = TABLES[:6]
 _KEY = {"settings": "name"}
 
 
@@ -84,14 +87,15 @@ def scan(db: Database, sealer: Sealer) -> tuple[int, list[tuple[str, str]]]:
     return checked, bad
 
 
-def remac_all(db: Database, sealer: Sealer, *, only_valid: Sealer | None = None) -> tuple[int, int]:
+def remac_all(db: Database, sealer: Sealer, *, only_valid: Sealer | None = None,
+              tables: tuple[str, ...] = TABLES) -> tuple[int, int]:
     """(re-MACed, left alone): MAC every row of every table under `sealer`'s current key.
 
     With `only_valid`, only rows whose MAC holds under it are renewed (key rotation: a row that
     fails keeps its old MAC, so it stays refused); without, every row is vouched for as it
     stands (the migration that introduced the MACs: whoever runs it holds the key file)."""
     done = left = 0
-    for table in TABLES:
+    for table in tables:
         key = key_column(table)
         # only fixed table and column names are formatted in
         for row in db.all(f"SELECT * FROM {table}", lock=True):  # noqa: S608

@@ -93,6 +93,23 @@ def _check_password(password: str) -> None:
         raise InvalidInputError("the password is too long or has control characters")
 
 
+def check_password(password: str) -> None:
+    """InvalidInputError when `password` may not be an operator's (too short, too long, control
+    characters); the message never holds it."""
+    _check_password(password)
+
+
+def check_new(reg: Registry, name: str, role: str, user: str) -> None:
+    """What `add` would refuse before the password is asked: the name, the role, the card
+    holder account, an operator of that name already."""
+    _check_name(name)
+    if role not in ROLES:
+        raise InvalidInputError(f"unknown role {role}; one of {', '.join(ROLES)}")
+    reg.user_row(user)
+    if reg.db.one("SELECT id FROM operators WHERE name = ?", (name,)) is not None:
+        raise InvalidInputError(f"an operator {name} exists already")
+
+
 def _mac_data(name: str, role: str, pw: str, user: str, disabled: int | None) -> bytes:
     return f"{name}\n{role}\n{pw}\n{user}\n{disabled}".encode()
 
@@ -252,7 +269,8 @@ class Throttle:
 CARD_ACTIONS: dict[str, str] = {"activate": HELPDESK, "lost": HELPDESK, "return": HELPDESK,
                                 "wipe": ADMIN, "retire": ADMIN}
 # Pages and actions that only an admin may use.
-ADMIN_ONLY = ("stock", "audit", "operators", "settings", "wipe", "retire")
+ADMIN_ONLY = ("stock", "audit", "operators", "settings", "wipe", "retire", "api-clients",
+              "pskc")
 
 
 class RoleRefusal(ProvisioningError):

@@ -55,6 +55,7 @@ MAX_TEXT = 64 << 10
 MAX_PBKDF2_ITERATIONS = 2_000_000
 MAX_COUNTER = (1 << 63) - 1  # the registry's BIGINT
 PASSWORD_MIN = 12
+PBKDF2_ITERATIONS = 100_000
 _PSK_ALGORITHMS = {16: "aes128-cbc", 24: "aes192-cbc", 32: "aes256-cbc"}
 
 
@@ -80,6 +81,28 @@ def export(reg: Registry, out: Path, protection: Protection,
            serials: list[str] | None = None) -> list[str]:
     """Write the cards' seeds to `out`; returns the serial numbers exported."""
     check_target(out, PskcError)
+    doc, done = _document(reg, protection, serials)
+    with reg.db.transaction():
+        # Logged first, in the same transaction: seeds leave only when the log took the entry.
+        reg.log("pskc.export", "ok", detail={"cards": done, "protection": protection.kind})
+        _write(doc, out)
+    return done
+
+
+def export_bytes(reg: Registry, protection: Protection,
+                 serials: list[str] | None = None) -> tuple[bytes, list[str]]:
+    """The encrypted PSKC file as bytes (the console's download), and the serial numbers in it;
+    the same document and the same audit entry as `export`, no file."""
+    doc, done = _document(reg, protection, serials)
+    out = io.BytesIO()
+    doc.write(out)
+    with reg.db.transaction():
+        reg.log("pskc.export", "ok", detail={"cards": done, "protection": protection.kind})
+    return out.getvalue(), done
+
+
+def _document(reg: Registry, protection: Protection,
+              serials: list[str] | None) -> tuple[pskc.PSKC, list[str]]:
     if protection.password is not None:
         check_password(protection.password)
     cards = _cards_to_export(reg, serials)
@@ -88,17 +111,12 @@ def export(reg: Registry, out: Path, protection: Protection,
         _add_key(reg, doc, card)
     if protection.password is not None:
         doc.encryption.setup_pbkdf2(protection.password, algorithm="aes256-cbc",
-                                    iterations=100_000)
+                                    iterations=PBKDF2_ITERATIONS)
     else:
         assert protection.psk is not None
         doc.encryption.setup_preshared_key(key=protection.psk,
                                            algorithm=_PSK_ALGORITHMS[len(protection.psk)])
-    done = [c.serial_number for c in cards]
-    with reg.db.transaction():
-        # Logged first, in the same transaction: seeds leave only when the log took the entry.
-        reg.log("pskc.export", "ok", detail={"cards": done, "protection": protection.kind})
-        _write(doc, out)
-    return done
+    return doc, [c.serial_number for c in cards]
 
 
 def _write(doc: pskc.PSKC, out: Path) -> None:
@@ -163,7 +181,14 @@ class Imported:
 
 def read(path: Path, protection: Protection | None) -> list[Imported]:
     """Parse, decrypt and check every key package; raises PskcError naming what is wrong."""
-    data = _read_bounded(path)
+    return parse(_read_bounded(path), str(path), protection)
+
+
+def parse(data: bytes, path: str, protection: Protection | None) -> list[Imported]:
+    """`read` of a file's content already in memory (the console's upload); `path` names it in
+    the errors."""
+    if len(data) > MAX_FILE_BYTES:
+        raise PskcError(f"{path} is larger than {MAX_FILE_BYTES >> 20} MiB: not imported")
     _prescan(data, path)
     try:
         doc = pskc.PSKC(io.BytesIO(data))
@@ -217,7 +242,7 @@ class _Refused(Exception):
     pass
 
 
-def _prescan(data: bytes, path: Path) -> None:
+def _prescan(data: bytes, path: str) -> None:
     """One pass of expat over the file before python-pskc parses it: no DTD (entities), a
     bounded depth and bounded text. Expat itself is not recursive."""
     parser = xml.parsers.expat.ParserCreate()
@@ -254,7 +279,7 @@ def _prescan(data: bytes, path: Path) -> None:
         raise PskcError(f"{path} is not a valid PSKC file: {_short(e)}") from None
 
 
-def _check_derivation(doc: pskc.PSKC, path: Path) -> None:
+def _check_derivation(doc: pskc.PSKC, path: str) -> None:
     derivation = doc.encryption.derivation
     iterations, length = derivation.pbkdf2_iterations, derivation.pbkdf2_key_length
     if iterations is not None and not 1 <= int(iterations) <= MAX_PBKDF2_ITERATIONS:
@@ -264,7 +289,7 @@ def _check_derivation(doc: pskc.PSKC, path: Path) -> None:
         raise PskcError(f"{path}: a PBKDF2 key length of {int(length)} bytes is out of range")
 
 
-def _unlock(doc: pskc.PSKC, protection: Protection, path: Path) -> None:
+def _unlock(doc: pskc.PSKC, protection: Protection, path: str) -> None:
     try:
         if protection.password is not None:
             doc.encryption.derive_key(protection.password)
@@ -274,7 +299,7 @@ def _unlock(doc: pskc.PSKC, protection: Protection, path: Path) -> None:
         raise PskcError(f"{path}: cannot set up decryption: {_short(e)}") from None
 
 
-def _check_key(key: pskc.key.Key, number: int, path: Path) -> Imported:
+def _check_key(key: pskc.key.Key, number: int, path: str) -> Imported:
     where = f"{path}, key package {number}"
     serial = key.serial or key.id  # the key id stands in when there is no serial number
     if not serial or not _SERIAL.fullmatch(str(serial)):
@@ -361,12 +386,21 @@ def _pin_len(key: pskc.key.Key, info: ocra_check.SuiteInfo, where: str, serial: 
 def import_file(reg: Registry, path: Path, protection: Protection | None,
                 batch: str | None = None) -> list[str]:
     """Record every card of the file as provisioned, all or nothing."""
-    items = read(path, protection)
+    return record(reg, read(path, protection), batch)
+
+
+def not_yet_known(reg: Registry, items: list[Imported]) -> None:
+    """PskcError when a card of `items` is in the registry already (nothing is imported)."""
+    for item in items:
+        if reg.db.one("SELECT id FROM cards WHERE serial_number = ?", (item.serial_number,)):
+            raise PskcError(f"card {item.serial_number} is already in the registry: "
+                            f"nothing imported")
+
+
+def record(reg: Registry, items: list[Imported], batch: str | None = None) -> list[str]:
+    """Record checked key packages (`read`, `parse`) as provisioned cards, all or nothing."""
     with reg.db.transaction():
-        for item in items:
-            if reg.db.one("SELECT id FROM cards WHERE serial_number = ?", (item.serial_number,)):
-                raise PskcError(f"card {item.serial_number} is already in the registry: "
-                                f"nothing imported")
+        not_yet_known(reg, items)
         for item in items:
             reg.confirm_provisioned(item.serial_number, seed=item.seed, admin_key=None,
                                     suite=item.suite, batch=batch, pin_len=item.pin_len,

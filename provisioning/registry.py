@@ -64,6 +64,8 @@ SEALED: tuple[tuple[str, str, Callable[[Row], str]], ...] = (
     ("cards", "admin_key_enc", _by_name("serial_number")),
     ("users", "pin_enc", _by_name("name")),
     ("temp_access", "secret_enc", lambda row: temp_access_ident(row["uid"], int(row["user_id"]))),
+    ("web_sessions", "data_enc", _by_name("sid_hash")),
+    ("web_once", "body_enc", _by_name("token_hash")),
 )
 
 

@@ -134,7 +134,9 @@ def _reseal_temp_access(db: Database, sealer: Sealer) -> None:
 
 def _v3_after(db: Database, sealer: Sealer) -> None:
     _reseal_temp_access(db, sealer)
-    integrity.remac_all(db, sealer)  # vouches for the rows as they stand at the upgrade
+    # vouches for the rows as they stand at the upgrade (the tables v3 knew: later ones do not
+    # exist yet when an old registry climbs through this step)
+    integrity.remac_all(db, sealer, tables=integrity.V3_TABLES)
 
 
 # migration: reg
@@ -271,8 +273,43 @@ _V_WEB: list[Statement] = [
 ]
 
 
+# migration: sessions
+# The web pages' sessions in the registry, so that every `dsc serve` worker serves every session
+# (no sticky sessions): the SHA-256 of the cookie's random id (never the id), the page tree, the
+# session's data sealed under the master key (bound to that hash), when it was last seen, and the
+# idle and absolute limits, the row MACed (`integrity`: an edit cannot lengthen a session or move
+# it to the other page tree). One-time values of a session (a PDF or a PSKC export served once,
+# an uploaded PSKC file waiting for its confirmation): sealed, MACed, bound to their session row
+# and deleted when taken.
+_V_SESSIONS: list[Statement] = [
+    """CREATE TABLE web_sessions (
+        id {pk},
+        sid_hash TEXT NOT NULL UNIQUE,
+        area TEXT NOT NULL,
+        data_enc {blob} NOT NULL,
+        created_at BIGINT NOT NULL,
+        seen_at BIGINT NOT NULL,
+        idle_until BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        mac TEXT)""",
+    """CREATE INDEX web_sessions_idle ON web_sessions (idle_until)""",
+    """CREATE TABLE web_once (
+        id {pk},
+        token_hash TEXT NOT NULL UNIQUE,
+        session_id BIGINT NOT NULL,
+        purpose TEXT NOT NULL,
+        name TEXT NOT NULL,
+        media_type TEXT NOT NULL,
+        body_enc {blob} NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        mac TEXT)""",
+    """CREATE INDEX web_once_session ON web_once (session_id)""",
+]
+
+
 MIGRATIONS: list[list[Statement] | Migration] = [_V1, _V2, _V3, _AUDIT_CHAINS, _V_SERVE, _FLOWS,
-                                                 _V_WEB, _V_SOFT]
+                                                 _V_WEB, _V_SOFT, _V_SESSIONS]
 VERSION = len(MIGRATIONS)
 AUDIT_CHAINS_SINCE = MIGRATIONS.index(_AUDIT_CHAINS) + 1  # the version that brought them
 

@@ -9,7 +9,6 @@ attempt is logged (`operators.require`).
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
@@ -18,19 +17,23 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from host_tools.web import webui
+from host_tools.web import admin, webui
 from host_tools.web.webui import Forbidden, Session, Sessions, page
-from provisioning import apiclients, audit, grid_render, operators, policy, support, temporary
+from provisioning import audit, grid_render, operators, policy, support, temporary
 from provisioning.errors import AuditError, ProvisioningError
 from provisioning.registry import BOUNDS, Registry
 
 IDLE_SECONDS = 15 * 60
+LIFETIME_SECONDS = 10 * 3600  # a shift: then sign in again, however busy
 LABELS = {"activate": "Activate", "lost": "Report lost", "return": "Record as returned",
           "wipe": "Record as wiped", "retire": "Retire"}
 USER_ACTIONS = {"unlock": "unlock this user", "reset-pin": "set a new PIN for this user",
                 "passcode": "issue a temporary passcode (the card becomes unavailable)",
                 "security-card": "issue an online security code card (the card becomes "
                                  "unavailable)"}
+
+
+DOWNLOAD = admin.DOWNLOAD
 
 
 def when(t: int | None) -> str:
@@ -43,18 +46,18 @@ class Console:
     def __init__(self, service: Any) -> None:
         self.service = service
         clock = service.settings.clock
-        self.sessions = Sessions("dsc_console", "/console", IDLE_SECONDS, clock)
+        self.sessions = Sessions(service, "console", "dsc_console", "/console", IDLE_SECONDS,
+                                 LIFETIME_SECONDS)
         self.by_operator = operators.Throttle(5, 900, clock)
         self.by_address = operators.Throttle(20, 900, clock)
-        self.downloads: dict[str, tuple[str, bytes]] = {}
 
     # --- plumbing --------------------------------------------------------------------------
     def ctx(self, s: Session | None, title: str, **kw: Any) -> dict[str, Any]:
-        op = s.data.get("operator") if s else None
+        op = s.op if s else None
         nav = [("/console/search", "Search")]
         if op is not None and op.is_admin:
             nav += [("/console/stock", "Stock"), ("/console/audit", "Audit log"),
-                    ("/console/operators", "Operators"), ("/console/settings", "Settings")]
+                    *admin.NAV, ("/console/settings", "Settings")]
         return {"title": title, "area": "support console", "csrf": s.csrf if s else "",
                 "nav": nav if op is not None else [],
                 "logout": "/console/logout" if op is not None else None,
@@ -66,14 +69,15 @@ class Console:
     def handler(self, fn: Callable[[Request, Session, operators.Operator], Awaitable[Response]],
                 ) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
-            s = self.sessions.get(request)
-            if s is None or "operator" not in s.data:
+            s = await self.sessions.get(request)
+            if s is None or not isinstance(s.data.get("operator"), str):
                 return RedirectResponse("/console/login", status_code=303)
-            op = await self.run(None, lambda reg: operators.active(reg, s.data["operator"].name))
+            name = s.data["operator"]
+            op = await self.run(None, lambda reg: operators.active(reg, name))
             if op is None:  # disabled (or its row edited) since sign-in
-                self.sessions.drop(s)
+                await self.sessions.drop(s)
                 return RedirectResponse("/console/login", status_code=303)
-            s.data["operator"] = op
+            s.op = op
             try:
                 return await fn(request, s, op)
             except Forbidden as e:
@@ -92,7 +96,7 @@ class Console:
 
     # --- signing in ------------------------------------------------------------------------
     async def login_page(self, request: Request) -> Response:
-        s = self.sessions.get(request) or self.sessions.new()
+        s = await self.sessions.get(request) or await self.sessions.new(request)
         s.data.pop("operator", None)
         resp = page("form.html", **self.ctx(
             s, "Operator sign-in", action="/console/login", hidden=[], submit="Continue",
@@ -115,7 +119,7 @@ class Console:
         self.by_address.failed("ip:" + addr)
 
     async def login(self, request: Request) -> Response:
-        s = self.sessions.get(request)
+        s = await self.sessions.get(request)
         try:
             data = await webui.form(request, s)
         except Forbidden as e:
@@ -135,7 +139,7 @@ class Console:
             self._failed(request, name)
             return page("message.html", 401, **self.ctx(s, "Sign-in refused", error=str(e),
                                                          links=[("/console/login", "Try again")]))
-        s.data["pending"] = (op.name, ch.id)
+        s.data["pending"] = [op.name, ch.id]
         return page("form.html", **self.ctx(
             s, "Operator sign-in: your card", action="/console/login/card", hidden=[],
             submit="Sign in", challenge=ch.challenge,
@@ -147,7 +151,7 @@ class Console:
                      "autocomplete": "one-time-code"}]))
 
     async def login_card(self, request: Request) -> Response:
-        s = self.sessions.get(request)
+        s = await self.sessions.get(request)
         try:
             data = await webui.form(request, s)
         except Forbidden as e:
@@ -168,21 +172,21 @@ class Console:
             return page("message.html", 401, **self.ctx(s, "Sign-in refused", error=str(e),
                                                          links=[("/console/login", "Try again")]))
         self.by_operator.succeeded("op:" + name)
-        self.sessions.drop(s)  # a new session id once signed in
-        s2 = self.sessions.new()
-        s2.data["operator"] = op
+        await self.sessions.drop(s)  # a new session id once signed in
+        s2 = await self.sessions.new(request)
+        s2.data["operator"] = op.name
         resp = RedirectResponse("/console/search", status_code=303)
         self.sessions.set_cookie(resp, s2)
         return resp
 
     async def logout(self, request: Request) -> Response:
-        s = self.sessions.get(request)
+        s = await self.sessions.get(request)
         try:
             await webui.form(request, s)
         except Forbidden as e:
             return page("message.html", 403, **self.ctx(None, "Refused", error=str(e), links=[]))
         if s is not None:
-            self.sessions.drop(s)
+            await self.sessions.drop(s)
         resp = RedirectResponse("/console/login", status_code=303)
         self.sessions.clear_cookie(resp)
         return resp
@@ -275,24 +279,21 @@ class Console:
                 links=[(back, f"Back to {name}")]))
         grid, ends = await self.run(op, lambda reg: temporary.issue_security_card(reg, name))
         pdf = grid_render.render_bytes(grid, name, ends, "PDF")
-        token = secrets.token_urlsafe(24)
-        if len(self.downloads) > 100:
-            self.downloads.clear()
-        self.downloads[token] = (name, pdf)
+        token = await self.sessions.put_once(s, DOWNLOAD, f"security-code-card-{name}.pdf",
+                                             "application/pdf", pdf)
         return page("message.html", **self.ctx(
             s, f"Online security code card for {name}", download=f"/console/download/{token}",
             download_label="Download the PDF (once)",
-            message=f"Valid until {when(ends)}. The PDF exists only in this server's memory "
-                    "until it is downloaded once.", links=[(back, f"Back to {name}")]))
+            message=f"Valid until {when(ends)}. The PDF is kept sealed in the registry for this "
+                    "session until it is downloaded once (10 minutes at most), never as a file.",
+            links=[(back, f"Back to {name}")]))
 
     async def download(self, request: Request, s: Session, op: operators.Operator) -> Response:
         await webui.form(request, s)
-        found = self.downloads.pop(request.path_params["token"], None)
+        found = await self.sessions.take_once(s, DOWNLOAD, request.path_params["token"])
         if found is None:
-            raise Forbidden("this download was served already, or never existed")
-        name, pdf = found
-        return webui.secure(Response(pdf, media_type="application/pdf", headers={
-            "Content-Disposition": f'attachment; filename="security-code-card-{name}.pdf"'}))
+            raise Forbidden("this download was served already, expired, or never existed")
+        return webui.attachment(*found)
 
     async def card_action(self, request: Request, s: Session,
                           op: operators.Operator) -> Response:
@@ -328,34 +329,12 @@ class Console:
                             f"place of {serial}."
         return RedirectResponse(f"/console/card/{quote(new, safe='')}", status_code=303)
 
-    async def operators_page(self, request: Request, s: Session,
-                             op: operators.Operator) -> Response:
-        def get(reg: Registry) -> list[operators.Operator]:
-            operators.require(reg, op, "operators")
-            return operators.list_operators(reg)
-        return page("operators.html", **self.ctx(s, "Operators", ops=await self.run(op, get),
-                                                 message=s.data.pop("message", None)))
-
-    async def operator_disable(self, request: Request, s: Session,
-                               op: operators.Operator) -> Response:
-        name = request.path_params["name"]
-        data = await webui.form(request, s)
-        await self.run(op, lambda reg: operators.require(reg, op, "operators"))
-        if data.get("confirmed") != "yes":
-            return page("confirm.html", **self.ctx(
-                s, "Please confirm", question=f"Disable operator {name}? They can no longer "
-                "sign in.", action=f"/console/operators/{name}/disable", hidden=[], fields=[],
-                verb="disable", back="/console/operators"))
-        await self.run(op, lambda reg: operators.disable(reg, name))
-        s.data["message"] = f"Operator {name} is disabled."
-        return RedirectResponse("/console/operators", status_code=303)
-
     async def settings_page(self, request: Request, s: Session,
                             op: operators.Operator) -> Response:
         def get(reg: Registry) -> dict[str, Any]:
             operators.require(reg, op, "settings")
             rows = [(n, getattr(reg.policy, n), *BOUNDS[n]) for n in reg.policy.names()]
-            return {"settings": rows, "clients": apiclients.clients(reg, include_revoked=True)}
+            return {"settings": rows}
         return page("settings.html", **self.ctx(s, "Settings", **await self.run(op, get),
                                                 message=s.data.pop("message", None)))
 
@@ -406,12 +385,15 @@ class Console:
     def routes(self) -> list[Route]:
         async def root(request: Request) -> Response:
             return RedirectResponse("/console/search", status_code=303)
-        h = self.handler
+        def h(fn: Callable[[Request, Session, operators.Operator], Awaitable[Response]],
+              ) -> Callable[[Request], Awaitable[Response]]:
+            return self.sessions.wrap(self.handler(fn))
+        w = self.sessions.wrap
         return [Route("/console", root), Route("/console/", root),
-                Route("/console/login", self.login_page, methods=["GET"]),
-                Route("/console/login", self.login, methods=["POST"]),
-                Route("/console/login/card", self.login_card, methods=["POST"]),
-                Route("/console/logout", self.logout, methods=["POST"]),
+                Route("/console/login", w(self.login_page), methods=["GET"]),
+                Route("/console/login", w(self.login), methods=["POST"]),
+                Route("/console/login/card", w(self.login_card), methods=["POST"]),
+                Route("/console/logout", w(self.logout), methods=["POST"]),
                 Route("/console/search", h(self.search)),
                 Route("/console/user/{name}", h(self.user)),
                 Route("/console/user/{name}/reactivate", h(self.reactivate),
@@ -422,8 +404,6 @@ class Console:
                 Route("/console/download/{token}", h(self.download), methods=["POST"]),
                 Route("/console/stock", h(self.stock)),
                 Route("/console/audit", h(self.audit_log)),
-                Route("/console/operators", h(self.operators_page)),
                 Route("/console/settings", h(self.settings_page), methods=["GET"]),
                 Route("/console/settings", h(self.settings_change), methods=["POST"]),
-                Route("/console/operators/{name}/disable", h(self.operator_disable),
-                      methods=["POST"])]
+                *admin.Admin(self).routes()]

@@ -23,6 +23,7 @@ from provisioning.errors import ProvisioningError
 
 CLIENT = "portal"
 IDLE_SECONDS = 10 * 60
+LIFETIME_SECONDS = 60 * 60
 STEPS = ["Hold POWER until PIN> shows, type your PIN, press OK.",
          "At CHALLNG> type the challenge above, press OK.",
          "Type the 8-digit response the card shows (spaces are fine)."]
@@ -59,7 +60,8 @@ def in_words(ans: policy.Answer) -> str:
 class Portal:
     def __init__(self, service: Any) -> None:
         self.service = service
-        self.sessions = Sessions("dsc_portal", "/portal", IDLE_SECONDS, service.settings.clock)
+        self.sessions = Sessions(service, "portal", "dsc_portal", "/portal", IDLE_SECONDS,
+                                 LIFETIME_SECONDS)
 
     def ctx(self, s: webui.Session | None, title: str, **kw: Any) -> dict[str, Any]:
         user = s.data.get("user") if s else None
@@ -76,7 +78,7 @@ class Portal:
         return await self.service.run(CLIENT, fn)
 
     async def _form(self, request: Request) -> tuple[webui.Session, dict[str, str]]:
-        s = self.sessions.get(request)
+        s = await self.sessions.get(request)
         data = await webui.form(request, s)
         assert s is not None
         return s, data
@@ -88,7 +90,10 @@ class Portal:
 
     # --- the second factor -------------------------------------------------------------------
     async def start_page(self, request: Request) -> Response:
-        s = self.sessions.new()
+        old = await self.sessions.get(request)
+        if old is not None:  # a fresh start: the old session (and its id) ends here
+            await self.sessions.drop(old)
+        s = await self.sessions.new(request)
         resp = page("form.html", **self.ctx(
             s, "Log in: security device", action="/portal/start", hidden=[], submit="Continue",
             intro="Your bank has checked your password. Now confirm it is you with your "
@@ -153,20 +158,20 @@ class Portal:
             return page("message.html", 401, **self.ctx(s, "Log in", error=in_words(ans),
                                                          links=[("/portal", "Try again")]))
         user = s.data["user"]
-        self.sessions.drop(s)
-        s2 = self.sessions.new()
+        await self.sessions.drop(s)
+        s2 = await self.sessions.new(request)
         s2.data.update(user=user, access="full" if ans.status == "accepted" else "portal",
                        method=ans.method)
         resp = RedirectResponse("/portal/home", status_code=303)
         self.sessions.set_cookie(resp, s2)
         return resp
 
-    def _signed_in(self, request: Request) -> webui.Session | None:
-        s = self.sessions.get(request)
+    async def _signed_in(self, request: Request) -> webui.Session | None:
+        s = await self.sessions.get(request)
         return s if s is not None and "access" in s.data else None
 
     async def home(self, request: Request) -> Response:
-        s = self._signed_in(request)
+        s = await self._signed_in(request)
         if s is None:
             return RedirectResponse("/portal", status_code=303)
         if s.data["access"] == "portal":
@@ -182,7 +187,7 @@ class Portal:
                    ("/portal/reactivate", "Reactivate your security device")]))
 
     async def security_card(self, request: Request) -> Response:
-        s = self._signed_in(request)
+        s = await self._signed_in(request)
         try:
             await webui.form(request, s)
         except Forbidden as e:
@@ -199,7 +204,7 @@ class Portal:
 
     # --- change PIN and reactivation ---------------------------------------------------------
     async def _special_page(self, request: Request, purpose: str) -> Response:
-        s = self._signed_in(request)
+        s = await self._signed_in(request)
         # Reactivation needs the returned card's own response: a portal-only session (a
         # temporary passcode past its full days) may use it; a PIN change needs full access.
         if s is None or (s.data["access"] != "full" and purpose != "reactivation"):
@@ -259,29 +264,30 @@ class Portal:
         return await self._special(request, "reactivation")
 
     async def logout(self, request: Request) -> Response:
-        s = self.sessions.get(request)
+        s = await self.sessions.get(request)
         try:
             await webui.form(request, s)
         except Forbidden as e:
             return self._refused(e)
         if s is not None:
-            self.sessions.drop(s)
+            await self.sessions.drop(s)
         resp = RedirectResponse("/portal", status_code=303)
         self.sessions.clear_cookie(resp)
         return resp
 
     def routes(self) -> list[Route]:
-        return [Route("/portal", self.start_page, methods=["GET"]),
-                Route("/portal/start", self.start, methods=["POST"]),
-                Route("/portal/challenge", self.challenge, methods=["POST"]),
-                Route("/portal/respond", self.respond, methods=["POST"]),
-                Route("/portal/home", self.home),
-                Route("/portal/security-card", self.security_card, methods=["POST"]),
-                Route("/portal/pin", self.pin_page, methods=["GET"]),
-                Route("/portal/pin", self.pin, methods=["POST"]),
-                Route("/portal/reactivate", self.reactivate_page, methods=["GET"]),
-                Route("/portal/reactivate", self.reactivate, methods=["POST"]),
-                Route("/portal/logout", self.logout, methods=["POST"])]
+        w = self.sessions.wrap
+        return [Route("/portal", w(self.start_page), methods=["GET"]),
+                Route("/portal/start", w(self.start), methods=["POST"]),
+                Route("/portal/challenge", w(self.challenge), methods=["POST"]),
+                Route("/portal/respond", w(self.respond), methods=["POST"]),
+                Route("/portal/home", w(self.home)),
+                Route("/portal/security-card", w(self.security_card), methods=["POST"]),
+                Route("/portal/pin", w(self.pin_page), methods=["GET"]),
+                Route("/portal/pin", w(self.pin), methods=["POST"]),
+                Route("/portal/reactivate", w(self.reactivate_page), methods=["GET"]),
+                Route("/portal/reactivate", w(self.reactivate), methods=["POST"]),
+                Route("/portal/logout", w(self.logout), methods=["POST"])]
 
 
 def _device_label(d: dict[str, Any]) -> str:

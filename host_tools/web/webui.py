@@ -1,9 +1,10 @@
 """What the console and the portal share: server-side sessions, CSRF tokens, form bodies, the
 Jinja2 templates and the security headers of every page.
 
-- Sessions live in this process (a random 256-bit id in the cookie, nothing else): `Secure`,
-  `HttpOnly`, `SameSite=Strict`, scoped to the page tree's path, and dropped after `idle`
-  seconds without a request. A restart signs everyone out.
+- Sessions live in the registry (`provisioning.websessions`: a random 256-bit id in the cookie,
+  only its hash, the sealed data and the MACed limits in the database), so any worker process
+  serves any session: `Secure`, `HttpOnly`, `SameSite=Strict`, scoped to the page tree's path,
+  ended after `idle` seconds without a request or `lifetime` seconds after they began.
 - Every form carries the session's CSRF token; a POST without it (or with another) is refused
   with 403 before anything is done.
 - Every page: a strict Content-Security-Policy (only this service's own style sheet and script,
@@ -13,10 +14,12 @@ Jinja2 templates and the security headers of every page.
 
 from __future__ import annotations
 
+import email.policy
 import hmac
+import json
 import secrets
-import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -24,6 +27,9 @@ from urllib.parse import parse_qsl
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+
+from provisioning import websessions
+from provisioning.registry import Registry
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
@@ -43,46 +49,100 @@ class Forbidden(Exception):
 
 
 class Session:
-    def __init__(self, sid: str, now: float) -> None:
+    """One request's view of a session kept in the registry (`provisioning.websessions`)."""
+
+    def __init__(self, sid: str, stored: websessions.Stored) -> None:
         self.id = sid
-        self.csrf = secrets.token_urlsafe(32)
-        self.last = now
-        self.data: dict[str, Any] = {}
+        self.stored = stored
+        self.csrf = str(stored.data.get("csrf", ""))
+        raw = stored.data.get("data")
+        self.data: dict[str, Any] = dict(raw) if isinstance(raw, dict) else {}
+        self.op: Any = None  # the console's signed-in operator, read again on every request
+        self.dropped = False
+        self._saved = ""
+        self.saved()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"csrf": self.csrf, "data": self.data}
+
+    @property
+    def dirty(self) -> bool:
+        return json.dumps(self.snapshot(), sort_keys=True) != self._saved
+
+    def saved(self) -> None:
+        self._saved = json.dumps(self.snapshot(), sort_keys=True)
 
 
 class Sessions:
-    """Server-side sessions of one page tree (`/console` or `/portal`)."""
+    """Server-side sessions of one page tree (`/console` or `/portal`), kept in the registry so
+    that every worker process serves them. Routes go through `wrap`, which writes a session's
+    changed data back after the page is made."""
 
-    def __init__(self, cookie: str, path: str, idle: float, clock: Callable[[], float]) -> None:
-        self.cookie, self.path, self.idle, self.clock = cookie, path, idle, clock
-        self._all: dict[str, Session] = {}
-        self._lock = threading.Lock()
+    def __init__(self, service: Any, area: str, cookie: str, path: str, idle: int,
+                 lifetime: int) -> None:
+        self.service, self.area, self.cookie, self.path = service, area, cookie, path
+        self.idle, self.lifetime = idle, lifetime
+        self._key = f"dsc.session.{area}"
 
-    def get(self, request: Request) -> Session | None:
+    async def _run(self, fn: Callable[[Registry], Any]) -> Any:
+        return await self.service.run(self.area, fn)
+
+    async def get(self, request: Request) -> Session | None:
+        held = request.scope.get(self._key)
+        if isinstance(held, Session):
+            return None if held.dropped else held
         sid = request.cookies.get(self.cookie, "")
-        now = self.clock()
-        with self._lock:
-            s = self._all.get(sid)
-            if s is None:
-                return None
-            if now - s.last > self.idle:
-                del self._all[sid]
-                return None
-            s.last = now
-            return s
+        if not websessions.well_formed(sid):
+            return None
+        stored = await self._run(lambda reg: websessions.load(reg, self.area, sid,
+                                                              idle=self.idle))
+        if stored is None:
+            return None
+        s = Session(sid, stored)
+        request.scope[self._key] = s
+        return s
 
-    def new(self) -> Session:
-        now = self.clock()
-        with self._lock:
-            for sid in [k for k, v in self._all.items() if now - v.last > self.idle]:
-                del self._all[sid]
-            s = Session(secrets.token_urlsafe(32), now)
-            self._all[s.id] = s
-            return s
+    async def new(self, request: Request) -> Session:
+        sid, csrf = websessions.new_id(), secrets.token_urlsafe(32)
+        stored = await self._run(lambda reg: websessions.create(
+            reg, self.area, sid, {"csrf": csrf, "data": {}}, idle=self.idle,
+            lifetime=self.lifetime))
+        s = Session(sid, stored)
+        request.scope[self._key] = s
+        return s
 
-    def drop(self, s: Session) -> None:
-        with self._lock:
-            self._all.pop(s.id, None)
+    async def drop(self, s: Session) -> None:
+        s.dropped = True
+        await self._run(lambda reg: websessions.delete(reg, s.stored))
+
+    async def save(self, s: Session) -> None:
+        if s.dropped or not s.dirty:
+            return
+        data = s.snapshot()
+        await self._run(lambda reg: websessions.save(reg, s.stored, data, idle=self.idle))
+        s.saved()
+
+    async def put_once(self, s: Session, purpose: str, name: str, media_type: str,
+                       body: bytes, ttl: int = 600) -> str:
+        return str(await self._run(lambda reg: websessions.put_once(
+            reg, s.stored, purpose, name, media_type, body, ttl=ttl)))
+
+    async def take_once(self, s: Session, purpose: str,
+                        token: str) -> tuple[str, str, bytes] | None:
+        found: tuple[str, str, bytes] | None = await self._run(
+            lambda reg: websessions.take_once(reg, s.stored, purpose, token))
+        return found
+
+    def wrap(self, fn: Callable[[Request], Awaitable[Response]]
+             ) -> Callable[[Request], Awaitable[Response]]:
+        """The route `fn`, then the session it used written back when its data changed."""
+        async def handle(request: Request) -> Response:
+            response = await fn(request)
+            held = request.scope.get(self._key)
+            if isinstance(held, Session):
+                await self.save(held)
+            return response
+        return handle
 
     def set_cookie(self, response: Response, s: Session) -> None:
         response.set_cookie(self.cookie, s.id, path=self.path, secure=True, httponly=True,
@@ -115,6 +175,56 @@ async def form(request: Request, session: Session | None) -> dict[str, str]:
     return data
 
 
+class TooLarge(Exception):
+    """413: an upload over its limit (nothing of it was looked at)."""
+
+
+async def upload(request: Request, session: Session | None,
+                 limit: int) -> tuple[dict[str, str], dict[str, bytes]]:
+    """The fields and files of a `multipart/form-data` POST of at most `limit` bytes, after its
+    CSRF token was checked. The body is read whole (bounded) and parsed by the standard
+    library's MIME parser; at most 8 parts, the first of each name counts."""
+    ctype = request.headers.get("content-type", "")
+    if not ctype.lower().startswith("multipart/form-data;") or len(ctype) > 200 or \
+            not ctype.isprintable():
+        raise Forbidden("the form must be sent as multipart/form-data")
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > limit):
+        raise TooLarge(f"the upload may be at most {limit >> 20} MiB")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"the upload may be at most {limit >> 20} MiB")
+        chunks.append(chunk)
+    head = f"Content-Type: {ctype}\r\nMIME-Version: 1.0\r\n\r\n".encode("ascii", "replace")
+    msg = BytesParser(policy=email.policy.HTTP).parsebytes(head + b"".join(chunks))
+    if not msg.is_multipart():
+        raise Forbidden("the form could not be read")
+    fields: dict[str, str] = {}
+    files: dict[str, bytes] = {}
+    for number, part in enumerate(msg.iter_parts()):
+        if number >= 8:
+            raise Forbidden("the form has too many parts")
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        payload = part.get_payload(decode=True)
+        body = payload if isinstance(payload, bytes) else b""
+        if part.get_filename() is not None:
+            files.setdefault(name, body)
+        elif len(body) <= MAX_FORM:
+            try:
+                fields.setdefault(name, body.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise Forbidden("the form could not be read") from None
+    token = fields.pop("csrf", "")
+    if session is None or not hmac.compare_digest(token.encode(), session.csrf.encode()):
+        raise Forbidden("the form's security token is missing or out of date: reload the page "
+                        "and try again")
+    return fields, files
+
+
 def page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
     html = _env.get_template(template).render(**context)
     return HTMLResponse(html, status_code=status, headers=HEADERS)
@@ -124,3 +234,10 @@ def secure(response: Response) -> Response:
     for k, v in HEADERS.items():
         response.headers[k] = v
     return response
+
+
+def attachment(name: str, media_type: str, body: bytes) -> Response:
+    """A one-time value served as a download (the page headers: never cached)."""
+    safe = "".join(c for c in name if c.isascii() and (c.isalnum() or c in "-_.")) or "download"
+    return secure(Response(body, media_type=media_type, headers={
+        "Content-Disposition": f'attachment; filename="{safe}"'}))

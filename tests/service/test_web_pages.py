@@ -31,6 +31,13 @@ def csrf(html: str) -> str:
     return m.group(1)
 
 
+def once(html: str) -> str:
+    """The one-time token of a confirmation page."""
+    m = re.search(r'name="once" value="([^"]+)"', html)
+    assert m, html
+    return m.group(1)
+
+
 def challenge_of(html: str) -> str:
     m = re.search(r'id="challenge">(\d+)<', html)
     assert m, html
@@ -226,8 +233,11 @@ def test_admin_disables_helpdesk_who_is_then_signed_out(env: Env, clock: Clock) 
         sign_in(helpdesk, env, "hd", hd_card)
         assert helpdesk.get("/console/operators").status_code == 403
         r = admin.get("/console/operators")
+        r = admin.post("/console/operators/hd/disable", data={"csrf": csrf(r.text)})
+        assert "Please confirm" in r.text
         r = admin.post("/console/operators/hd/disable", data={"csrf": csrf(r.text),
-                                                             "confirmed": "yes"})
+                                                             "confirmed": "yes",
+                                                             "once": once(r.text)})
         assert "Operator hd is disabled." in r.text
         assert helpdesk.get("/console/search").url.path == "/console/login"
 
