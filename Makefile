@@ -101,7 +101,8 @@ clean:
 # The console's and the portal's pages in Chromium, saved to docs/screenshots/*.png.
 .PHONY: screenshots demo-web
 screenshots:
-	DSC_SCREENSHOTS=1 $(PY) -m pytest -q tests/browser/test_web_console_portal.py -k end_to_end
+	DSC_SCREENSHOTS=1 $(PY) -m pytest -q tests/browser/test_web_console_portal.py \
+		tests/browser/test_web_admin.py -k 'end_to_end or admin_pages'
 
 # `dsc serve` on a fresh registry with emulated cards; prints the console's and portal's URLs.
 demo-web:

@@ -11,7 +11,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +51,11 @@ def keyed_card(reg: Registry) -> tuple[Emulator, str]:
     return card, serial
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def site_for(tmp_path_factory: pytest.TempPathFactory,
+             more: Callable[[Registry], dict[str, Any]] | None = None,
+             ) -> Iterator[dict[str, Any]]:
+    """The served app on a fresh registry: operators ann (admin) and hal (helpdesk) answering
+    with op-ann's card, alice locked after 10 failures; `more` adds to it (and to the result)."""
     tmp = tmp_path_factory.mktemp("web")
     url, key = str(tmp / "registry.sqlite3"), tmp / "master.key"
     clock = Clock()
@@ -68,6 +71,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     for _ in range(10):
         ch = verification.issue_challenge(reg, "alice")
         verification.verify(reg, "alice", ch.id, "00000000")
+    extra = more(reg) if more is not None else {}
     app = create_app(Settings(url, key, clock=clock))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -80,7 +84,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         time.sleep(0.02)
     try:
         yield {"base": f"http://127.0.0.1:{port}", "op": op_card, "holder": holder_card,
-               "serial": holder_serial, "clock": clock, "reg": reg}
+               "serial": holder_serial, "clock": clock, "reg": reg, **extra}
     finally:
         server.should_exit = True
         thread.join(5)
@@ -89,13 +93,18 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         reg.close()
 
 
-def sign_in(page: Page, site: dict[str, Any], name: str) -> None:
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    yield from site_for(tmp_path_factory)
+
+
+def sign_in(page: Page, site: dict[str, Any], name: str, card: Emulator | None = None) -> None:
     page.goto(site["base"] + "/console/login")
     page.get_by_label("Operator name").fill(name)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Continue").click()
     challenge = page.locator("#challenge").text_content() or ""
-    page.get_by_label("Response").fill(typed(site["op"], "4321", challenge))
+    page.get_by_label("Response").fill(typed(card or site["op"], "4321", challenge))
     page.get_by_role("button", name="Sign in").click()
     assert page.locator("h1").text_content() == "Search"
 
