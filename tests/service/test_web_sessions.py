@@ -258,3 +258,47 @@ def test_migration_brings_the_session_tables_to_an_older_registry(env: Env) -> N
     with TestClient(app, base_url="https://testserver") as web:
         sign_in(web, env, "hd", serial)
     assert len(reg.db.all("SELECT id FROM web_sessions")) == 1
+
+
+def test_dsc_serve_with_two_workers_needs_no_sticky_sessions(pg_url: str,
+                                                             tmp_path: Path) -> None:
+    """`dsc serve --workers 2` on PostgreSQL: a sign-in and 40 pages, each on a new connection
+    (the kernel hands them to either worker). The cookie is sent by hand: it is `Secure`, and
+    this server speaks plain HTTP on loopback."""
+    import httpx
+    from serverkit import Server
+
+    key = tmp_path / "master.key"
+    reg, _, _ = Registry.init(pg_url, key, operator="tester")
+    with reg:
+        env = Env(reg, Clock(), pg_url, key)
+        serial = make_operator(env, "hd", "helpdesk")
+    server = Server(pg_url, key, workers=2)
+    try:
+        def get(path: str, cookie: str) -> httpx.Response:
+            with httpx.Client(base_url=server.url, timeout=10) as http:  # a new connection
+                return http.get(path, headers={"cookie": f"dsc_console={cookie}"})
+
+        def post(path: str, cookie: str, data: dict[str, str]) -> httpx.Response:
+            with httpx.Client(base_url=server.url, timeout=10) as http:
+                return http.post(path, data=data, headers={"cookie": f"dsc_console={cookie}"})
+
+        first = httpx.get(server.url + "/console/login", timeout=10)
+        cookie = first.cookies["dsc_console"]
+        page = post("/console/login", cookie, {"csrf": csrf(first.text), "name": "hd",
+                                               "password": PASSWORD})
+        challenge = re.search(r'id="challenge">(\d+)<', page.text)
+        assert challenge, page.text
+        with reg.__class__.open(pg_url, key, operator="tester") as check:
+            env.reg = check
+            response = env.answer(serial, challenge.group(1), "4321")
+        done = post("/console/login/card", cookie, {"csrf": csrf(page.text),
+                                                    "response": response})
+        assert done.status_code == 303 and done.headers["location"] == "/console/search"
+        cookie = done.cookies["dsc_console"]
+        pages = [get("/console/search", cookie) for _ in range(40)]
+        assert [p.status_code for p in pages] == [200] * 40
+        assert all("<h1>Search</h1>" in p.text for p in pages)
+        assert len(server.workers()) == 2
+    finally:
+        server.stop()
