@@ -22,6 +22,7 @@ operator, and says what it changed. A reloaded or replayed confirmation does not
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import secrets
@@ -250,12 +251,14 @@ class Admin:
     async def pskc_export(self, request: Request, s: Session,
                           op: operators.Operator) -> Response:
         data = await self.admin_form(request, s, op, "pskc")
-        given = _serials(data.get("serials", "")[:MAX_SERIALS * 65])
+        text = data.get("serials", "")
+        given = _serials(text)
         serials = given or await self.run(op, operators.stock)
         if not serials:
             raise InvalidInputError("there is no card in stock to export")
-        listed = " ".join(serials)
-        what = "pskc-export\n" + listed
+        # The confirmation carries what was typed (blank: the stock, looked up again) and is
+        # bound to the list it showed: a stock that changed in between does not match.
+        what = "pskc-export\n" + hashlib.sha256(" ".join(serials).encode()).hexdigest()
         back = "/console/pskc"
         password, again = data.get("password", ""), data.get("password2", "")
         if data.get("confirmed") == "yes" and password == again:
@@ -279,7 +282,7 @@ class Admin:
             f"{', ...' if len(serials) > 20 else ''}) to a PSKC file for another OCRA server? "
             "Type the password that will protect the file twice: at least 12 characters mixing "
             "three of lower case, upper case, digits and symbols, or 20 or more.",
-            "/console/pskc/export", "export", back, hidden=[("serials", listed)],
+            "/console/pskc/export", "export", back, hidden=[("serials", text)],
             fields=[{"name": "password", "label": "File password", "type": "password",
                      "autocomplete": "new-password"},
                     {"name": "password2", "label": "File password again", "type": "password",

@@ -207,6 +207,28 @@ def test_pskc_export_of_stock_is_encrypted_and_served_once(admin: TestClient,
     assert entry.operator == "console:boss" and entry.detail["cards"] == stock
 
 
+def test_pskc_export_confirmation_is_bound_to_the_stock_it_showed(admin: TestClient,
+                                                                 env: Env) -> None:
+    env.card()
+    page = admin.get("/console/pskc").text
+    asked = admin.post("/console/pskc/export", data={"csrf": csrf(page), "serials": ""})
+    env.card()  # the stock changes before the confirmation
+    r = admin.post("/console/pskc/export", data={
+        "csrf": csrf(asked.text), "serials": "", "confirmed": "yes", "once": once(asked.text),
+        "password": FILE_PASSWORD, "password2": FILE_PASSWORD})
+    assert r.status_code == 403 and "does not match" in r.text
+    assert audit.entries(env.reg.db, action="pskc.export") == []
+
+
+def test_pskc_export_of_a_stock_larger_than_a_form(admin: TestClient, env: Env) -> None:
+    """The confirmation does not carry the stock's serial numbers (800 would not fit in a
+    form): it is bound to their hash and looks the stock up again."""
+    for _ in range(800):
+        env.card()
+    body, listed = export_file(admin, env)
+    assert len(listed) == 800 and body.count(b"<pskc:KeyPackage") == 800
+
+
 def test_pskc_export_refuses_a_weak_password_and_differing_ones(admin: TestClient,
                                                                 env: Env) -> None:
     env.card()
