@@ -19,13 +19,13 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from provisioning import integrity
 from provisioning.db import Row
 from provisioning.errors import InvalidInputError, NotFoundError, ProvisioningError
 from provisioning.registry import Registry
 
 SCOPES = ("verify", "support")
 TOKEN_PREFIX = "dsc_"  # noqa: S105 (a marker, not a secret)
-_MAC_PURPOSE = "api-client"
 _MAX_TOKEN = 200
 
 
@@ -48,10 +48,6 @@ class ApiClient:
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
-
-
-def _mac_data(name: str, scope: str, digest: str) -> bytes:
-    return f"{name}\n{scope}\n{digest}".encode()
 
 
 def _check_name(name: str) -> None:
@@ -83,8 +79,8 @@ def add(reg: Registry, name: str, scope: str) -> str:
             raise InvalidInputError(f"an API client {name} exists already: revoke it first")
         reg.db.execute("INSERT INTO api_clients (name, scope, token_hash, mac, created_at) "
                        "VALUES (?, ?, ?, ?, ?)",
-                       (name, scope, digest, reg.sealer.mac(_mac_data(name, scope, digest),
-                                                            _MAC_PURPOSE), reg.now()))
+                       (name, scope, digest, integrity.own_mac(reg.sealer, "api_clients", {
+                           "name": name, "scope": scope, "token_hash": digest}), reg.now()))
         reg.log("api-client.add", "ok", detail={"client": name, "scope": scope})
     return token
 
@@ -122,8 +118,8 @@ def authenticate(reg: Registry, token: str) -> ApiClient:
     if row is None:
         raise AuthenticationError("unknown bearer token")
     # The lookup went by the hash; compare again in constant time, then the row's MAC.
-    if not hmac.compare_digest(row["token_hash"], digest) or not reg.sealer.mac_ok(
-            row["mac"], _mac_data(row["name"], row["scope"], digest), _MAC_PURPOSE):
+    if not hmac.compare_digest(row["token_hash"], digest) or not integrity.own_ok(
+            reg.sealer, "api_clients", {**dict(row), "token_hash": digest}, row["mac"]):
         raise AuthenticationError("the API client's row fails its MAC check (edited without "
                                   "the master key)")
     if row["revoked_at"] is not None:

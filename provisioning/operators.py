@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from provisioning import verification
+from provisioning import integrity, verification
 from provisioning.db import Row
 from provisioning.errors import InvalidInputError, NotFoundError, ProvisioningError
 from provisioning.registry import Registry
@@ -32,7 +32,6 @@ ROLES = (HELPDESK, ADMIN)
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
 _N, _R, _P = 2 ** 14, 8, 1
-_MAC_PURPOSE = "operator"
 # Verified against when the name is unknown, so that a wrong name costs what a wrong password does.
 _DUMMY = "scrypt$16384$8$1$" + "00" * 16 + "$" + "00" * 32
 
@@ -110,13 +109,8 @@ def check_new(reg: Registry, name: str, role: str, user: str) -> None:
         raise InvalidInputError(f"an operator {name} exists already")
 
 
-def _mac_data(name: str, role: str, pw: str, user: str, disabled: int | None) -> bytes:
-    return f"{name}\n{role}\n{pw}\n{user}\n{disabled}".encode()
-
-
 def _mac(reg: Registry, row: Row | dict[str, Any]) -> str:
-    return reg.sealer.mac(_mac_data(row["name"], row["role"], row["password_hash"],
-                                    row["user_name"], row["disabled_at"]), _MAC_PURPOSE)
+    return integrity.own_mac(reg.sealer, "operators", row)
 
 
 def _operator(row: Row) -> Operator:
@@ -128,9 +122,7 @@ def _row(reg: Registry, name: str) -> Row | None:
     row = reg.db.one("SELECT * FROM operators WHERE name = ?", (name,))
     if row is None:
         return None
-    data = _mac_data(row["name"], row["role"], row["password_hash"], row["user_name"],
-                     row["disabled_at"])
-    if not reg.sealer.mac_ok(row["mac"], data, _MAC_PURPOSE):
+    if not integrity.own_ok(reg.sealer, "operators", row, row["mac"]):
         reg.log("operator.tampered", "refused", detail={"operator": name[:64]})
         return None
     return row

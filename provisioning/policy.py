@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from provisioning import lifecycle, ocra_check, support, temporary, verification
+from provisioning import integrity, lifecycle, ocra_check, support, temporary, verification
 from provisioning.db import Row
 from provisioning.errors import (
     CardStateError,
@@ -57,7 +57,6 @@ MAX_AMOUNT = Decimal(10) ** 15
 PURPOSES = ("login", "withdrawal", "pin-change", "reactivation")
 ACCESS = ("full", "portal")
 MAX_NETWORKS = 64
-_NET_MAC = "user-networks"
 _SEPARATORS = str.maketrans("", "", " -")
 # The library's rejection reasons as the API's stable codes.
 REASON_CODES = {"wrong": "wrong-response", "expired": "expired", "already used": "already-used",
@@ -176,10 +175,6 @@ def _covers(limits: dict[str, int | None], kind: str, amount: Decimal | None) ->
 
 
 # --- IP restrictions ----------------------------------------------------------------------------
-def _net_mac_data(user: str, text: str) -> bytes:
-    return f"{user}\n{text}".encode()
-
-
 def set_networks(reg: Registry, user: str, networks: list[str]) -> list[str]:
     """Restrict the user's logins to `networks` (CIDR); an empty list lifts the restriction."""
     if len(networks) > MAX_NETWORKS:
@@ -198,7 +193,8 @@ def set_networks(reg: Registry, user: str, networks: list[str]) -> list[str]:
             text = " ".join(canonical)
             reg.db.execute("INSERT INTO user_networks (user_id, networks, mac) VALUES (?, ?, ?)",
                            (urow["id"], text,
-                            reg.sealer.mac(_net_mac_data(user, text), _NET_MAC)))
+                            integrity.own_mac(reg.sealer, "user_networks",
+                                              {"user_name": user, "networks": text})))
         reg.log("user.networks", "ok", user=user, detail={"networks": canonical})
     return canonical
 
@@ -213,8 +209,9 @@ def _networks_of(reg: Registry, name: str, row: Row | None) -> list[str]:
     """The networks of a row with `networks` and `networks_mac` (both None: no restriction)."""
     if row is None or row["networks"] is None:
         return []
-    if not reg.sealer.mac_ok(row["networks_mac"], _net_mac_data(name, row["networks"]),
-                             _NET_MAC):
+    if not integrity.own_ok(reg.sealer, "user_networks",
+                            {"user_name": name, "networks": row["networks"]},
+                            row["networks_mac"]):
         # Fail closed: a restriction edited without the key file lets nobody in.
         raise PolicyRefusal(f"the IP restriction of {name} fails its MAC check (edited "
                             f"without the master key): set it again",

@@ -351,22 +351,23 @@ class Registry:
         """After a refused row was looked into (and put right, by SQL if need be): MAC it again
         as it stands, logged. Whoever runs this holds the key file and vouches for the row, as
         `anchor_audit` does for the log. Returns whether its MAC held before."""
-        if table not in integrity.TABLES:
-            raise InvalidInputError(f"unknown table {table}; one of {', '.join(integrity.TABLES)}")
+        tables = (*integrity.TABLES, *integrity.OWN)
+        if table not in tables:
+            raise InvalidInputError(f"unknown table {table}; one of {', '.join(tables)}")
         column = integrity.key_column(table)
         value: Any = key
-        if column == "id" and table != "challenges":
+        if column in ("id", "user_id") and table != "challenges":
             if not key.isascii() or not key.isdigit():
-                raise InvalidInputError(f"a {table} row is named by its number (id=N)")
+                raise InvalidInputError(f"a {table} row is named by its number ({column}=N)")
             value = int(key)
         with self.db.transaction():
-            row = self.db.one(f"SELECT * FROM {table} WHERE {column} = ?",  # noqa: S608
+            row = self.db.one(f"{integrity.select(table)} WHERE {column} = ?",
                               (value,), lock=True)
             if row is None:
                 raise NotFoundError(f"no {table} row {column}={key}")
-            held = integrity.ok(self.sealer, table, row)
+            held = integrity.row_ok(self.sealer, table, row)
             self.db.execute(f"UPDATE {table} SET mac = ? WHERE {column} = ?",  # noqa: S608
-                            (integrity.mac(self.sealer, table, row), value))
+                            (integrity.row_mac(self.sealer, table, row), value))
             self.log("integrity.vouch", "ok", detail={"table": table, "row": f"{column}={key}",
                                                       "why": why, "was_valid": held})
         return held
@@ -517,7 +518,11 @@ class Registry:
 
     # --- key rotation -------------------------------------------------------------------------
     def rotate_key(self) -> str:
-        """Re-encrypt every secret under a fresh master key; returns the new key id."""
+        """Re-encrypt every secret under a fresh master key; returns the new key id.
+
+        What the master key vouches for, all renewed here: the sealed values (`SEALED`), the
+        row MACs (`integrity.TABLES`, and `integrity.OWN` for the rows with MACs of their own),
+        the key check, the audit chain heads and checkpoints (`audit.rekey`)."""
         old = read_key_file(self.key_file)
         fresh = new_key()
         write_key_file(self.key_file, [*old, fresh])  # both keys until the commit
@@ -539,6 +544,7 @@ class Registry:
                                     (value, row["id"]))
                     count += 1
             left = self._remac(both, valid)
+            left += integrity.remac_own(self.db, both)[1]  # operators, API clients, networks
             _store_key_check(self.db, both)
             audit.rekey(self.db, both)  # every chain head and checkpoint under the fresh key
             # Logged under both keys: the head's old MAC is checked, the new one made with the

@@ -102,7 +102,9 @@ def _init(args: argparse.Namespace) -> int:
 def _rotate(args: argparse.Namespace) -> int:
     with open_registry(args) as reg:
         kid = reg.rotate_key()
-    emit(args, {"key_id": kid, "status": "rotated"}, f"secrets re-encrypted under key {kid}")
+    emit(args, {"key_id": kid, "status": "rotated"},
+         f"secrets re-encrypted and row MACs renewed under key {kid}; restart any running "
+         f"`dsc serve` (it holds the old key)")
     return 0
 
 
