@@ -19,6 +19,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from host_tools.errors import DscError
+from host_tools.text import printable
 from provisioning import lifecycle, provisioner, support
 from provisioning.errors import (
     CardStateError,
@@ -112,19 +114,31 @@ def claim(reg: Registry, code: str) -> str:
 def activate(reg: Registry, client: provisioner.Client, user: str,
              master_admin_key: bytes, derive: provisioner.DeriveKey,
              opts: provisioner.Options | None = None) -> str:
-    """Provision the page's card over `client` and give it to `user`, active. Its serial number."""
-    info = client.info()
-    if info.board != BOARD:
-        raise InvalidInputError(f"a soft card reports board {BOARD!r}, not {info.board!r}")
-    done = provisioner.provision_one(reg, client, master_admin_key, derive,
-                                     opts or provisioner.Options())
-    serial = done.serial_number
-    support.assign(reg, serial, user, None)
-    support.activate(reg, serial, reason="softcard-activation")
-    with reg.db.transaction():
+    """Provision the page's card over `client` and give it to `user`, active. Its serial number.
+
+    The card is recorded, assigned and activated in one transaction after TEST proved it holds
+    the new seed: a link that drops before that leaves no device (at most the `blank` row of
+    an allocated serial number, which a retry with a new code resumes). A failure is audited
+    (`softcard-activate` / `failed`, with why) and raised."""
+    def record(serial: str) -> None:
+        support.assign(reg, serial, user, None)
+        support.activate(reg, serial, reason="softcard-activation")
         reg.db.execute("UPDATE softcard_activations SET serial_number = ? WHERE user_name = ? "
                        "AND serial_number IS NULL AND used_at IS NOT NULL", (serial, user))
-    return serial
+
+    try:
+        info = client.info()
+        if info.board != BOARD:
+            raise InvalidInputError(f"a soft card reports board {BOARD!r}, not "
+                                    f"{printable(str(info.board))!r}")
+        done = provisioner.provision_one(reg, client, master_admin_key, derive,
+                                         opts or provisioner.Options(), then=record)
+    except (ProvisioningError, DscError) as e:
+        with reg.db.transaction():
+            reg.log("softcard-activate", "failed", user=user,
+                    detail={"why": type(e).__name__, "message": str(e)[:200]})
+        raise
+    return done.serial_number
 
 
 def set_state(reg: Registry, serial_number: str, action: str) -> str:
@@ -133,7 +147,7 @@ def set_state(reg: Registry, serial_number: str, action: str) -> str:
         raise InvalidInputError(f"unknown action {action}; one of {', '.join(ACTIONS)}")
     with reg.db.transaction():
         card = reg.card_row(serial_number, lock=True)
-        if card["board"] != BOARD:
+        if not lifecycle.is_soft(card["board"]):
             raise CardStateError(f"card {serial_number} is not a soft card: {action} is for "
                                  f"soft cards ({lifecycle.describe(str(card['status']))})",
                                  serial_number=serial_number, status=str(card["status"]))

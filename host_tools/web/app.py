@@ -45,6 +45,7 @@ from provisioning.errors import (
     NotFoundError,
     ProvisioningError,
     RegistryError,
+    SoftCardRefusal,
     TamperedRowError,
     UserStateError,
 )
@@ -227,6 +228,8 @@ def problem_for(e: BaseException) -> Problem:
                        "failed; nothing was done that was not committed: retry")
     if isinstance(e, NotFoundError):
         return Problem("not-found", str(e))
+    if isinstance(e, SoftCardRefusal):
+        return Problem(e.reason, str(e), status_of_card=e.status)
     if isinstance(e, CardStateError):
         return Problem("card-state", str(e), status_of_card=e.status)
     if isinstance(e, UserStateError):
