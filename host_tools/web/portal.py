@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from host_tools.web import webui
+from host_tools.web import softcard_pages, webui
 from host_tools.web.webui import Forbidden, Sessions, page
 from provisioning import grid_render, policy, temporary
 from provisioning.errors import ProvisioningError
@@ -66,7 +66,8 @@ class Portal:
         nav = []
         if s is not None and s.data.get("access") == "full":
             nav = [("/portal/home", "Overview"), ("/portal/pin", "Change PIN"),
-                   ("/portal/reactivate", "Reactivate security device")]
+                   ("/portal/reactivate", "Reactivate security device"),
+                   ("/portal/softcard", "Add a soft card")]
         return {"title": title, "area": "portal", "csrf": s.csrf if s else "", "nav": nav,
                 "logout": "/portal/logout" if user else None,
                 "who": user if s is not None and "access" in s.data else None, "when": when,
@@ -179,7 +180,8 @@ class Portal:
         return page("message.html", **self.ctx(
             s, f"Welcome, {s.data['user']}", message="You are logged in.",
             links=[("/portal/pin", "Change your PIN"),
-                   ("/portal/reactivate", "Reactivate your security device")]))
+                   ("/portal/reactivate", "Reactivate your security device"),
+                   ("/portal/softcard", "Add a soft card on your phone")]))
 
     async def security_card(self, request: Request) -> Response:
         s = self._signed_in(request)
@@ -271,7 +273,8 @@ class Portal:
         return resp
 
     def routes(self) -> list[Route]:
-        return [Route("/portal", self.start_page, methods=["GET"]),
+        return [*softcard_pages.portal_routes(self),
+                Route("/portal", self.start_page, methods=["GET"]),
                 Route("/portal/start", self.start, methods=["POST"]),
                 Route("/portal/challenge", self.challenge, methods=["POST"]),
                 Route("/portal/respond", self.respond, methods=["POST"]),
