@@ -72,6 +72,7 @@ def activate(http_url: str, code: str, *, drop_after: int | None = None,
         t = page.transport
     last: dict[str, Any] = {}
     claimed = None
+    sent = [0]  # messages the page sent after the code
     with open_socket(http_url) as ws:
         ws.send(json.dumps({"code": code}))
         done = threading.Event()
@@ -81,6 +82,7 @@ def activate(http_url: str, code: str, *, drop_after: int | None = None,
                 data = t.receive(0.02)  # the page card's output
                 if data:
                     try:
+                        sent[0] += 1
                         ws.send(data)
                     except ConnectionClosed:
                         return
@@ -113,4 +115,5 @@ def activate(http_url: str, code: str, *, drop_after: int | None = None,
     last["page"] = card
     if claimed is not None:
         last["claimed"] = claimed
+    last["messages"] = {"from_server": seen, "from_page": sent[0]}
     return last
