@@ -92,6 +92,11 @@ def create(reg: Registry, user: str) -> Activation:
 
 def claim(reg: Registry, code: str) -> str:
     """Use up `code`: the user it was made for. Refusals are logged, the code never."""
+    return take(reg, code)[0]
+
+
+def take(reg: Registry, code: str) -> tuple[str, int]:
+    """`claim`, with the activation's row id (for `activate` to note the card it made)."""
     digest = code_hash(code)
     with reg.db.transaction():
         row = reg.db.one("SELECT * FROM softcard_activations WHERE code_hash = ?", (digest,),
@@ -102,7 +107,7 @@ def claim(reg: Registry, code: str) -> str:
                            "used_at IS NULL", (now, row["id"]))
             reg.log("softcard-code", "claimed", user=str(row["user_name"]),
                     detail={"code": row["id"]})
-            return str(row["user_name"])
+            return str(row["user_name"]), int(row["id"])
     why = "unknown" if row is None else "used" if row["used_at"] is not None else "expired"
     with reg.db.transaction():
         reg.log("softcard-code", "refused",
@@ -113,8 +118,10 @@ def claim(reg: Registry, code: str) -> str:
 
 def activate(reg: Registry, client: provisioner.Client, user: str,
              master_admin_key: bytes, derive: provisioner.DeriveKey,
-             opts: provisioner.Options | None = None) -> str:
+             opts: provisioner.Options | None = None,
+             activation_id: int | None = None) -> str:
     """Provision the page's card over `client` and give it to `user`, active. Its serial number.
+    `activation_id` (from `take`) is the activation whose row notes the card.
 
     The card is recorded, assigned and activated in one transaction after TEST proved it holds
     the new seed: a link that drops before that leaves no device (at most the `blank` row of
@@ -123,8 +130,9 @@ def activate(reg: Registry, client: provisioner.Client, user: str,
     def record(serial: str) -> None:
         support.assign(reg, serial, user, None)
         support.activate(reg, serial, reason="softcard-activation")
-        reg.db.execute("UPDATE softcard_activations SET serial_number = ? WHERE user_name = ? "
-                       "AND serial_number IS NULL AND used_at IS NOT NULL", (serial, user))
+        if activation_id is not None:
+            reg.db.execute("UPDATE softcard_activations SET serial_number = ? WHERE id = ? AND "
+                           "user_name = ?", (serial, activation_id, user))
 
     try:
         info = client.info()

@@ -333,7 +333,8 @@ async def _activation(service: Service, link: Link) -> Outcome:
         raise Ended("unavailable", "the service has no master admin key: it cannot provision "
                     "soft cards", 1013, "softcard-unavailable") from None
     try:
-        user = await service.run("softcard", lambda reg: softcard.claim(reg, code))
+        user, activation_id = await service.run("softcard",
+                                                lambda reg: softcard.take(reg, code))
     except softcard.ActivationRefused as e:
         raise Ended("refused", str(e), 1008, "activation-refused") from None
     await link.ws.send_json({"state": "claimed", "user": user})
@@ -350,7 +351,7 @@ async def _activation(service: Service, link: Link) -> Outcome:
                 writer.set()
         tg.start_soon(out)
         await anyio.to_thread.run_sync(_provision, service, link.transport, user, master,
-                                       outcome)
+                                       activation_id, outcome)
         await writer.wait()
         tg.cancel_scope.cancel()
     return outcome
@@ -373,12 +374,13 @@ async def _end(ws: WebSocket, e: Ended | None, detail: str | None = None, *,
 
 
 def _provision(service: Service, transport: QueueTransport, user: str, master: bytes,
-               outcome: Outcome) -> None:
+               activation_id: int, outcome: Outcome) -> None:
     client = CardClient(transport, timeout=5.0)
     try:
         with service.pool.registry("softcard") as reg:
             outcome.serial_number = softcard.activate(reg, client, user, master,
-                                                      admin_keys.derive_admin_key)
+                                                      admin_keys.derive_admin_key,
+                                                      activation_id=activation_id)
         outcome.detail = "activated"
         outcome.state = "active"
     except (DscError, ProvisioningError) as e:

@@ -83,6 +83,9 @@ def test_activations_at_once_each_on_its_own_socket(served: tuple[Env, Server, s
             assert (card.status, card.board) == ("active", "soft")
             assert _login(server, token, serial, r["page"]) == "accepted"
         assert len({r["serial_number"] for r in results}) == 3
+        noted = env.reg.db.all("SELECT serial_number FROM softcard_activations")
+        assert sorted(r["serial_number"] for r in noted) == \
+            sorted(r["serial_number"] for r in results)  # each code notes its own card
     finally:
         for r in results:
             if "page" in r:
