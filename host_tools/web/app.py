@@ -336,10 +336,11 @@ def create_app(settings: Settings) -> Starlette:
     from starlette.routing import BaseRoute, Mount
     from starlette.staticfiles import StaticFiles
 
-    from host_tools.web import console, portal, webui
-    pages: list[BaseRoute] = [*routes, *console.Console(service).routes(),
-                              *portal.Portal(service).routes()]
+    from host_tools.web import console, portal, softcard_pages, webui
+    desk, holders = console.Console(service), portal.Portal(service)
+    pages: list[BaseRoute] = [*routes, *desk.routes(), *holders.routes()]
     pages += softcard_web.routes(service)
+    pages += softcard_pages.routes(desk, holders)  # the soft card's console and portal pages
     pages.append(Mount("/static/web", StaticFiles(directory=str(webui.STATIC)), name="static"))
     app = Starlette(routes=pages, exception_handlers={HTTPException: http_error},
                     lifespan=lifespan)

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from host_tools.web import softcard_pages, webui
+from host_tools.web import webui
 from host_tools.web.webui import Forbidden, Session, Sessions, page
 from provisioning import apiclients, audit, grid_render, operators, policy, support, temporary
 from provisioning.errors import AuditError, ProvisioningError
@@ -409,8 +409,7 @@ class Console:
         async def root(request: Request) -> Response:
             return RedirectResponse("/console/search", status_code=303)
         h = self.handler
-        return [*softcard_pages.console_routes(self),
-                Route("/console", root), Route("/console/", root),
+        return [Route("/console", root), Route("/console/", root),
                 Route("/console/login", self.login_page, methods=["GET"]),
                 Route("/console/login", self.login, methods=["POST"]),
                 Route("/console/login/card", self.login_card, methods=["POST"]),

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from host_tools.web import softcard_pages, webui
+from host_tools.web import webui
 from host_tools.web.webui import Forbidden, Sessions, page
 from provisioning import grid_render, policy, temporary
 from provisioning.errors import ProvisioningError
@@ -273,8 +273,7 @@ class Portal:
         return resp
 
     def routes(self) -> list[Route]:
-        return [*softcard_pages.portal_routes(self),
-                Route("/portal", self.start_page, methods=["GET"]),
+        return [Route("/portal", self.start_page, methods=["GET"]),
                 Route("/portal/start", self.start, methods=["POST"]),
                 Route("/portal/challenge", self.challenge, methods=["POST"]),
                 Route("/portal/respond", self.respond, methods=["POST"]),

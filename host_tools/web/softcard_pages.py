@@ -8,13 +8,17 @@ rendered here by `segno`) of the activation URL `<service>/softcard#code=...`. L
 console and portal page, these are sent with `Cache-Control: no-store`. A portal-only session
 (the days of a temporary passcode after the first two) may not add a soft card.
 
-The routes are registered by `Console.routes()` and `Portal.routes()`; the logic is here.
+`routes(console, portal)` gives both sets of routes (app.py registers them beside the console's
+and the portal's own); they use the sessions of those two as they are (read in one call,
+`_session`, and each route under the sessions' `wrap` where they have one).
 """
 
 from __future__ import annotations
 
+import inspect
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 from markupsafe import Markup
@@ -60,6 +64,24 @@ def activation_view(request: Request, act: softcard.Activation) -> dict[str, Any
             "what": WHAT.format(minutes=softcard.ACTIVATION_SECONDS // 60)}
 
 
+async def _session(sessions: Any, request: Request) -> webui.Session | None:
+    """The request's session of `sessions` (whether their `get` is a call or a coroutine)."""
+    got = sessions.get(request)
+    if inspect.isawaitable(got):
+        got = await got
+    return cast("webui.Session | None", got)
+
+
+def _route(sessions: Any, path: str, fn: Callable[[Request], Awaitable[Response]],
+           method: str) -> Route:
+    wrap = getattr(sessions, "wrap", None)  # sessions that write their changes back after
+    return Route(path, wrap(fn) if wrap is not None else fn, methods=[method])
+
+
+def routes(console: Console, portal: Portal) -> list[Route]:
+    return [*console_routes(console), *portal_routes(portal)]
+
+
 def console_routes(console: Console) -> list[Route]:
     async def create(request: Request, s: webui.Session, op: operators.Operator) -> Response:
         name = request.path_params["name"]
@@ -79,16 +101,17 @@ def console_routes(console: Console) -> list[Route]:
                   "that will hold the soft card. Their PIN is the one of their card.",
             links=[(back, f"Back to {name}")]))
 
-    return [Route("/console/softcard/{name}", console.handler(create), methods=["POST"])]
+    return [_route(console.sessions, "/console/softcard/{name}", console.handler(create),
+                   "POST")]
 
 
 def portal_routes(portal: Portal) -> list[Route]:
-    def full(request: Request) -> webui.Session | None:
-        s = portal.sessions.get(request)
+    async def full(request: Request) -> webui.Session | None:
+        s = await _session(portal.sessions, request)
         return s if s is not None and s.data.get("access") == "full" else None
 
-    def not_now(request: Request) -> Response:
-        s = portal.sessions.get(request)
+    async def not_now(request: Request) -> Response:
+        s = await _session(portal.sessions, request)
         if s is None or "access" not in s.data:
             return RedirectResponse("/portal", status_code=303)
         return page("message.html", 403, **portal.ctx(
@@ -96,9 +119,9 @@ def portal_routes(portal: Portal) -> list[Route]:
             "security device; a temporary passcode in its portal-only days does not allow it."))
 
     async def ask(request: Request) -> Response:
-        s = full(request)
+        s = await full(request)
         if s is None:
-            return not_now(request)
+            return await not_now(request)
         return page("confirm.html", **portal.ctx(
             s, "Add a soft card", question="Add a soft card on your phone? It works like "
             "your security card, with your PIN, and is allowed smaller withdrawals. The next "
@@ -106,11 +129,11 @@ def portal_routes(portal: Portal) -> list[Route]:
             hidden=[], fields=[], verb="add one", back="/portal/home"))
 
     async def create(request: Request) -> Response:
-        s = full(request)
+        s = await full(request)
         try:
             data = await webui.form(request, s)
         except Forbidden as e:
-            return not_now(request) if s is None else portal._refused(e)
+            return await not_now(request) if s is None else portal._refused(e)
         assert s is not None
         if data.get("confirmed") != "yes":
             return RedirectResponse("/portal/softcard", status_code=303)
@@ -125,5 +148,5 @@ def portal_routes(portal: Portal) -> list[Route]:
                   "and type the code.",
             links=[("/portal/home", "Back")]))
 
-    return [Route("/portal/softcard", ask, methods=["GET"]),
-            Route("/portal/softcard", create, methods=["POST"])]
+    return [_route(portal.sessions, "/portal/softcard", ask, "GET"),
+            _route(portal.sessions, "/portal/softcard", create, "POST")]
