@@ -265,3 +265,33 @@ def test_the_page_must_speak_soon_and_not_too_fast(api: Api,
     failed = api.env.reg.db.all("SELECT user_name FROM audit WHERE action = 'softcard-activate' "
                                 "AND outcome = 'failed'")
     assert failed and failed[-1]["user_name"] == "alice"
+
+
+@pytest.mark.parametrize("bound, why", [("IDLE_SECONDS", "nothing from the page"),
+                                        ("SESSION_SECONDS", "at most 0.3 seconds")])
+def test_a_silent_or_slow_page_is_cut_off(api: Api, monkeypatch: pytest.MonkeyPatch,
+                                          bound: str, why: str) -> None:
+    """After the code the page never answers the server's INFO: the idle bound (or the whole
+    activation's) ends it long before the client's own 5 s timeout, audited, nothing recorded."""
+    monkeypatch.setenv("DSC_ADMIN_MASTER_KEY_FILE", str(_admin_key(api)))
+    monkeypatch.setattr(softweb, bound, 0.3)
+    api.env.active("alice")
+    code = softcard.create(api.env.reg, "alice").code
+    with api.client.websocket_connect("/softcard/v1/activate", headers=ORIGIN) as ws:
+        ws.send_text(json.dumps({"code": code}))
+        assert ws.receive_json()["state"] == "claimed"
+        assert ws.receive_bytes()  # the client's INFO, left unanswered
+        last = ws.receive_json()
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+    assert last["state"] == "failed" and why in last["detail"], last
+    assert closed.value.code == 1008
+    assert not api.env.reg.db.all("SELECT id FROM cards WHERE board = 'soft'")
+    assert api.env.reg.db.all("SELECT seq FROM audit WHERE action = 'softcard-activate' AND "
+                              "outcome = 'failed'")
+
+
+def test_the_old_http_carrier_is_gone(api: Api) -> None:
+    r = api.client.post("/softcard/v1/activate", json={"code": "AAAA-BBBB-CCCC"})
+    assert r.status_code in (404, 405)
+    assert api.client.post("/softcard/v1/sessions/x/io", json={}).status_code == 404
