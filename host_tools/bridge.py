@@ -33,10 +33,13 @@ class QueueTransport(Transport):
             first = self._in.get(timeout=max(0.0, timeout))
         except queue.Empty:
             return b""
+        if self._closed.is_set():  # woken by close(): the link is gone, not a quiet card
+            raise TransportError(f"{self.name}: the link to the card is closed")
         return first + self._drain(self._in)
 
     def close(self) -> None:
         self._closed.set()
+        self._in.put(b"")  # wakes a receive() waiting for the card
 
     # --- the carrier's side ---
     def from_card(self, data: bytes) -> None:

@@ -78,8 +78,9 @@ def compile_file(src: Path, out: Path, arch: str | None = None,
 
 def firmware_files() -> list[Path]:
     # firmware/softcard is the soft card page's HAL (served by host_tools/web/softcard.py)
+    # (judged by the path inside firmware/: a checkout in a directory named softcard is fine)
     return sorted(p for p in FIRMWARE.rglob("*.py")
-                  if "__pycache__" not in p.parts and "softcard" not in p.parts)
+                  if not {"__pycache__", "softcard"} & set(p.relative_to(FIRMWARE).parts))
 
 
 def build_firmware(out: Path, arch: str | None = None) -> list[Built]:

@@ -45,6 +45,14 @@ class CardStateError(ProvisioningError):
         self.status = status
 
 
+class SoftCardRefusal(CardStateError):
+    """A card-only action (lost, found, replace, return, wipe, retire, temporary access, a
+    second holder) asked of a soft card, whose life cycle is active, disabled, removed.
+    `reason` is the problem reason the service answers with."""
+
+    reason = "softcard-action"
+
+
 class UserStateError(ProvisioningError):
     """The user has no card in a state the operation needs (e.g. nothing to reactivate)."""
 

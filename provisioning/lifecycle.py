@@ -10,11 +10,18 @@
 `blank` is a registry row whose serial number was allocated for a card that has not yet
 proved (by TEST) that it holds its new secret. `wiped` and `retired` are final for that serial
 number: a wiped card is provisioned again under a new one.
+
+A soft card (a card whose board is one of `SOFT_BOARDS`) goes blank -> provisioned -> assigned
+-> active in one activation, then has a life cycle of its own (provisioning.softcard: active,
+disabled, removed): every other action here is card-only and refused for it (`soft_refusal`).
 """
 
 from __future__ import annotations
 
-from provisioning.errors import CardStateError
+from collections.abc import Mapping
+from typing import Any
+
+from provisioning.errors import CardStateError, SoftCardRefusal
 
 BLANK = "blank"
 PROVISIONED = "provisioned"
@@ -96,6 +103,36 @@ def target(action: str, serial_number: str, status: str) -> str:
     if status not in sources:
         raise refusal(action, serial_number, status, sources)
     return dest
+
+
+# Boards a soft card reports (the firmware in a browser page, docs/softcard.md).
+SOFT_BOARDS = ("soft", "webassembly")
+# The actions of the hardware life cycle a soft card takes: its activation's steps.
+SOFT_SET_UP = ("provision", "assign", "activate")
+# What a soft card may do instead, by the name provisioning.softcard gives each action.
+SOFT_ACTIONS = {"active": ("disable", "remove"), "disabled": ("enable", "remove")}
+
+
+def is_soft(board: object) -> bool:
+    return board in SOFT_BOARDS
+
+
+def soft_refusal(action: str, serial_number: str, status: str) -> SoftCardRefusal:
+    """The error for a card-only `action` asked of a soft card: why, and what it can do."""
+    doing = _DOING.get(action, action + " card {}").format(serial_number)
+    can = SOFT_ACTIONS.get(status, ())
+    then = (f"it can be {' or '.join(a + 'd' if a.endswith('e') else a + 'ed' for a in can)}"
+            if can else describe(status))
+    return SoftCardRefusal(f"cannot {doing}: it is a soft card ({status}), which is never "
+                           f"shipped, returned, lost or replaced; {then} (a soft card on a "
+                           f"lost phone is removed and a new one created)",
+                           serial_number=serial_number, status=status)
+
+
+def check_hardware(action: str, card: Mapping[str, Any]) -> None:
+    """Refuse a card-only `action` for a soft card (`card` is its registry row)."""
+    if is_soft(card["board"]) and action not in SOFT_SET_UP:
+        raise soft_refusal(action, str(card["serial_number"]), str(card["status"]))
 
 
 # States in which a card can answer a login challenge.

@@ -260,6 +260,9 @@ class Throttle:
 # Card actions of the console: the life-cycle action and the role it needs.
 CARD_ACTIONS: dict[str, str] = {"activate": HELPDESK, "lost": HELPDESK, "return": HELPDESK,
                                 "wipe": ADMIN, "retire": ADMIN}
+# A soft card's own actions (provisioning.softcard): a holder's lost phone is a helpdesk call.
+SOFT_CARD_ACTIONS: dict[str, str] = {"disable": HELPDESK, "enable": HELPDESK,
+                                     "remove": HELPDESK}
 # Pages and actions that only an admin may use.
 ADMIN_ONLY = ("stock", "audit", "operators", "settings", "wipe", "retire", "api-clients",
               "pskc")
@@ -271,7 +274,8 @@ class RoleRefusal(ProvisioningError):
 
 def require(reg: Registry, op: Operator, what: str) -> None:
     """Refuse, and log, `what` when it needs an admin and `op` is not one."""
-    need = CARD_ACTIONS.get(what, ADMIN if what in ADMIN_ONLY else HELPDESK)
+    need = CARD_ACTIONS.get(what) or SOFT_CARD_ACTIONS.get(what) or \
+        (ADMIN if what in ADMIN_ONLY else HELPDESK)
     if need == ADMIN and not op.is_admin:
         with reg.db.transaction():
             reg.log("operator.forbidden", "refused",
@@ -279,19 +283,25 @@ def require(reg: Registry, op: Operator, what: str) -> None:
         raise RoleRefusal(f"{what} needs an admin; {op.name} is {op.role}")
 
 
-def next_steps(status: str, op: Operator) -> list[str]:
-    """The card actions the life cycle allows from `status` that `op` may take."""
-    from provisioning import lifecycle
+def next_steps(status: str, op: Operator, board: str | None = None) -> list[str]:
+    """The card actions the life cycle allows from `status` that `op` may take (a soft card's,
+    by its `board`, are its own: disable, enable, remove)."""
+    from provisioning import lifecycle, softcard
+    if lifecycle.is_soft(board):
+        return [a for a, role in SOFT_CARD_ACTIONS.items()
+                if status in softcard.TRANSITIONS[a][0] and (role == HELPDESK or op.is_admin)]
     return [a for a, role in CARD_ACTIONS.items()
             if status in lifecycle.TRANSITIONS[a][0] and (role == HELPDESK or op.is_admin)]
 
 
 def card_action(reg: Registry, op: Operator, serial_number: str, action: str) -> str:
     """Take a card action for `op`; returns the card's new state."""
-    from provisioning import support
-    if action not in CARD_ACTIONS:
+    from provisioning import softcard, support
+    if action not in CARD_ACTIONS and action not in SOFT_CARD_ACTIONS:
         raise InvalidInputError(f"unknown card action {action}")
     require(reg, op, action)
+    if action in SOFT_CARD_ACTIONS:
+        return softcard.set_state(reg, serial_number, action)
     if action == "activate":
         support.activate(reg, serial_number, reason="console")
     elif action == "lost":

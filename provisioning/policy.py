@@ -46,7 +46,7 @@ from provisioning.registry import Registry
 DSC_CARD, SOFT_CARD, SECURITY_CODE_CARD, PASSCODE = (
     "dsc-card", "softcard", "security-code-card", "temporary-passcode")
 DEVICE_TYPES = (DSC_CARD, SOFT_CARD, SECURITY_CODE_CARD, PASSCODE)
-SOFT_BOARDS = ("soft", "webassembly")   # boards a soft card is provisioned as
+SOFT_BOARDS = lifecycle.SOFT_BOARDS     # boards a soft card is provisioned as
 DEFAULT_LIMITS: dict[str, int | None] = {   # USD; None: no limit
     DSC_CARD: None, SOFT_CARD: 1_000_000, SECURITY_CODE_CARD: 200_000, PASSCODE: 200_000}
 _LIMIT_SETTING = "withdrawal_limit."

@@ -86,7 +86,10 @@ class Options:
 
 
 def provision_one(reg: Registry, client: Client, master_admin_key: bytes, derive: DeriveKey,
-                  opts: Options) -> Provisioned:
+                  opts: Options, then: Callable[[str], None] | None = None) -> Provisioned:
+    """INFO, PROVISION, AUTH, TEST, LOCK, then record the card as provisioned; `then(serial)`
+    runs in the same transaction as that record (a soft card's assignment and activation:
+    all of it, or none)."""
     t0 = time.perf_counter()
     info = ocra_check.suite_info(opts.suite)
     card = client.info()
@@ -108,9 +111,12 @@ def provision_one(reg: Registry, client: Client, master_admin_key: bytes, derive
         _step(serial, "SET_TIME", lambda: client.set_time(reg.now()))
     _confirm(reg, client, serial, seed, info, opts)
     locked = _lock(client, serial, opts.development)
-    reg.confirm_provisioned(serial, seed=seed, admin_key=admin_key, suite=opts.suite,
-                            board=card.board, firmware=card.firmware, batch=opts.batch,
-                            pin_len=opts.pin_len, development=not locked)
+    with reg.db.transaction():
+        reg.confirm_provisioned(serial, seed=seed, admin_key=admin_key, suite=opts.suite,
+                                board=card.board, firmware=card.firmware, batch=opts.batch,
+                                pin_len=opts.pin_len, development=not locked)
+        if then is not None:
+            then(serial)
     return Provisioned(serial, opts.suite, card.board, card.firmware,
                        round(time.perf_counter() - t0, 3), resumed, locked)
 

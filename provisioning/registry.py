@@ -271,6 +271,7 @@ class Registry:
         return self.checked("users", row)
 
     def set_status(self, card: Row, action: str) -> str:
+        lifecycle.check_hardware(action, card)  # a soft card has a life cycle of its own
         dest = lifecycle.target(action, card["serial_number"], card["status"])
         self.update("cards", card, status=dest, status_at=self.now())
         return dest

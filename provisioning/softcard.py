@@ -19,6 +19,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from host_tools.errors import DscError
+from host_tools.text import printable
 from provisioning import lifecycle, provisioner, support
 from provisioning.errors import (
     CardStateError,
@@ -90,6 +92,11 @@ def create(reg: Registry, user: str) -> Activation:
 
 def claim(reg: Registry, code: str) -> str:
     """Use up `code`: the user it was made for. Refusals are logged, the code never."""
+    return take(reg, code)[0]
+
+
+def take(reg: Registry, code: str) -> tuple[str, int]:
+    """`claim`, with the activation's row id (for `activate` to note the card it made)."""
     digest = code_hash(code)
     with reg.db.transaction():
         row = reg.db.one("SELECT * FROM softcard_activations WHERE code_hash = ?", (digest,),
@@ -100,7 +107,7 @@ def claim(reg: Registry, code: str) -> str:
                            "used_at IS NULL", (now, row["id"]))
             reg.log("softcard-code", "claimed", user=str(row["user_name"]),
                     detail={"code": row["id"]})
-            return str(row["user_name"])
+            return str(row["user_name"]), int(row["id"])
     why = "unknown" if row is None else "used" if row["used_at"] is not None else "expired"
     with reg.db.transaction():
         reg.log("softcard-code", "refused",
@@ -111,20 +118,35 @@ def claim(reg: Registry, code: str) -> str:
 
 def activate(reg: Registry, client: provisioner.Client, user: str,
              master_admin_key: bytes, derive: provisioner.DeriveKey,
-             opts: provisioner.Options | None = None) -> str:
-    """Provision the page's card over `client` and give it to `user`, active. Its serial number."""
-    info = client.info()
-    if info.board != BOARD:
-        raise InvalidInputError(f"a soft card reports board {BOARD!r}, not {info.board!r}")
-    done = provisioner.provision_one(reg, client, master_admin_key, derive,
-                                     opts or provisioner.Options())
-    serial = done.serial_number
-    support.assign(reg, serial, user, None)
-    support.activate(reg, serial, reason="softcard-activation")
-    with reg.db.transaction():
-        reg.db.execute("UPDATE softcard_activations SET serial_number = ? WHERE user_name = ? "
-                       "AND serial_number IS NULL AND used_at IS NOT NULL", (serial, user))
-    return serial
+             opts: provisioner.Options | None = None,
+             activation_id: int | None = None) -> str:
+    """Provision the page's card over `client` and give it to `user`, active. Its serial number.
+    `activation_id` (from `take`) is the activation whose row notes the card.
+
+    The card is recorded, assigned and activated in one transaction after TEST proved it holds
+    the new seed: a link that drops before that leaves no device (at most the `blank` row of
+    an allocated serial number, which a retry with a new code resumes). A failure is audited
+    (`softcard-activate` / `failed`, with why) and raised."""
+    def record(serial: str) -> None:
+        support.assign(reg, serial, user, None)
+        support.activate(reg, serial, reason="softcard-activation")
+        if activation_id is not None:
+            reg.db.execute("UPDATE softcard_activations SET serial_number = ? WHERE id = ? AND "
+                           "user_name = ?", (serial, activation_id, user))
+
+    try:
+        info = client.info()
+        if info.board != BOARD:
+            raise InvalidInputError(f"a soft card reports board {BOARD!r}, not "
+                                    f"{printable(str(info.board))!r}")
+        done = provisioner.provision_one(reg, client, master_admin_key, derive,
+                                         opts or provisioner.Options(), then=record)
+    except (ProvisioningError, DscError) as e:
+        with reg.db.transaction():
+            reg.log("softcard-activate", "failed", user=user,
+                    detail={"why": type(e).__name__, "message": str(e)[:200]})
+        raise
+    return done.serial_number
 
 
 def set_state(reg: Registry, serial_number: str, action: str) -> str:
@@ -133,7 +155,7 @@ def set_state(reg: Registry, serial_number: str, action: str) -> str:
         raise InvalidInputError(f"unknown action {action}; one of {', '.join(ACTIONS)}")
     with reg.db.transaction():
         card = reg.card_row(serial_number, lock=True)
-        if card["board"] != BOARD:
+        if not lifecycle.is_soft(card["board"]):
             raise CardStateError(f"card {serial_number} is not a soft card: {action} is for "
                                  f"soft cards ({lifecycle.describe(str(card['status']))})",
                                  serial_number=serial_number, status=str(card["status"]))

@@ -74,6 +74,9 @@ def assign(reg: Registry, serial_number: str, user: str, pin: str | None,
         # PostgreSQL between an assignment and a verification).
         urow = _ensure_user(reg, user)
         card = reg.card_row(serial_number, lock=True)
+        if lifecycle.is_soft(card["board"]) and card["status"] != lifecycle.PROVISIONED:
+            # a soft card is one holder's, given at its activation: never a second holder
+            raise lifecycle.soft_refusal("assign", serial_number, str(card["status"]))
         shared = (lifecycle.ASSIGNED, lifecycle.ACTIVE)  # one more user on a card in use
         if card["status"] not in (lifecycle.PROVISIONED, *shared):
             raise lifecycle.refusal("assign", serial_number, card["status"],
@@ -187,6 +190,8 @@ def replace(reg: Registry, old: str, new: str) -> list[str]:
     with reg.db.transaction():
         old_card = reg.card_row(old, lock=True)
         new_card = reg.card_row(new, lock=True)
+        lifecycle.check_hardware("replace", old_card)
+        lifecycle.check_hardware("replace", new_card)
         if old_card["status"] != lifecycle.LOST:
             raise CardStateError(
                 f"cannot replace card {old}: it is {old_card['status']} "
@@ -226,6 +231,7 @@ def found(reg: Registry, serial_number: str) -> str:
     new status."""
     with reg.db.transaction():
         card = reg.card_row(serial_number, lock=True)
+        lifecycle.check_hardware("found", card)
         lifecycle.target("found", serial_number, card["status"])
         users = [u["name"] for u in current_users(reg, card["id"])]
         if users:
@@ -241,6 +247,7 @@ def found(reg: Registry, serial_number: str) -> str:
 def check_can(reg: Registry, serial_number: str, action: str) -> Row:
     """Refuse early (before touching a card) when the registry would refuse `action`."""
     card = reg.card_row(serial_number)
+    lifecycle.check_hardware(action, card)
     lifecycle.target(action, serial_number, card["status"])
     return card
 

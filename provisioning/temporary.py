@@ -156,11 +156,16 @@ def _missing_card(reg: Registry, user: Row, serial_number: str | None) -> Row:
         if not named:
             raise UserStateError(f"{user['name']} holds no card {serial_number} "
                                  f"(cards: {states})")
+        lifecycle.check_hardware("temporary-access", named[0])
         if named[0]["status"] not in _MISSING:
             raise lifecycle.refusal("temporary-access", serial_number, named[0]["status"],
                                     _MISSING)
         return named[0]
     held = [c for c in cards if c["status"] in _MISSING]
+    if held and all(lifecycle.is_soft(c["board"]) for c in held):
+        # nothing stands in for a soft card: one on a lost phone is removed and made anew
+        lifecycle.check_hardware("temporary-access", held[0])
+    held = [c for c in held if not lifecycle.is_soft(c["board"])]
     if len(held) > 1:
         held = [c for c in held if c["status"] != lifecycle.ACTIVE] or held
     if not held:

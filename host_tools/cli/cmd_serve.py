@@ -77,7 +77,9 @@ def _serve(args: argparse.Namespace) -> int:
         ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
         proxy_headers=bool(args.forwarded_allow_ips),
         forwarded_allow_ips=args.forwarded_allow_ips or "127.0.0.1",
-        access_log=not args.no_access_log, server_header=False)
+        access_log=not args.no_access_log, server_header=False,
+        # the soft card's activation socket: small messages, no compression (no inflate bombs)
+        ws="websockets-sansio", ws_max_size=16 * 1024, ws_per_message_deflate=False)
     if workers > 1:  # one listening socket shared by the worker processes
         from host_tools.web.listen import run_workers
 

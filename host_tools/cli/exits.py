@@ -36,6 +36,7 @@ EXIT_STATUS: dict[str, int] = {
     "host_tools.errors.InvalidInputError": 2,
     "host_tools.errors.DscError": 1,
     "provisioning.errors.InvalidInputError": 2,
+    "provisioning.errors.SoftCardRefusal": 1,
     "provisioning.errors.ProvisioningError": 1,
     "emulator.errors.ScenarioError": 2,
     "emulator.errors.EmulatorError": 1,
@@ -54,6 +55,7 @@ OPTION_FOR_FIELD: dict[str, str] = {
 # Extra words for a type, after the message (how to go on).
 HINT_FOR_TYPE: dict[str, str] = {
     "host_tools.confirm.ConfirmationFailed": "provision it again",
+    "provisioning.errors.SoftCardRefusal": "`dsc softcard disable|enable|remove SERIAL`",
     "host_tools.admin_keys.MasterKeyFileMissing":
         "give --admin-master-key-file, set DSC_ADMIN_MASTER_KEY_FILE, or run `dsc registry init`",
 }

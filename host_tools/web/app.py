@@ -45,6 +45,7 @@ from provisioning.errors import (
     NotFoundError,
     ProvisioningError,
     RegistryError,
+    SoftCardRefusal,
     TamperedRowError,
     UserStateError,
 )
@@ -227,6 +228,8 @@ def problem_for(e: BaseException) -> Problem:
                        "failed; nothing was done that was not committed: retry")
     if isinstance(e, NotFoundError):
         return Problem("not-found", str(e))
+    if isinstance(e, SoftCardRefusal):
+        return Problem(e.reason, str(e), status_of_card=e.status)
     if isinstance(e, CardStateError):
         return Problem("card-state", str(e), status_of_card=e.status)
     if isinstance(e, UserStateError):
@@ -333,10 +336,11 @@ def create_app(settings: Settings) -> Starlette:
     from starlette.routing import BaseRoute, Mount
     from starlette.staticfiles import StaticFiles
 
-    from host_tools.web import console, portal, webui
-    pages: list[BaseRoute] = [*routes, *console.Console(service).routes(),
-                              *portal.Portal(service).routes()]
+    from host_tools.web import console, portal, softcard_pages, webui
+    desk, holders = console.Console(service), portal.Portal(service)
+    pages: list[BaseRoute] = [*routes, *desk.routes(), *holders.routes()]
     pages += softcard_web.routes(service)
+    pages += softcard_pages.routes(desk, holders)  # the soft card's console and portal pages
     pages.append(Mount("/static/web", StaticFiles(directory=str(webui.STATIC)), name="static"))
     app = Starlette(routes=pages, exception_handlers={HTTPException: http_error},
                     lifespan=lifespan)

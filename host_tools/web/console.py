@@ -26,7 +26,9 @@ from provisioning.registry import BOUNDS, Registry
 IDLE_SECONDS = 15 * 60
 LIFETIME_SECONDS = 10 * 3600  # a shift: then sign in again, however busy
 LABELS = {"activate": "Activate", "lost": "Report lost", "return": "Record as returned",
-          "wipe": "Record as wiped", "retire": "Retire"}
+          "wipe": "Record as wiped", "retire": "Retire",
+          "disable": "Disable soft card", "enable": "Enable soft card",
+          "remove": "Remove soft card"}
 USER_ACTIONS = {"unlock": "unlock this user", "reset-pin": "set a new PIN for this user",
                 "passcode": "issue a temporary passcode (the card becomes unavailable)",
                 "security-card": "issue an online security code card (the card becomes "
@@ -216,7 +218,7 @@ class Console:
         view, trail, spare = await self.run(op, get)
         return page("card.html", **self.ctx(
             s, f"Card {serial}", view=view, trail=trail, labels=LABELS,
-            steps=operators.next_steps(view["status"], op), spare=spare,
+            steps=operators.next_steps(view["status"], op, view.get("board")), spare=spare,
             locked="no: a development card, left without the production lock"
             if view.get("development") else "yes (production lock set at provisioning)",
             message=s.data.pop("message", None)))

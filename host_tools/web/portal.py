@@ -68,7 +68,8 @@ class Portal:
         nav = []
         if s is not None and s.data.get("access") == "full":
             nav = [("/portal/home", "Overview"), ("/portal/pin", "Change PIN"),
-                   ("/portal/reactivate", "Reactivate security device")]
+                   ("/portal/reactivate", "Reactivate security device"),
+                   ("/portal/softcard", "Add a soft card")]
         return {"title": title, "area": "portal", "csrf": s.csrf if s else "", "nav": nav,
                 "logout": "/portal/logout" if user else None,
                 "who": user if s is not None and "access" in s.data else None, "when": when,
@@ -184,7 +185,8 @@ class Portal:
         return page("message.html", **self.ctx(
             s, f"Welcome, {s.data['user']}", message="You are logged in.",
             links=[("/portal/pin", "Change your PIN"),
-                   ("/portal/reactivate", "Reactivate your security device")]))
+                   ("/portal/reactivate", "Reactivate your security device"),
+                   ("/portal/softcard", "Add a soft card on your phone")]))
 
     async def security_card(self, request: Request) -> Response:
         s = await self._signed_in(request)

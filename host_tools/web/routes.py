@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioning import apiclients, audit, policy, support
+from provisioning import apiclients, audit, policy, softcard, support
 from provisioning.registry import Registry
 
 VERIFY, SUPPORT = apiclients.SCOPES
@@ -119,6 +119,13 @@ def support_card_action(action: str) -> Handler:
     return handler
 
 
+def support_softcard_action(action: str) -> Handler:
+    def handler(c: Call) -> tuple[int, dict[str, Any]]:
+        softcard.set_state(c.reg, c.path["serial"], action)
+        return 200, c.reg.card(c.path["serial"]).as_json()
+    return handler
+
+
 def support_limits(c: Call) -> tuple[int, dict[str, Any]]:
     return 200, {"withdrawal_limits": policy.withdrawal_limits(c.reg)}
 
@@ -187,6 +194,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              support_card_action("lost"), "Card"),
     Endpoint("POST", _SC + "/activate", "supportActivate", SUPPORT, "Activate an assigned card",
              support_card_action("activate"), "Card"),
+    *(Endpoint("POST", f"{_SC}/{action}", f"supportSoftcard{action.title()}", SUPPORT,
+               f"{text} (a soft card only: a card's life cycle is refused with "
+               f"`card-state`, a card-only action on a soft card with `softcard-action`)",
+               support_softcard_action(action), "Card")
+      for action, text in (("disable", "Disable a soft card (it answers no challenge)"),
+                           ("enable", "Enable a disabled soft card again"),
+                           ("remove", "Remove a soft card for good (a lost phone)"))),
     Endpoint("GET", "/v1/support/withdrawal-limits", "supportLimits", SUPPORT,
              "Withdrawal limits per device type (USD; null: no limit)", support_limits,
              "Limits"),

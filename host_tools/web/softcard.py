@@ -7,33 +7,34 @@
   firmware/dsc as the boards run it, and firmware/softcard's browser HAL).
 - `POST /v1/support/softcards` (support token): a one-time activation code for a user, the URL
   that carries it (in the fragment, which no server log sees) and its QR code as SVG.
-- `POST /softcard/v1/activate` {code}: uses the code up and starts provisioning the page's card
-  with `provisioning.softcard.activate` (PROVISION, AUTH, TEST by host_tools.client.CardClient)
-  over a `QueueTransport`; `POST /softcard/v1/sessions/{id}/io` {data: hex} carries the card's
-  bytes in and the client's bytes out (a short long-poll), and reports the state.
-
-Activation sessions live in this process: run one worker (`dsc serve`'s default) or route a
-page's requests to one worker.
+- `WS /softcard/v1/activate` (a WebSocket): the page sends the code, the registry uses it up
+  (once, in the database: across worker processes too), and the server provisions the page's
+  card with `provisioning.softcard.activate` (PROVISION, AUTH, TEST by
+  host_tools.client.CardClient) over a `QueueTransport` whose bytes the socket carries: binary
+  messages both ways, the card's serial stream. One activation lives on one connection, hence in
+  one worker process: `dsc serve --workers N` needs no sticky routing. The handshake is
+  refused unless its Origin is this service's own (no cross-site WebSocket hijacking); the
+  socket is bounded in message size, message rate, bytes, idle time and total time; a dropped
+  connection fails the activation cleanly (nothing is recorded before TEST proved the card).
 """
 
 from __future__ import annotations
 
-import binascii
 import hashlib
 import json
 import logging
 import os
-import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from host_tools import admin_keys
 from host_tools.bridge import QueueTransport
@@ -42,6 +43,7 @@ from host_tools.errors import DscError
 from host_tools.qr import qr_svg
 from host_tools.web.problems import Problem
 from provisioning import softcard
+from provisioning.errors import ProvisioningError
 from provisioning.keys import default_key_file
 
 if TYPE_CHECKING:
@@ -53,8 +55,19 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 STATIC = Path(__file__).resolve().parent / "static" / "softcard"
 VM_PACKAGE = "@micropython/micropython-webassembly-pyscript"
 VM_FILES = ("micropython.mjs", "micropython.wasm")
-SESSION_SECONDS = 120
-POLL_SECONDS = 0.25
+# The activation socket's bounds (a whole activation: 9 messages from the page, 10 to it, ~0.1 s).
+SOCKET_PATH = "/softcard/v1/activate"
+MAX_MESSAGE = 4096          # bytes in one message (a protocol frame is at most 697)
+MAX_BYTES = 256 * 1024      # bytes the page may send over one activation
+RATE = 100.0                # messages per second the page may send, on average...
+BURST = 200                 # ...with this many at once
+HELLO_SECONDS = 10.0        # the code must come this soon after the handshake
+IDLE_SECONDS = 20.0         # silence from the page that ends an activation
+SESSION_SECONDS = 120.0     # the longest an activation may take
+MAX_ACTIVE = 4              # activations at once in one process (each holds a registry)
+POLL_SECONDS = 0.05
+# Close codes (RFC 6455): 1000 done, 1008 refused or out of bounds, 1009 message too big,
+# 1011 failed, 1013 busy or unavailable (try again later).
 CSP = ("default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
        "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
        "frame-ancestors 'none'")
@@ -88,38 +101,6 @@ def firmware_manifest() -> list[dict[str, str]]:
     return out
 
 
-@dataclass
-class Session:
-    user: str
-    transport: QueueTransport = field(default_factory=QueueTransport)
-    state: str = "running"              # running, active, failed
-    serial_number: str | None = None
-    detail: str = ""
-    started: float = field(default_factory=time.monotonic)
-
-
-class Activations:
-    def __init__(self) -> None:
-        self._sessions: dict[str, Session] = {}
-        self._lock = threading.Lock()
-
-    def add(self, s: Session) -> str:
-        sid = secrets.token_urlsafe(24)
-        now = time.monotonic()
-        with self._lock:
-            for k in [k for k, v in self._sessions.items() if now - v.started > SESSION_SECONDS]:
-                self._sessions.pop(k).transport.close()
-            self._sessions[sid] = s
-        return sid
-
-    def get(self, sid: str) -> Session:
-        with self._lock:
-            s = self._sessions.get(sid)
-        if s is None or time.monotonic() - s.started > SESSION_SECONDS:
-            raise Problem("unknown-session", "no such soft card activation (or it timed out)")
-        return s
-
-
 def _headers(extra: dict[str, str] | None = None) -> dict[str, str]:
     h = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
          "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
@@ -134,8 +115,8 @@ def _file(path: Path) -> Response:
                         headers=_headers())
 
 
-def routes(service: Service) -> list[Route]:
-    acts = Activations()
+def routes(service: Service) -> list[BaseRoute]:
+    slots = Slots(MAX_ACTIVE)
 
     async def page(request: Request) -> Response:
         return _file(STATIC / "index.html")
@@ -179,50 +160,8 @@ def routes(service: Service) -> list[Route]:
         return JSONResponse({**act.as_json(), "url": url, "qr_svg": qr_svg(url)},
                             status_code=201, headers={"Cache-Control": "no-store"})
 
-    async def activate(request: Request) -> Response:
-        try:
-            body = json.loads(await request.body() or b"{}")
-            code = body.get("code") if isinstance(body, dict) else None
-            if not isinstance(code, str) or not softcard.check_code(code):
-                raise Problem("activation-refused", "this is not an activation code")
-            try:  # where every command finds it: $DSC_ADMIN_MASTER_KEY_FILE, else beside
-                # the registry master key (`dsc registry init` made both)
-                master = admin_keys.read_master_key(
-                    None, beside=(service.settings.key_file or default_key_file()).parent)
-            except admin_keys.MasterKeyFileMissing:
-                raise Problem("softcard-unavailable", "the service has no master admin key: "
-                              "it cannot provision soft cards") from None
-            user = await service.run("softcard", lambda reg: softcard.claim(reg, code))
-        except json.JSONDecodeError:
-            return Problem("malformed-json", "the body is not JSON").response()
-        except softcard.ActivationRefused as e:
-            return Problem("activation-refused", str(e)).response()
-        except Exception as e:
-            from host_tools.web.app import problem_for
-            return problem_for(e).response()
-        s = Session(user)
-        sid = acts.add(s)
-        threading.Thread(target=_provision, args=(service, s, master), daemon=True,
-                         name="softcard-activation").start()
-        return JSONResponse({"session": sid, "user": user}, status_code=201,
-                            headers={"Cache-Control": "no-store"})
-
-    async def io(request: Request) -> Response:
-        try:
-            s = acts.get(request.path_params["sid"])
-            body = json.loads(await request.body() or b"{}")
-            data = body.get("data", "") if isinstance(body, dict) else None
-            if not isinstance(data, str) or len(data) > 16384:
-                raise Problem("invalid-field", "`data` is the card's bytes as hex")
-            s.transport.from_card(binascii.unhexlify(data))
-        except (binascii.Error, ValueError):
-            return Problem("invalid-field", "`data` is the card's bytes as hex").response()
-        except Problem as p:
-            return p.response()
-        out = await anyio.to_thread.run_sync(s.transport.to_card, POLL_SECONDS)
-        return JSONResponse({"data": out.hex(), "state": s.state, "serial_number":
-                             s.serial_number, "detail": s.detail},
-                            headers={"Cache-Control": "no-store"})
+    async def activation(ws: WebSocket) -> None:
+        await activate_socket(service, ws, slots)
 
     return [Route("/softcard", page), Route("/emulator", page),
             Route("/softcard/static/{name}", static),
@@ -230,25 +169,227 @@ def routes(service: Service) -> list[Route]:
             Route("/softcard/firmware.json", manifest),
             Route("/softcard/firmware/{mount}/{name}", firmware),
             Route("/v1/support/softcards", create, methods=["POST"]),
-            Route("/softcard/v1/activate", activate, methods=["POST"]),
-            Route("/softcard/v1/sessions/{sid}/io", io, methods=["POST"])]
+            WebSocketRoute(SOCKET_PATH, activation)]
 
 
-def _provision(service: Service, s: Session, master: bytes) -> None:
-    client = CardClient(s.transport, timeout=5.0)
+class Slots:
+    """How many activations run at once in this process (each holds a pooled registry)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self.used >= self.limit:
+                return False
+            self.used += 1
+            return True
+
+    def give(self) -> None:
+        with self._lock:
+            self.used -= 1
+
+
+def same_origin(ws: WebSocket) -> bool:
+    """The handshake comes from a page of this service: its Origin is the scheme and host the
+    request was made to. A browser always sends Origin on a WebSocket handshake, and a page of
+    another site cannot forge it: that is what stops cross-site WebSocket hijacking. Behind a
+    TLS proxy, `--forwarded-allow-ips` makes the scheme `wss` (X-Forwarded-Proto)."""
+    origin, host = ws.headers.get("origin", ""), ws.headers.get("host", "")
+    if not origin or not host:
+        return False
+    scheme = "https" if ws.url.scheme in ("wss", "https") else "http"
+    return origin.lower() == f"{scheme}://{host}".lower()
+
+
+class Ended(Exception):
+    """The activation ends here with `state` (refused, failed, busy) and a close code."""
+
+    def __init__(self, state: str, detail: str, code: int, reason: str | None = None) -> None:
+        super().__init__(detail)
+        self.state, self.detail, self.code, self.reason = state, detail, code, reason
+
+
+@dataclass
+class Outcome:
+    state: str = "running"                  # running, active, failed
+    serial_number: str | None = None
+    detail: str = ""
+
+
+class Link:
+    """One activation's socket: bounded reads (size, bytes, rate, idle), the page's bytes into
+    the transport, the client's bytes out as binary messages."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        self.ws = ws
+        self.transport = QueueTransport("soft card link")
+        self.started = time.monotonic()
+        self.received = 0
+        self.tokens = float(BURST)
+        self.last = self.started
+        self.broken: Ended | None = None    # why the page's side ended early
+
+    def _charge(self, size: int) -> None:
+        now = time.monotonic()
+        self.tokens = min(float(BURST), self.tokens + (now - self.last) * RATE) - 1.0
+        self.last = now
+        self.received += size
+        if size > MAX_MESSAGE:
+            raise Ended("failed", f"a message may be at most {MAX_MESSAGE} bytes", 1009)
+        if self.received > MAX_BYTES:
+            raise Ended("failed", f"an activation may carry at most {MAX_BYTES} bytes", 1008)
+        if self.tokens < 0:
+            raise Ended("failed", f"more than {RATE:g} messages a second", 1008)
+
+    async def receive(self, timeout: float) -> bytes | str:
+        """The next message (bytes or text), within `timeout` seconds and the bounds."""
+        with anyio.move_on_after(timeout):
+            msg = await self.ws.receive()
+            if msg["type"] == "websocket.disconnect":
+                raise Ended("failed", "the page closed the connection", 1000)
+            data = msg.get("bytes")
+            text = msg.get("text")
+            self._charge(len(data) if data is not None else len((text or "").encode()))
+            return bytes(data) if data is not None else str(text or "")
+        raise Ended("failed", f"nothing from the page for {timeout:g} seconds", 1008)
+
+    async def pump_in(self) -> None:
+        """The page's bytes (the card's serial output) into the transport, until it ends."""
+        try:
+            while True:
+                data = await self.receive(IDLE_SECONDS)
+                if isinstance(data, str):
+                    raise Ended("failed", "the card's bytes come as binary messages", 1008)
+                self.transport.from_card(data)
+        except Ended as e:
+            self.broken = e
+            self.transport.close()  # the client's next read fails: provisioning stops
+
+    async def pump_out(self, outcome: Outcome) -> None:
+        """The client's bytes to the page, until provisioning is over and all is sent."""
+        while True:
+            out = await anyio.to_thread.run_sync(self.transport.to_card, POLL_SECONDS)
+            if out and self.broken is None:
+                try:
+                    await self.ws.send_bytes(out)
+                except (WebSocketDisconnect, RuntimeError, OSError):
+                    self.broken = Ended("failed", "the page closed the connection", 1000)
+                    self.transport.close()
+            if not out and outcome.state != "running":
+                return
+
+    async def watchdog(self) -> None:
+        await anyio.sleep(SESSION_SECONDS)
+        self.broken = Ended("failed", f"an activation may take at most {SESSION_SECONDS:g} "
+                            f"seconds", 1008)
+        self.transport.close()
+
+
+async def activate_socket(service: Service, ws: WebSocket, slots: Slots) -> None:
+    """One activation on one WebSocket (see the module's docstring and docs/softcard.md)."""
+    if not same_origin(ws):
+        log.warning("soft card activation refused: cross-origin WebSocket handshake "
+                    "(Origin %r)", ws.headers.get("origin", "")[:100])
+        await ws.close(code=1008)  # before accept: the handshake is answered with 403
+        return
+    await ws.accept()
+    link = Link(ws)
+    if not slots.take():
+        await _end(ws, Ended("busy", "too many activations at once: try again in a minute",
+                             1013, "softcard-busy"))
+        return
+    try:
+        outcome = await _activation(service, link)
+        result: dict[str, Any] = {"state": outcome.state, "detail": outcome.detail}
+        if outcome.serial_number:
+            result["serial_number"] = outcome.serial_number
+        if link.broken is not None and outcome.state != "active":
+            await _end(ws, link.broken)
+        else:
+            await _end(ws, None, result=result, code=1000 if outcome.state == "active" else 1011)
+    except Ended as e:
+        await _end(ws, e)
+    finally:
+        link.transport.close()
+        slots.give()
+
+
+async def _activation(service: Service, link: Link) -> Outcome:
+    hello = await link.receive(HELLO_SECONDS)
+    try:
+        body = json.loads(hello) if isinstance(hello, str) else None
+    except json.JSONDecodeError:
+        body = None
+    code = body.get("code") if isinstance(body, dict) else None
+    if not isinstance(code, str) or not softcard.check_code(code):
+        raise Ended("refused", "this is not an activation code", 1008, "activation-refused")
+    try:  # where every command finds it: $DSC_ADMIN_MASTER_KEY_FILE, else beside the
+        # registry master key (`dsc registry init` made both)
+        master = admin_keys.read_master_key(
+            None, beside=(service.settings.key_file or default_key_file()).parent)
+    except admin_keys.MasterKeyFileMissing:
+        raise Ended("unavailable", "the service has no master admin key: it cannot provision "
+                    "soft cards", 1013, "softcard-unavailable") from None
+    try:
+        user, activation_id = await service.run("softcard",
+                                                lambda reg: softcard.take(reg, code))
+    except softcard.ActivationRefused as e:
+        raise Ended("refused", str(e), 1008, "activation-refused") from None
+    await link.ws.send_json({"state": "claimed", "user": user})
+    outcome = Outcome()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(link.pump_in)
+        tg.start_soon(link.watchdog)
+        writer = anyio.Event()
+
+        async def out() -> None:
+            try:
+                await link.pump_out(outcome)
+            finally:
+                writer.set()
+        tg.start_soon(out)
+        await anyio.to_thread.run_sync(_provision, service, link.transport, user, master,
+                                       activation_id, outcome)
+        await writer.wait()
+        tg.cancel_scope.cancel()
+    return outcome
+
+
+async def _end(ws: WebSocket, e: Ended | None, detail: str | None = None, *,
+               result: dict[str, Any] | None = None, code: int = 1000) -> None:
+    """The last message (what happened), then the close; quietly when the page is gone."""
+    if e is not None:
+        result = {"state": e.state, "detail": detail or e.detail,
+                  **({"reason": e.reason} if e.reason else {})}
+        code = e.code
+    try:
+        if ws.application_state == WebSocketState.CONNECTED and \
+                ws.client_state == WebSocketState.CONNECTED:
+            await ws.send_json(result)
+            await ws.close(code=code)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass
+
+
+def _provision(service: Service, transport: QueueTransport, user: str, master: bytes,
+               activation_id: int, outcome: Outcome) -> None:
+    client = CardClient(transport, timeout=5.0)
     try:
         with service.pool.registry("softcard") as reg:
-            s.serial_number = softcard.activate(reg, client, s.user, master,
-                                                admin_keys.derive_admin_key)
-        s.state = "active"
-        s.detail = "activated"
-    except DscError as e:
-        s.state = "failed"
-        s.detail = str(e)
-        log.info("soft card activation for %s failed: %s", s.user, e)
+            outcome.serial_number = softcard.activate(reg, client, user, master,
+                                                      admin_keys.derive_admin_key,
+                                                      activation_id=activation_id)
+        outcome.detail = "activated"
+        outcome.state = "active"
+    except (DscError, ProvisioningError) as e:
+        outcome.detail = str(e)
+        outcome.state = "failed"
+        log.info("soft card activation for %s failed: %s", user, e)
     except Exception:
-        s.state = "failed"
-        s.detail = "unexpected error; it is logged"
-        log.exception("soft card activation for %s", s.user)
+        outcome.detail = "unexpected error; it is logged"
+        outcome.state = "failed"
+        log.exception("soft card activation for %s", user)
     finally:
-        s.transport.close()
+        transport.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from softkit import Site, booted, respond
 from emulator.api import Emulator
 from host_tools.admin_keys import derive_admin_key, read_master_key
 from host_tools.client import CardClient
-from provisioning import provisioner, support
+from provisioning import operators, provisioner, support
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
@@ -181,3 +182,66 @@ def _registry_card(site: Site) -> str:
     serial = site.reg.allocate_serial(SUITE)
     site.reg.confirm_provisioned(serial, seed=b"K" * 32, admin_key=b"A" * 32, suite=SUITE)
     return serial
+
+
+def test_console_creates_the_soft_card_the_phone_activates_and_logs_in_with(
+        page: Page, site: Site, browser: Browser, tmp_path: Path) -> None:
+    """A helpdesk operator creates alice's soft card in the console; the code is read off that
+    page and typed on the soft card page (another browser profile: the phone); alice then logs
+    in through the portal with the soft card."""
+    op_seed = bytes(range(32))
+    op_card = site.reg.allocate_serial(SUITE)
+    site.reg.confirm_provisioned(op_card, seed=op_seed, admin_key=b"A" * 32, suite=SUITE)
+    support.assign(site.reg, op_card, "op-hal", "4321")
+    support.activate(site.reg, op_card)
+    operators.add(site.reg, "hal", operators.HELPDESK, "correct horse battery", "op-hal")
+    support.assign(site.reg, _registry_card(site), "alice", "1234")  # alice's PIN
+
+    page.goto(site.url + "/console/login")
+    page.get_by_label("Operator name").fill("hal")
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Continue").click()
+    challenge = str(page.locator("#challenge").text_content())
+    page.get_by_label("Response").fill(ocra.response(SUITE, op_seed, challenge, pin="4321"))
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(site.url + "/console/user/alice")
+    page.get_by_role("button", name="Create soft card").click()
+    page.get_by_role("button", name="Yes, create it").click()
+    assert page.locator("h1").text_content() == "Soft card for alice"
+    assert page.locator("#qr svg").count() == 1
+    code = str(page.locator("#activation-code").text_content()).strip()
+    page.screenshot(path=str(tmp_path / "console-softcard.png"), full_page=True)
+    if os.environ.get("DSC_SCREENSHOTS"):
+        page.screenshot(path=str(ROOT / "docs" / "screenshots" / "console-softcard.png"),
+                        full_page=True)
+    issued = site.reg.db.all("SELECT operator FROM audit WHERE action = 'softcard-code' AND "
+                             "outcome = 'issued'")
+    assert [r["operator"] for r in issued] == ["console:hal"]
+
+    phone = browser.new_context(viewport={"width": 420, "height": 760}).new_page()
+    try:
+        phone.goto(site.url + "/softcard")
+        booted(phone)
+        phone.get_by_label("Activation code").fill(code)
+        phone.get_by_role("button", name="Activate").click()
+        phone.wait_for_function("() => window.softcard.activation && "
+                                "window.softcard.activation.state !== 'running'", timeout=30000)
+        state = phone.evaluate("() => window.softcard.activation")
+        assert state["state"] == "active", state
+        soft = state["serial"]
+        assert site.reg.card(soft).board == "soft"
+
+        portal = browser.new_context(viewport={"width": 1000, "height": 760}).new_page()
+        portal.goto(site.url + "/portal")
+        portal.get_by_label("User name").fill("alice")
+        portal.get_by_role("button", name="Continue").click()
+        portal.get_by_label("Security device").select_option(soft)
+        portal.get_by_role("button", name="Get a challenge").click()
+        challenge = str(portal.locator("#challenge").text_content())
+        portal.get_by_label("Response").fill(respond(phone, "1234", challenge))
+        portal.get_by_role("button", name="Log in").click()
+        assert portal.url.endswith("/portal/home"), portal.url
+        assert "Welcome, alice" in str(portal.locator("h1").text_content())
+        portal.context.close()
+    finally:
+        phone.context.close()

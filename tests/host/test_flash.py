@@ -165,3 +165,17 @@ def test_discovery_knows_the_production_pyboard_usb_id() -> None:
     ids = usb_ids()
     assert ids[(0xF055, 0x9800)] == ("pyboard",)
     assert ids[(0xF055, 0x9802)] == ("pyboard",)
+
+
+def test_firmware_files_judge_the_path_inside_firmware(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkout in a directory named `softcard` still builds firmware/dsc; only
+    firmware/softcard (the browser HAL) stays out."""
+    from host_tools import build
+    fw = tmp_path / "softcard" / "firmware"
+    for rel in ("main.py", "dsc/app.py", "softcard/hal_browser.py", "dsc/__pycache__/x.py"):
+        (fw / rel).parent.mkdir(parents=True, exist_ok=True)
+        (fw / rel).write_text("")
+    monkeypatch.setattr(build, "FIRMWARE", fw)
+    assert [p.relative_to(fw).as_posix() for p in build.firmware_files()] == \
+        ["dsc/app.py", "main.py"]

@@ -3,49 +3,25 @@ carrying the service protocol to the firmware's soft card HAL, the life cycle an
 
 from __future__ import annotations
 
-import sys
-import threading
+import json
 from pathlib import Path
 
 import pytest
 from apikit import Api
 from dsc.app import App
+from softpage import PageCard
+from starlette.websockets import WebSocketDisconnect
 
 from host_tools.admin_keys import derive_admin_key
 from host_tools.bridge import QueueTransport
 from host_tools.client import CardClient
 from host_tools.transport import TransportError
+from host_tools.web import softcard as softweb
 from provisioning import policy, softcard
 from provisioning.errors import CardStateError, InvalidInputError, NotFoundError
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "firmware"))
-from softcard.hal_browser import BrowserHal
-
 MASTER = b"M" * 32
-
-
-class PageCard:
-    """What the page does, in a thread: App.step() on the browser HAL, bytes both ways."""
-
-    def __init__(self, transport: QueueTransport) -> None:
-        self.t = [5_000_000]
-        self.hal = BrowserHal(clock=lambda: self.t[0])
-        self.app = App(self.hal, True)
-        self.transport = transport
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self) -> None:
-        while not self.stop.is_set() and not self.transport.closed:
-            data = self.transport.to_card(0.005)
-            if data:
-                self.hal.feed(data.hex())
-            self.app.step()
-            self.t[0] += 10
-            out = self.hal.take_serial()
-            if out:
-                self.transport.from_card(bytes.fromhex(out))
+ORIGIN = {"origin": "http://testserver"}  # the page's own origin, as a browser sends it
 
 
 def test_code_is_single_use_and_refusals_are_logged(api: Api) -> None:
@@ -164,8 +140,10 @@ def test_support_endpoint_gives_code_url_and_qr(api: Api) -> None:
     assert body["qr_svg"].startswith("<svg") and "path" in body["qr_svg"]
     r = api.client.post("/v1/support/softcards", json={"user": "alice"}, headers=api.headers())
     assert r.status_code == 403 and r.json()["reason"] == "forbidden-scope"
-    r = api.client.post("/softcard/v1/activate", json={"code": "AAAA-BBBB-CCCC"})
-    assert r.status_code in (403, 503)
+    with api.client.websocket_connect("/softcard/v1/activate", headers=ORIGIN) as ws:
+        ws.send_text('{"code": "AAAA-BBBB-CCCC"}')
+        last = ws.receive_json()
+    assert last["state"] in ("refused", "unavailable")
 
 
 def test_page_is_served_with_a_strict_csp(api: Api) -> None:
@@ -202,6 +180,13 @@ def test_cli_softcard_create_and_remove(api: Api, tmp_path: Path,
     assert api.env.reg.card(soft).status == "removed"
 
 
+def _hello(api: Api, code: str) -> dict:  # type: ignore[type-arg]
+    """Send `code` on the activation socket: the server's first answer."""
+    with api.client.websocket_connect("/softcard/v1/activate", headers=ORIGIN) as ws:
+        ws.send_text(json.dumps({"code": code}))
+        return dict(ws.receive_json())
+
+
 def test_activation_finds_the_master_admin_key_beside_the_registry_key(
         api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     from host_tools import admin_keys
@@ -210,8 +195,103 @@ def test_activation_finds_the_master_admin_key_beside_the_registry_key(
     api.env.active("alice")
     code = api.client.post("/v1/support/softcards", json={"user": "alice"},
                            headers=api.headers(api.support_token)).json()["code"]
-    r = api.client.post("/softcard/v1/activate", json={"code": code})
-    assert r.status_code == 503 and r.json()["reason"] == "softcard-unavailable"  # no key yet
+    first = _hello(api, code)
+    assert (first["state"], first["reason"]) == ("unavailable", "softcard-unavailable")
     assert admin_keys.ensure_master_key_file(api.env.key_file.parent / admin_keys.MASTER_FILE_NAME)
-    r = api.client.post("/softcard/v1/activate", json={"code": code})  # the code is still good
-    assert r.status_code < 300, r.text
+    assert _hello(api, code) == {"state": "claimed", "user": "alice"}  # the code was still good
+
+
+def test_a_cross_site_handshake_is_refused_before_anything(api: Api) -> None:
+    api.env.active("alice")
+    code = softcard.create(api.env.reg, "alice").code
+    for headers in ({"origin": "https://evil.example"}, {"origin": "https://testserver"}, {}):
+        with pytest.raises(WebSocketDisconnect) as denied:  # uvicorn answers it with 403
+            with api.client.websocket_connect("/softcard/v1/activate", headers=headers):
+                pass
+        assert denied.value.code == 1008
+    assert softcard.claim(api.env.reg, code) == "alice"  # the code was never touched
+
+
+@pytest.mark.parametrize("first, why, close_code", [
+    (b"x" * (softweb.MAX_MESSAGE + 1), "at most", 1009),
+    ("not json", "not an activation code", 1008),
+    ('{"code": 12}', "not an activation code", 1008),
+])
+def test_bad_first_messages_end_the_socket(api: Api, first: bytes | str, why: str,
+                                           close_code: int) -> None:
+    with api.client.websocket_connect("/softcard/v1/activate", headers=ORIGIN) as ws:
+        if isinstance(first, bytes):
+            ws.send_bytes(first)
+        else:
+            ws.send_text(first)
+        last = ws.receive_json()
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+    assert why in last["detail"] and last["state"] in ("failed", "refused")
+    assert closed.value.code == close_code
+
+
+def _admin_key(api: Api) -> Path:
+    from host_tools.admin_keys import new_master_key_file
+    path = api.env.key_file.parent / "softcard-admin-master.key"
+    if not path.exists():
+        new_master_key_file(path)
+    return path
+
+
+def test_the_page_must_speak_soon_and_not_too_fast(api: Api,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(softweb, "HELLO_SECONDS", 0.2)
+    monkeypatch.setenv("DSC_ADMIN_MASTER_KEY_FILE", str(_admin_key(api)))
+    with api.client.websocket_connect("/softcard/v1/activate", headers=ORIGIN) as ws:
+        last = ws.receive_json()  # nothing sent: the server gives up
+    assert last["state"] == "failed" and "nothing from the page" in last["detail"]
+    # after the code, a flood of messages from the page ends the activation, nothing recorded
+    api.env.active("alice")
+    code = softcard.create(api.env.reg, "alice").code
+    with api.client.websocket_connect("/softcard/v1/activate", headers=ORIGIN) as ws:
+        ws.send_text(json.dumps({"code": code}))
+        assert ws.receive_json()["state"] == "claimed"
+        for _ in range(softweb.BURST + 50):
+            ws.send_bytes(b"\n")
+        while True:
+            msg = ws.receive()
+            if msg.get("text"):
+                last = json.loads(msg["text"])
+                break
+    assert last["state"] == "failed" and "messages a second" in last["detail"]
+    soft = api.env.reg.db.all("SELECT status FROM cards WHERE board = 'soft'")
+    assert all(r["status"] == "blank" for r in soft)
+    failed = api.env.reg.db.all("SELECT user_name FROM audit WHERE action = 'softcard-activate' "
+                                "AND outcome = 'failed'")
+    assert failed and failed[-1]["user_name"] == "alice"
+
+
+@pytest.mark.parametrize("bound, why", [("IDLE_SECONDS", "nothing from the page"),
+                                        ("SESSION_SECONDS", "at most 0.3 seconds")])
+def test_a_silent_or_slow_page_is_cut_off(api: Api, monkeypatch: pytest.MonkeyPatch,
+                                          bound: str, why: str) -> None:
+    """After the code the page never answers the server's INFO: the idle bound (or the whole
+    activation's) ends it long before the client's own 5 s timeout, audited, nothing recorded."""
+    monkeypatch.setenv("DSC_ADMIN_MASTER_KEY_FILE", str(_admin_key(api)))
+    monkeypatch.setattr(softweb, bound, 0.3)
+    api.env.active("alice")
+    code = softcard.create(api.env.reg, "alice").code
+    with api.client.websocket_connect("/softcard/v1/activate", headers=ORIGIN) as ws:
+        ws.send_text(json.dumps({"code": code}))
+        assert ws.receive_json()["state"] == "claimed"
+        assert ws.receive_bytes()  # the client's INFO, left unanswered
+        last = ws.receive_json()
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+    assert last["state"] == "failed" and why in last["detail"], last
+    assert closed.value.code == 1008
+    assert not api.env.reg.db.all("SELECT id FROM cards WHERE board = 'soft'")
+    assert api.env.reg.db.all("SELECT seq FROM audit WHERE action = 'softcard-activate' AND "
+                              "outcome = 'failed'")
+
+
+def test_the_old_http_carrier_is_gone(api: Api) -> None:
+    r = api.client.post("/softcard/v1/activate", json={"code": "AAAA-BBBB-CCCC"})
+    assert r.status_code in (404, 405)
+    assert api.client.post("/softcard/v1/sessions/x/io", json={}).status_code == 404

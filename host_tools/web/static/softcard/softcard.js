@@ -16,8 +16,7 @@ const KEYBOARD = { Backspace: "CLR", Delete: "CLR", Escape: "CLR", Enter: "OK", 
 for (let d = 0; d <= 9; d++) KEYBOARD[String(d)] = String(d);
 
 let mp, hal, vault, panel;
-let toServer = "";          // what the card sent, for the activation session
-let session = null;
+let link = null;            // the activation's WebSocket while it runs
 const state = { ready: false, firmware: [], activation: null, error: null };
 window.softcard = state;    // for tests and the curious: boot state, firmware hashes, panel RAM
 
@@ -114,7 +113,7 @@ async function loop(py) {
       const flash = hal.take_flash();
       if (flash && vault) await vault.save(flash);  // durable before the card's answer leaves
       const out = hal.take_serial();
-      if (out && session) toServer += out;
+      if (out && link && link.readyState === WebSocket.OPEN) link.send(fromHex(out));
     } catch (e) {
       state.error = String(e); status("The card stopped: " + e); console.error(e); return;
     }
@@ -154,41 +153,49 @@ function offerActivation() {
   }
 }
 
-async function post(url, body) {
-  const r = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" },
-                               body: JSON.stringify(body) });
-  return { ok: r.ok, body: await r.json() };
+function fromHex(hex) {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.substr(2 * i, 2), 16);
+  return out;
+}
+
+function toHex(buf) {
+  return Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// The activation: one WebSocket carries the code, then the service protocol's bytes both ways
+// (binary messages: the server's client -> the card, the card's answers -> the server), then
+// the server's last word, a JSON text message {state: active | refused | failed, ...}.
+function activation(code) {
+  return new Promise((resolve) => {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(`${scheme}//${location.host}/softcard/v1/activate`);
+    ws.binaryType = "arraybuffer";
+    let last = { state: "failed", detail: "the connection to the server was lost" };
+    ws.addEventListener("open", () => { link = ws; ws.send(JSON.stringify({ code })); });
+    ws.addEventListener("message", (ev) => {
+      if (typeof ev.data !== "string") { hal.feed(toHex(ev.data)); return; }
+      const msg = JSON.parse(ev.data);
+      if (msg.state === "claimed") state.activation = { state: "running", user: msg.user };
+      else last = msg;
+    });
+    ws.addEventListener("close", () => { link = null; resolve(last); });
+  });
 }
 
 async function activate(code) {
   $("activate").disabled = true;
   status("Activating…");
-  const r = await post("/softcard/v1/activate", { code });
-  if (!r.ok) {
-    state.activation = { state: "refused", detail: r.body.detail };
-    status("Activation refused: " + r.body.detail);
-    $("activate").disabled = false;
-    return;
-  }
-  session = r.body.session;
-  state.activation = { state: "running", user: r.body.user };
-  for (;;) {  // carry the service protocol's bytes both ways until the server is done
-    const data = toServer; toServer = "";
-    const io = await post(`/softcard/v1/sessions/${session}/io`, { data });
-    if (!io.ok) { state.activation = { state: "failed", detail: io.body.detail }; break; }
-    if (io.body.data) hal.feed(io.body.data);
-    if (io.body.state !== "running") {
-      state.activation = { state: io.body.state, serial: io.body.serial_number, detail: io.body.detail };
-      break;
-    }
-  }
-  session = null;
-  const a = state.activation;
-  if (a.state === "active") {
+  state.activation = { state: "running" };
+  const user = () => (state.activation && state.activation.user) || "";
+  const r = await activation(code);
+  state.activation = { state: r.state, serial: r.serial_number, detail: r.detail,
+                       reason: r.reason, user: user() };
+  if (r.state === "active") {
     $("activation").hidden = true;
-    status(`Soft card ${a.serial} is active for ${r.body.user}.`);
+    status(`Soft card ${r.serial_number} is active for ${user()}.`);
   } else {
-    status("Activation failed: " + a.detail);
+    status((r.state === "refused" ? "Activation refused: " : "Activation failed: ") + r.detail);
     $("activate").disabled = false;
   }
 }
