@@ -4,7 +4,8 @@ Every operation that changes more than one row runs in one transaction together 
 entry: it happens completely, with its record in the log, or not at all. Time comes from an
 injectable `clock` (seconds since the epoch), so expiry and lock windows are testable without
 sleeping, and randomness from an injectable `random` (a `random.Random`; by default the
-system's CSPRNG), so challenges, passcodes, grids and seeds can be checked value for value.
+system's CSPRNG), so challenges, passcodes, grids, seeds and even the nonces of sealed values
+can be checked value for value (a seeded source is for tests only: see keys.py).
 Verification and temporary access live in `verification.py` and `temporary.py`.
 """
 
@@ -155,6 +156,7 @@ class Registry:
         self.key_file = key_file
         self.clock = clock
         self.random: _random.Random = random if random is not None else secrets.SystemRandom()
+        sealer.random = self.random  # AES-GCM nonces too (keys.py: why a fixed one is for tests)
         self.operator = operator or os.environ.get("DSC_OPERATOR") or _login_name()
         db.on_rollback = self._after_rollback
         self.policy = self._load_policy()
@@ -173,7 +175,7 @@ class Registry:
         db = Database(url)
         try:
             created = create_key_file(key_file)
-            sealer = Sealer.from_file(key_file)
+            sealer = Sealer.from_file(key_file, random=kw.get("random"))
             if _has_key_check(db):  # an existing registry: the key must fit before migrating
                 try:
                     _check_key(db, sealer, key_file)
@@ -217,7 +219,7 @@ class Registry:
         db = Database(url)
         try:
             schema.require_current(db)
-            sealer = Sealer.from_file(key_file)
+            sealer = Sealer.from_file(key_file, random=kw.get("random"))
             _check_key(db, sealer, key_file)
             return cls(db, sealer, key_file, **kw)
         except BaseException:
@@ -519,7 +521,7 @@ class Registry:
         old = read_key_file(self.key_file)
         fresh = new_key()
         write_key_file(self.key_file, [*old, fresh])  # both keys until the commit
-        both = Sealer([*old, fresh])
+        both = Sealer([*old, fresh], random=self.random)
         count = 0
         with self.db.transaction():
             # The MACs under the old keys, read before the new ciphertexts change the rows.
@@ -545,7 +547,7 @@ class Registry:
                          action="registry.rotate-key", outcome="ok",
                          detail={"key_id": fresh[0], "values": count, "rows_refused": left})
         write_key_file(self.key_file, [fresh])
-        self.sealer = Sealer([fresh])
+        self.sealer = Sealer([fresh], random=self.random)
         return fresh[0]
 
     def _remac(self, sealer: Sealer, valid: set[tuple[str, Any]]) -> int:
