@@ -21,7 +21,7 @@ GCM's security rests on never reusing a nonce under a key: a repeat discloses th
 two plaintexts and the authentication subkey, so values could be forged. A seeded
 `random.Random` makes sealed bytes reproducible, which is what tests want, but two runs with
 the same seed repeat the same nonces under the same key: a deterministic source is for tests
-only, and nothing outside the tests passes one (the CLI and `dsc serve` never do). Keys
+only, and nothing outside the tests passes one (the command line and the service never do). Keys
 themselves always come from the OS CSPRNG, whatever the source.
 Rotation appends a new key, re-encrypts every value in one transaction, then drops the old key;
 a crash in between leaves a file with both keys, which still opens every row.
@@ -80,12 +80,11 @@ def read_key_file(path: Path) -> list[tuple[str, bytes]]:
         if mode & 0o077:  # like ssh with a private key: refuse rather than use an exposed key
             raise MasterKeyError(f"the master key file {path} can be read by others (mode "
                                  f"{mode:04o}): chmod 600 {path}, and consider whether to "
-                                 f"`dsc registry rotate-key`")
+                                 f"rotate the key", reason="exposed")
         text = path.read_text(encoding="ascii")
     except FileNotFoundError:
-        raise MasterKeyError(
-            f"no master key file {path}: run `dsc registry init` (or set DSC_MASTER_KEY_FILE)"
-        ) from None
+        raise MasterKeyError(f"no master key file {path}: initialise the registry (or set "
+                             f"DSC_MASTER_KEY_FILE)", reason="no key file") from None
     except (OSError, UnicodeDecodeError) as e:
         raise MasterKeyError(f"cannot read the master key file {path}: {e}") from None
     keys = []

@@ -215,7 +215,8 @@ class Registry:
         url = url or default_db_url()
         key_file = key_file or default_key_file()
         if not is_postgres_url(url) and not sqlite_path(url).exists():
-            raise RegistryError(f"no registry at {url}: run `dsc registry init` (or set DSC_DB)")
+            raise RegistryError(f"no registry at {url}: initialise one (or set DSC_DB)",
+                                reason="no registry")
         db = Database(url)
         try:
             schema.require_current(db)
@@ -402,7 +403,7 @@ class Registry:
             low, high = BOUNDS[name]
             if not integrity.ok(self.sealer, "settings", row) or not low <= value <= high:
                 log.error("setting %s in the registry fails its MAC or bounds: ignored (the "
-                          "default %s holds until `dsc registry config` sets it)", name,
+                          "default %s holds until the setting is set again)", name,
                           getattr(policy, name))
                 continue
             setattr(policy, name, value)
@@ -586,7 +587,7 @@ def _has_key_check(db: Database) -> bool:
 def _check_key(db: Database, sealer: Sealer, key_file: Path) -> None:
     row = db.one("SELECT value FROM meta WHERE name = 'key_check'")
     if row is None:
-        raise RegistryError("the registry was never initialised: run `dsc registry init`")
+        raise RegistryError("the registry was never initialised", reason="not initialised")
     try:
         ok = sealer.open(bytes.fromhex(row["value"]), "meta.key_check") == _CHECK
     except MasterKeyError:

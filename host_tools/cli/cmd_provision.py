@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from host_tools import admin_keys
-from host_tools.cli.exits import UsageError
+from host_tools.cli.exits import UsageError, message
 from host_tools.cli.options import add, common, emit, open_registry, seconds, stderr
 from provisioning.registry import DEFAULT_SUITE
 
@@ -103,7 +103,7 @@ def _summary(args: argparse.Namespace, result: Any) -> int:
         print(f"{len(result.done)} of {result.wanted} cards provisioned"
               + (f", {len(result.skipped)} already done" if result.skipped else ""))
     if result.failed:
-        stderr(f"dsc: error: {result.failed}")
+        stderr(f"dsc: error: {message(result.error) if result.error else result.failed}")
         return 1
     return 0
 

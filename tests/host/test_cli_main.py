@@ -216,3 +216,63 @@ def test_a_wrong_command_line_with_json_is_a_json_error(capsys: pytest.CaptureFi
     with pytest.raises(SystemExit) as e:
         main(["show", "DSC1", "--no-such-option"])  # without --json: argparse's usage text
     assert e.value.code == 2 and "usage: dsc" in capsys.readouterr().err
+
+
+# --- how to go on: the libraries say it in words, the CLI names the command -------------------
+def test_no_registry_names_the_command_that_makes_one(
+        home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "list")
+    db = home / ".local" / "share" / "opendsc" / "registry.sqlite3"
+    assert code == 1
+    assert err.startswith("dsc: error: no registry at ") and str(db.name) in err
+    assert err.endswith(": initialise one (or set DSC_DB) (`dsc registry init`)\n")
+    code, _, err = run(capsys, "list", "--json")
+    data = json.loads(err)
+    assert (code, data["reason"], data["exit_status"]) == (1, "no registry", 1)
+    assert data["error"].endswith("(`dsc registry init`)")
+
+
+def test_a_missing_master_key_file_names_the_command_that_makes_one(
+        home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "registry", "init")[0] == 0
+    key = home / ".config" / "opendsc" / "master.key"
+    key.unlink()
+    code, _, err = run(capsys, "list")
+    assert code == 1
+    assert err == (f"dsc: error: no master key file {key}: initialise the registry (or set "
+                   f"DSC_MASTER_KEY_FILE) (`dsc registry init`)\n")
+
+
+@pytest.mark.parametrize(("status", "command"), [
+    ("blank", "`dsc provision` with the card attached"), ("provisioned", "`dsc assign`"),
+    ("assigned", "`dsc activate`"), ("unavailable", "`dsc reactivate`"),
+    ("lost", "`dsc replace`, `dsc found` or `dsc return`"),
+    ("returned", "`dsc wipe` or `dsc retire`")])
+def test_a_refused_card_state_gets_the_commands_that_go_on(status: str, command: str) -> None:
+    from host_tools.cli import exits
+    from provisioning import lifecycle
+
+    e = lifecycle.refusal("wipe", "DSC00000007", status, ("returned", "lost"))
+    assert "`dsc" not in str(e)  # the library's words ...
+    assert exits.message(e) == f"{e} ({command})"  # ... and the CLI's command after them
+    assert exits.exit_status(e) == 1
+
+
+def test_library_hints_become_commands_only_in_the_cli() -> None:
+    from host_tools.cli import exits
+    from provisioning.errors import MasterKeyError, NoPinError, ProvisionFailed, RegistryError
+    from provisioning.provisioner import AlreadyDone
+
+    retry = ProvisionFailed("card X: TEST failed; provision it again", reason="retry")
+    assert exits.message(retry) == "card X: TEST failed; provision it again (`dsc provision`)"
+    wipe = ProvisionFailed("card X: WIPE failed; wipe it again", reason="retry wipe")
+    assert exits.hint(wipe) == "`dsc wipe`"
+    assert exits.hint(ProvisionFailed("the card is someone else's", reason="unknown card")) is None
+    assert exits.hint(AlreadyDone("DSC00000001", "active")) is None  # not a retry, not a state
+    assert exits.hint(NoPinError("no PIN: reset the user's PIN")) == "`dsc reset-pin`"
+    assert exits.exit_status(NoPinError("x")) == 2  # still an input error
+    assert exits.hint(MasterKeyError("exposed", reason="exposed")) == "`dsc registry rotate-key`"
+    assert exits.hint(MasterKeyError("malformed")) is None
+    assert exits.hint(RegistryError("never initialised", reason="not initialised")) == \
+        "`dsc registry init`"
+    assert exits.as_json(retry, 1)["reason"] == "retry"
