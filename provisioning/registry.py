@@ -11,8 +11,6 @@ Verification and temporary access live in `verification.py` and `temporary.py`.
 
 from __future__ import annotations
 
-import getpass
-import logging
 import os
 import random as _random
 import re
@@ -21,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dsc import record
 
@@ -46,7 +44,16 @@ from provisioning.keys import (
     write_key_file,
 )
 
-log = logging.getLogger("provisioning.registry")
+if TYPE_CHECKING:
+    import logging
+
+
+def _log() -> logging.Logger:
+    """The registry's logger, `logging` imported on first use: it only speaks on a refusal, and
+    `dsc verify`'s start-up should not pay for loading it (bench/bench_startup.py)."""
+    import logging
+
+    return logging.getLogger("provisioning.registry")
 
 Clock = Callable[[], float]
 DEFAULT_SUITE = record.DEFAULT_SUITE
@@ -377,7 +384,7 @@ class Registry:
             self._log_tampered(error)
 
     def _log_tampered(self, error: TamperedRowError) -> None:
-        log.error("refused a tampered row: %s %s", error.table, error.row)
+        _log().error("refused a tampered row: %s %s", error.table, error.row)
         detail: dict[str, Any] = {"table": error.table, "row": error.row}
         if error.others:
             detail["others"] = error.others
@@ -385,7 +392,7 @@ class Registry:
             with self.db.transaction():
                 self.log("integrity", "refused", detail=detail)
         except Exception as e:  # the refusal stands even when the log cannot take it
-            log.error("could not log the refusal of %s %s: %s", error.table, error.row, e)
+            _log().error("could not log the refusal of %s %s: %s", error.table, error.row, e)
 
     # --- settings -----------------------------------------------------------------------------
     def _load_policy(self) -> Policy:
@@ -402,7 +409,7 @@ class Registry:
                 value = -1
             low, high = BOUNDS[name]
             if not integrity.ok(self.sealer, "settings", row) or not low <= value <= high:
-                log.error("setting %s in the registry fails its MAC or bounds: ignored (the "
+                _log().error("setting %s in the registry fails its MAC or bounds: ignored (the "
                           "default %s holds until the setting is set again)", name,
                           getattr(policy, name))
                 continue
@@ -610,6 +617,8 @@ def _create_private(path: Path) -> None:
 
 
 def _login_name() -> str:
+    import getpass  # only when no operator is given (DSC_OPERATOR, --operator)
+
     try:
         return getpass.getuser()
     except (OSError, KeyError):

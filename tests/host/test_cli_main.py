@@ -276,3 +276,31 @@ def test_library_hints_become_commands_only_in_the_cli() -> None:
     assert exits.hint(RegistryError("never initialised", reason="not initialised")) == \
         "`dsc registry init`"
     assert exits.as_json(retry, 1)["reason"] == "retry"
+
+
+def test_a_command_line_builds_the_parser_of_its_command_only() -> None:
+    from host_tools.cli import build_parser
+
+    def commands(parser: argparse.ArgumentParser) -> set[str]:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        return set(sub.choices)
+
+    argv = ["verify", "alice", "0123456789abcdef", "12345678"]
+    parser = build_parser(argv)
+    assert commands(parser) == {"verify"}  # not the other support commands of its module
+    args = parser.parse_args(argv)
+    assert (args.user, args.challenge_id, args.response, args.json) == (
+        "alice", "0123456789abcdef", "12345678", False)
+    assert args.func.__name__ == "_verify"
+    assert commands(build_parser(["registry", "init"])) == {"registry"}
+    assert build_parser(["registry", "init"]).parse_args(["registry", "init"]).func
+    assert commands(build_parser(["nonsense"])) == set(COMMANDS)  # a wrong name lists them all
+    assert commands(build_parser(None)) == set(COMMANDS)
+
+
+def test_a_skipped_command_takes_every_call_and_does_nothing() -> None:
+    from host_tools.cli import _Skipped
+
+    skipped = _Skipped()
+    assert skipped.add_argument("--x").add_mutually_exclusive_group().add_argument("y") \
+        is skipped
