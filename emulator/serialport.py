@@ -270,13 +270,27 @@ class _Port:
 
     def _run(self) -> None:
         while not self._stop:
-            for key, _ in self._sel.select(timeout=self._timeout()):
+            for key, _ in self._select():
                 if key.data == "wake":
                     with contextlib.suppress(BlockingIOError):
                         os.read(self._wake_r, 4096)
                 else:
                     self._readable(key)
             self._move()
+
+    def _select(self) -> list[tuple[selectors.SelectorKey, int]]:
+        """Wait for the endpoint, a wake-up or the paced line's next due byte, on time.
+
+        epoll waits whole milliseconds, rounding up (the selectors module does so to wait at
+        least as long as asked): a frame's last byte would reach the card or the host up to
+        1 ms late, which the card's next 1 ms poll then makes up to 2 ms, per exchange. So
+        the whole milliseconds are waited in the selector and the rest slept exactly."""
+        timeout = self._timeout()
+        whole = int(timeout * 1000) / 1000
+        events = self._sel.select(timeout=whole)
+        if not events and timeout > whole:
+            time.sleep(timeout - whole)
+        return events
 
     def _move(self) -> None:
         """Hand over what the line has carried: host input to the card, card output out."""
