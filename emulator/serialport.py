@@ -13,8 +13,9 @@ OS buffer is full, never blocking the card.
 With `baud=N` the pty and TCP ports behave like a UART at N baud, 8N1: each byte takes 10 bit
 times on the wire in each direction (the two directions are independent, full duplex), and
 the pump hands a byte over only once the wall clock says the line has carried it. The pump
-sleeps in its selector until the next byte is through (in slices of at least `SLICE_NS`), so
-pacing costs no busy-waiting. Host input beyond `RX_LIMIT` bytes in flight is left in the OS
+sleeps in its selector until the next byte is through (in slices of at least `SLICE_NS`, the
+last byte of a burst on time: the selector waits whole ms and the rest is slept), so pacing
+costs no busy-waiting. Host input beyond `RX_LIMIT` bytes in flight is left in the OS
 buffer, so a host that writes faster than the line blocks as it would on a real port.
 `InProcessTransport` runs in virtual time and is never throttled.
 """
