@@ -304,3 +304,23 @@ def test_a_skipped_command_takes_every_call_and_does_nothing() -> None:
     skipped = _Skipped()
     assert skipped.add_argument("--x").add_mutually_exclusive_group().add_argument("y") \
         is skipped
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_batch_that_stopped_on_a_card_names_the_command_to_go_on(
+        as_json: bool, capsys: pytest.CaptureFixture[str]) -> None:
+    from host_tools.cli.cmd_provision import _summary
+    from provisioning.errors import ProvisionFailed
+    from provisioning.provisioner import Batch
+
+    e = ProvisionFailed("card DSC00000002: TEST failed (timeout); it is not recorded as "
+                        "provisioned: reconnect it and provision it again", reason="retry")
+    batch = Batch(wanted=2, done=[], skipped=[], failed=str(e), error=e)
+    assert _summary(argparse.Namespace(json=as_json), batch) == 1
+    out, err = capsys.readouterr()
+    said = f"{e} (`dsc provision`)"
+    assert err == f"dsc: error: {said}\n"
+    if as_json:
+        assert json.loads(out) == {"cards": [], "skipped": [], "failed": said}
+    else:
+        assert out == "0 of 2 cards provisioned\n"
