@@ -76,5 +76,6 @@ class WallClock(Clock):
         return self._start + int((time.monotonic() - self._t0) * 1000)
 
     def seconds_until(self, t: int) -> float:
-        """Host seconds until now() reaches t (0 when already there)."""
-        return max(0.0, (t - self.now()) / 1000)
+        """Host seconds until now() reaches t (0 when already there): to the instant, not in
+        whole ms from now (which, from 2.9 ms, would wait for 4.9 ms to reach 3)."""
+        return max(0.0, self._t0 + (t - self._start) / 1000 - time.monotonic())

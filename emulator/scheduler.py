@@ -248,7 +248,11 @@ class Scheduler:
                         return
                     continue
                 t_next = self._next_time(now + 1000)
-                wait = max(0, t_next - clock.now()) / 1000
+                # To the instant the clock reaches t_next: woken by input in the middle of a
+                # ms, a wait of whole ms from then would put the firmware's next poll up to
+                # 1 ms late, so a request's last bytes waited nearly two poll periods.
+                wait = (clock.seconds_until(t_next) if isinstance(clock, WallClock)
+                        else max(0, t_next - clock.now()) / 1000)
                 self.kick.wait(timeout=wait)
 
     def close(self) -> None:

@@ -13,8 +13,9 @@ OS buffer is full, never blocking the card.
 With `baud=N` the pty and TCP ports behave like a UART at N baud, 8N1: each byte takes 10 bit
 times on the wire in each direction (the two directions are independent, full duplex), and
 the pump hands a byte over only once the wall clock says the line has carried it. The pump
-sleeps in its selector until the next byte is through (in slices of at least `SLICE_NS`), so
-pacing costs no busy-waiting. Host input beyond `RX_LIMIT` bytes in flight is left in the OS
+sleeps in its selector until the next byte is through (in slices of at least `SLICE_NS`, the
+last byte of a burst on time: the selector waits whole ms and the rest is slept), so pacing
+costs no busy-waiting. Host input beyond `RX_LIMIT` bytes in flight is left in the OS
 buffer, so a host that writes faster than the line blocks as it would on a real port.
 `InProcessTransport` runs in virtual time and is never throttled.
 """
@@ -270,13 +271,27 @@ class _Port:
 
     def _run(self) -> None:
         while not self._stop:
-            for key, _ in self._sel.select(timeout=self._timeout()):
+            for key, _ in self._select():
                 if key.data == "wake":
                     with contextlib.suppress(BlockingIOError):
                         os.read(self._wake_r, 4096)
                 else:
                     self._readable(key)
             self._move()
+
+    def _select(self) -> list[tuple[selectors.SelectorKey, int]]:
+        """Wait for the endpoint, a wake-up or the paced line's next due byte, on time.
+
+        epoll waits whole milliseconds, rounding up (the selectors module does so to wait at
+        least as long as asked): a frame's last byte would reach the card or the host up to
+        1 ms late, which the card's next 1 ms poll then makes up to 2 ms, per exchange. So
+        the whole milliseconds are waited in the selector and the rest slept exactly."""
+        timeout = self._timeout()
+        whole = int(timeout * 1000) / 1000
+        events = self._sel.select(timeout=whole)
+        if not events and timeout > whole:
+            time.sleep(timeout - whole)
+        return events
 
     def _move(self) -> None:
         """Hand over what the line has carried: host input to the card, card output out."""

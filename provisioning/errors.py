@@ -21,11 +21,23 @@ class ProvisioningError(Exception):
 
 
 class RegistryError(ProvisioningError):
-    """The registry database cannot be opened, is of an unknown version, or failed."""
+    """The registry database cannot be opened, is of an unknown version, or failed. `reason`,
+    when set: "no registry" (nothing at the URL) or "not initialised" (no key check yet)."""
+
+    def __init__(self, message: str = "", *, field: str | None = None,
+                 reason: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.reason = reason
 
 
 class MasterKeyError(ProvisioningError):
-    """The master key file is missing, unreadable, malformed or does not fit the registry."""
+    """The master key file is missing, unreadable, malformed or does not fit the registry.
+    `reason`, when set: "no key file" or "exposed" (others can read the file)."""
+
+    def __init__(self, message: str = "", *, field: str | None = None,
+                 reason: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.reason = reason
 
 
 class NotFoundError(ProvisioningError):
@@ -34,6 +46,10 @@ class NotFoundError(ProvisioningError):
 
 class InvalidInputError(ProvisioningError):
     """An argument or input file is wrong (bad PIN, unknown suite, ...); nothing changed."""
+
+
+class NoPinError(InvalidInputError):
+    """The card's suite hashes a PIN into every response and the user has none on record."""
 
 
 class CardStateError(ProvisioningError):
@@ -80,11 +96,16 @@ class VerificationRejected(ProvisioningError):
 
 
 class ProvisionFailed(ProvisioningError):
-    """A card could not be provisioned; it was not recorded as provisioned."""
+    """A card could not be provisioned; it was not recorded as provisioned. `reason`:
+    "retry" when provisioning the same card again may well succeed (a step failed, the lock
+    or the new secret was not confirmed), else what stands in the way ("unknown card",
+    "other card", "already provisioned")."""
 
-    def __init__(self, message: str, *, serial_number: str | None = None) -> None:
+    def __init__(self, message: str, *, serial_number: str | None = None,
+                 reason: str | None = None) -> None:
         super().__init__(message)
         self.serial_number = serial_number
+        self.reason = reason
 
 
 class PskcError(ProvisioningError):

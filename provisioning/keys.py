@@ -13,6 +13,16 @@ Key file format, one key a line, the last line being the current key:
 A sealed value is `key id (8 ASCII) || nonce (12) || AES-256-GCM ciphertext and tag`. The
 associated data names the table, column and row (e.g. `cards.seed_enc:DSC00000001`), so a
 ciphertext copied into another row or column fails to decrypt instead of being accepted.
+The nonce is 12 bytes drawn from the sealer's `random` source, which the registry binds to its
+own injectable `Registry(random=...)`: by default that is `secrets.SystemRandom` (the OS
+CSPRNG), so nonces are uniformly random and, at 96 bits, repeat with negligible probability
+for far more values than a registry ever seals under one key (rotation starts a new key).
+GCM's security rests on never reusing a nonce under a key: a repeat discloses the XOR of the
+two plaintexts and the authentication subkey, so values could be forged. A seeded
+`random.Random` makes sealed bytes reproducible, which is what tests want, but two runs with
+the same seed repeat the same nonces under the same key: a deterministic source is for tests
+only, and nothing outside the tests passes one (the command line and the service never do). Keys
+themselves always come from the OS CSPRNG, whatever the source.
 Rotation appends a new key, re-encrypts every value in one transaction, then drops the old key;
 a crash in between leaves a file with both keys, which still opens every row.
 
@@ -26,6 +36,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import random as _random
 import secrets
 from pathlib import Path
 
@@ -69,12 +80,11 @@ def read_key_file(path: Path) -> list[tuple[str, bytes]]:
         if mode & 0o077:  # like ssh with a private key: refuse rather than use an exposed key
             raise MasterKeyError(f"the master key file {path} can be read by others (mode "
                                  f"{mode:04o}): chmod 600 {path}, and consider whether to "
-                                 f"`dsc registry rotate-key`")
+                                 f"rotate the key", reason="exposed")
         text = path.read_text(encoding="ascii")
     except FileNotFoundError:
-        raise MasterKeyError(
-            f"no master key file {path}: run `dsc registry init` (or set DSC_MASTER_KEY_FILE)"
-        ) from None
+        raise MasterKeyError(f"no master key file {path}: initialise the registry (or set "
+                             f"DSC_MASTER_KEY_FILE)", reason="no key file") from None
     except (OSError, UnicodeDecodeError) as e:
         raise MasterKeyError(f"cannot read the master key file {path}: {e}") from None
     keys = []
@@ -130,7 +140,8 @@ def create_key_file(path: Path) -> bool:
 class Sealer:
     """Encrypts and decrypts registry secrets under the keys of one key file."""
 
-    def __init__(self, keys: list[tuple[str, bytes]]) -> None:
+    def __init__(self, keys: list[tuple[str, bytes]], *,
+                 random: _random.Random | None = None) -> None:
         if not keys:
             raise MasterKeyError("no master key")
         self._ciphers = {kid.encode("ascii"): AESGCM(key) for kid, key in keys}
@@ -139,13 +150,16 @@ class Sealer:
         self._current = self._ciphers[self.key_id.encode("ascii")]
         self._current_id = self.key_id.encode("ascii")
         self._mac_keys: dict[tuple[str, str], bytes] = {}
+        # Where nonces come from (see the module's docstring): the OS CSPRNG unless a test
+        # injects a seeded source, usually through `Registry(random=...)`.
+        self.random: _random.Random = random if random is not None else secrets.SystemRandom()
 
     @classmethod
-    def from_file(cls, path: Path) -> Sealer:
-        return cls(read_key_file(path))
+    def from_file(cls, path: Path, *, random: _random.Random | None = None) -> Sealer:
+        return cls(read_key_file(path), random=random)
 
     def seal(self, plaintext: bytes, aad: str) -> bytes:
-        nonce = secrets.token_bytes(_NONCE)
+        nonce = self.random.randbytes(_NONCE)
         return self._current_id + nonce + self._current.encrypt(nonce, plaintext, aad.encode())
 
     def open(self, sealed: bytes, aad: str) -> bytes:

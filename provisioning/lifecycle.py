@@ -52,16 +52,17 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "retire": ((RETURNED,), RETIRED),
 }
 
-# What support can do with a card in each state: the hint in a refusal.
+# What support can do with a card in each state: the hint in a refusal (in words of the
+# operations, not of a command line: the `dsc` command adds its own, host_tools/cli/exits.py).
 _NEXT_STEP = {
-    BLANK: "its provisioning was never confirmed: run `dsc provision` with the card attached",
-    PROVISIONED: "it is in stock: assign it with `dsc assign`",
-    ASSIGNED: "it waits for its first correct response or `dsc activate`",
+    BLANK: "its provisioning was never confirmed: provision it with the card attached",
+    PROVISIONED: "it is in stock: assign it",
+    ASSIGNED: "it waits for its first correct response or an activation",
     ACTIVE: "it is in use",
-    UNAVAILABLE: "temporary access is running: end it with `dsc reactivate`",
-    LOST: "it is disabled: assign a replacement with `dsc replace`, `dsc found` it when it "
-          "turns up, or `dsc return` it",
-    RETURNED: "wipe it for reuse with `dsc wipe` or retire it with `dsc retire`",
+    UNAVAILABLE: "temporary access is running: reactivate the card to end it",
+    LOST: "it is disabled: assign a replacement, record it as found when it turns up, or "
+          "record it as returned",
+    RETURNED: "wipe it for reuse or retire it",
     WIPED: "it was wiped: provision the card again (it gets a new serial number)",
     RETIRED: "it is retired for good",
     DISABLED: "the soft card is disabled: enable it again or remove it",

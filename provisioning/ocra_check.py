@@ -32,7 +32,7 @@ from typing import Any
 
 from dsc import ocra
 
-from provisioning.errors import InvalidInputError
+from provisioning.errors import InvalidInputError, NoPinError
 
 COUNTER_WINDOW = 10
 _SYSTEM = secrets.SystemRandom()  # the default random source: the OS's CSPRNG
@@ -109,7 +109,7 @@ def compute(info: SuiteInfo, seed: bytes, challenge: str, material: bytes | None
             counter: int | None = None, timestamp: int | None = None) -> str:
     ph = pin_hash(material, info.pin_hash) if info.pin_hash and material else None
     if info.pin_hash and ph is None:
-        raise InvalidInputError("this suite needs a PIN and the user has none: `dsc reset-pin`")
+        raise NoPinError("this suite needs a PIN and the user has none: reset the user's PIN")
     return str(ocra.response(info.parsed, seed, challenge, counter=counter, pin_hash=ph,
                              timestamp=timestamp))
 

@@ -129,11 +129,12 @@ def _lock(client: Client, serial: str, development: bool) -> bool:
     after = _step(serial, "INFO after LOCK", client.info)
     if after.serial_number != serial:
         raise ProvisionFailed(f"card {serial}: INFO names another card after LOCK; it is not "
-                              f"recorded as provisioned", serial_number=serial)
+                              f"recorded as provisioned", serial_number=serial,
+                              reason="other card")
     if not development and not after.locked:
         raise ProvisionFailed(f"card {serial} did not confirm the production lock (INFO says "
-                              f"it is not locked); it is not recorded as provisioned: run "
-                              f"`dsc provision` again", serial_number=serial)
+                              f"it is not locked); it is not recorded as provisioned: "
+                              f"provision it again", serial_number=serial, reason="retry")
     return bool(after.locked)
 
 
@@ -143,7 +144,8 @@ def _pending_serial(reg: Registry, card: Info) -> str:
     if row is None:  # the card's own words: escaped (a hostile card may send escapes)
         raise ProvisionFailed(f"the card is already provisioned as {printable(serial)}, which "
                               f"this registry does not know: factory-reset it first (or import "
-                              f"its PSKC)", serial_number=printable(serial))
+                              f"its PSKC)", serial_number=printable(serial),
+                              reason="unknown card")
     if row["status"] != lifecycle.BLANK:
         raise AlreadyDone(serial, row["status"])
     return serial
@@ -159,19 +161,22 @@ def _confirm(reg: Registry, client: Client, serial: str, seed: bytes,
                          rng=reg.random)
         except ConfirmationFailed:
             raise ProvisionFailed(f"card {serial} answered TEST with a wrong response: it does "
-                                  f"not hold the new secret; not recorded, run `dsc provision` "
-                                  f"again", serial_number=serial) from None
+                                  f"not hold the new secret; not recorded: provision it "
+                                  f"again", serial_number=serial, reason="retry") from None
 
     _step(serial, "TEST", test)
 
 
-def _step(serial: str, what: str, fn: Callable[[], Any]) -> Any:
+def _step(serial: str, what: str, fn: Callable[[], Any], *, wiping: bool = False) -> Any:
+    """`fn()`, a card error becoming a ProvisionFailed that says how to go on."""
     try:
         return fn()
     except DscError as e:
+        done, again, reason = (("wiped", "wipe", "retry wipe") if wiping
+                               else ("provisioned", "provision", "retry"))
         raise ProvisionFailed(f"card {serial}: {what} failed ({e}); it is not recorded as "
-                              f"provisioned: reconnect it and run `dsc provision` again",
-                              serial_number=serial) from None
+                              f"{done}: reconnect it and {again} it again",
+                              serial_number=serial, reason=reason) from None
 
 
 class AlreadyDone(ProvisionFailed):
@@ -179,7 +184,7 @@ class AlreadyDone(ProvisionFailed):
 
     def __init__(self, serial_number: str, status: str) -> None:
         super().__init__(f"card {serial_number} is already provisioned (it is {status})",
-                         serial_number=serial_number)
+                         serial_number=serial_number, reason="already provisioned")
         self.status = status
 
 
@@ -194,6 +199,7 @@ class Batch:
     done: list[Provisioned]
     skipped: list[str]
     failed: str | None = None
+    error: ProvisionFailed | None = None  # what `failed` says, when a card failed
 
     def as_json(self) -> dict[str, Any]:
         return {"cards": [p.as_json() for p in self.done], "skipped": self.skipped,
@@ -235,7 +241,7 @@ def provision_batch(reg: Registry, ports: Sequence[str], opener: Opener, count: 
         try:
             batch.done.append(provision_one(reg, client, master_admin_key, derive, opts))
         except ProvisionFailed as e:
-            batch.failed = str(e)
+            batch.failed, batch.error = str(e), e
             break
         finally:
             client.close()
@@ -319,8 +325,9 @@ def wipe_card(reg: Registry, serial_number: str, client: Client) -> None:
     card = client.info()
     if card.serial_number != serial_number:
         raise ProvisionFailed(f"the card on that port is {card.serial_number or 'blank'}, "
-                              f"not {serial_number}: nothing wiped", serial_number=serial_number)
+                              f"not {serial_number}: nothing wiped", serial_number=serial_number,
+                              reason="other card")
     admin_key = reg.admin_key(serial_number)
-    _step(serial_number, "AUTH", lambda: client.authenticate(admin_key))
-    _step(serial_number, "WIPE", client.wipe)
+    _step(serial_number, "AUTH", lambda: client.authenticate(admin_key), wiping=True)
+    _step(serial_number, "WIPE", client.wipe, wiping=True)
     support.finish(reg, serial_number, "wipe")

@@ -4,14 +4,13 @@ Every operation that changes more than one row runs in one transaction together 
 entry: it happens completely, with its record in the log, or not at all. Time comes from an
 injectable `clock` (seconds since the epoch), so expiry and lock windows are testable without
 sleeping, and randomness from an injectable `random` (a `random.Random`; by default the
-system's CSPRNG), so challenges, passcodes, grids and seeds can be checked value for value.
+system's CSPRNG), so challenges, passcodes, grids, seeds and even the nonces of sealed values
+can be checked value for value (a seeded source is for tests only: see keys.py).
 Verification and temporary access live in `verification.py` and `temporary.py`.
 """
 
 from __future__ import annotations
 
-import getpass
-import logging
 import os
 import random as _random
 import re
@@ -20,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dsc import record
 
@@ -45,7 +44,16 @@ from provisioning.keys import (
     write_key_file,
 )
 
-log = logging.getLogger("provisioning.registry")
+if TYPE_CHECKING:
+    import logging
+
+
+def _log() -> logging.Logger:
+    """The registry's logger, `logging` imported on first use: it only speaks on a refusal, and
+    `dsc verify`'s start-up should not pay for loading it (bench/bench_startup.py)."""
+    import logging
+
+    return logging.getLogger("provisioning.registry")
 
 Clock = Callable[[], float]
 DEFAULT_SUITE = record.DEFAULT_SUITE
@@ -157,6 +165,7 @@ class Registry:
         self.key_file = key_file
         self.clock = clock
         self.random: _random.Random = random if random is not None else secrets.SystemRandom()
+        sealer.random = self.random  # AES-GCM nonces too (keys.py: why a fixed one is for tests)
         self.operator = operator or os.environ.get("DSC_OPERATOR") or _login_name()
         db.on_rollback = self._after_rollback
         self.policy = self._load_policy()
@@ -175,7 +184,7 @@ class Registry:
         db = Database(url)
         try:
             created = create_key_file(key_file)
-            sealer = Sealer.from_file(key_file)
+            sealer = Sealer.from_file(key_file, random=kw.get("random"))
             if _has_key_check(db):  # an existing registry: the key must fit before migrating
                 try:
                     _check_key(db, sealer, key_file)
@@ -215,11 +224,12 @@ class Registry:
         url = url or default_db_url()
         key_file = key_file or default_key_file()
         if not is_postgres_url(url) and not sqlite_path(url).exists():
-            raise RegistryError(f"no registry at {url}: run `dsc registry init` (or set DSC_DB)")
+            raise RegistryError(f"no registry at {url}: initialise one (or set DSC_DB)",
+                                reason="no registry")
         db = Database(url)
         try:
             schema.require_current(db)
-            sealer = Sealer.from_file(key_file)
+            sealer = Sealer.from_file(key_file, random=kw.get("random"))
             _check_key(db, sealer, key_file)
             return cls(db, sealer, key_file, **kw)
         except BaseException:
@@ -378,7 +388,7 @@ class Registry:
             self._log_tampered(error)
 
     def _log_tampered(self, error: TamperedRowError) -> None:
-        log.error("refused a tampered row: %s %s", error.table, error.row)
+        _log().error("refused a tampered row: %s %s", error.table, error.row)
         detail: dict[str, Any] = {"table": error.table, "row": error.row}
         if error.others:
             detail["others"] = error.others
@@ -386,7 +396,7 @@ class Registry:
             with self.db.transaction():
                 self.log("integrity", "refused", detail=detail)
         except Exception as e:  # the refusal stands even when the log cannot take it
-            log.error("could not log the refusal of %s %s: %s", error.table, error.row, e)
+            _log().error("could not log the refusal of %s %s: %s", error.table, error.row, e)
 
     # --- settings -----------------------------------------------------------------------------
     def _load_policy(self) -> Policy:
@@ -403,8 +413,8 @@ class Registry:
                 value = -1
             low, high = BOUNDS[name]
             if not integrity.ok(self.sealer, "settings", row) or not low <= value <= high:
-                log.error("setting %s in the registry fails its MAC or bounds: ignored (the "
-                          "default %s holds until `dsc registry config` sets it)", name,
+                _log().error("setting %s in the registry fails its MAC or bounds: ignored (the "
+                          "default %s holds until the setting is set again)", name,
                           getattr(policy, name))
                 continue
             setattr(policy, name, value)
@@ -527,7 +537,7 @@ class Registry:
         old = read_key_file(self.key_file)
         fresh = new_key()
         write_key_file(self.key_file, [*old, fresh])  # both keys until the commit
-        both = Sealer([*old, fresh])
+        both = Sealer([*old, fresh], random=self.random)
         count = 0
         with self.db.transaction():
             # The MACs under the old keys, read before the new ciphertexts change the rows.
@@ -554,7 +564,7 @@ class Registry:
                          action="registry.rotate-key", outcome="ok",
                          detail={"key_id": fresh[0], "values": count, "rows_refused": left})
         write_key_file(self.key_file, [fresh])
-        self.sealer = Sealer([fresh])
+        self.sealer = Sealer([fresh], random=self.random)
         return fresh[0]
 
     def _remac(self, sealer: Sealer, valid: set[tuple[str, Any]]) -> int:
@@ -593,7 +603,7 @@ def _has_key_check(db: Database) -> bool:
 def _check_key(db: Database, sealer: Sealer, key_file: Path) -> None:
     row = db.one("SELECT value FROM meta WHERE name = 'key_check'")
     if row is None:
-        raise RegistryError("the registry was never initialised: run `dsc registry init`")
+        raise RegistryError("the registry was never initialised", reason="not initialised")
     try:
         ok = sealer.open(bytes.fromhex(row["value"]), "meta.key_check") == _CHECK
     except MasterKeyError:
@@ -616,6 +626,8 @@ def _create_private(path: Path) -> None:
 
 
 def _login_name() -> str:
+    import getpass  # only when no operator is given (DSC_OPERATOR, --operator)
+
     try:
         return getpass.getuser()
     except (OSError, KeyError):

@@ -19,7 +19,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from host_tools import __version__
 
@@ -102,17 +102,44 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dsc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    command = None if argv is None else _command_of(argv)
     if argv is None:
-        modules = list(dict.fromkeys(m for m, _ in COMMANDS.values()))
-    else:
-        chosen = COMMANDS.get(_command_of(argv) or "")
-        modules = [chosen[0]] if chosen else []
-    for name in modules:
-        importlib.import_module(f"{__name__}.{name}").register(sub)
-    for command, (_, text) in COMMANDS.items():
-        if command not in sub.choices:
-            sub.add_parser(command, help=text, add_help=False)
+        for name in dict.fromkeys(m for m, _ in COMMANDS.values()):
+            importlib.import_module(f"{__name__}.{name}").register(sub)
+    elif command in COMMANDS:
+        # Only the command that runs gets a parser: its module's other commands are skipped
+        # (building them is most of the parsing time of a short command like `dsc verify`),
+        # and so are the names of the others (only a listing or a wrong name needs them).
+        importlib.import_module(f"{__name__}.{COMMANDS[command][0]}").register(
+            _Only(sub, command))
+        return parser
+    for name, (_, text) in COMMANDS.items():
+        if name not in sub.choices:
+            sub.add_parser(name, help=text, add_help=False)
     return parser
+
+
+class _Skipped:
+    """Stands in for the parser of a command that does not run: takes every call, does nothing."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: self
+
+
+class _Only:
+    """The subparsers action, as a module's `register` sees it, that makes a real parser for
+    one command only."""
+
+    def __init__(self, sub: Any, command: str) -> None:
+        self._sub, self._command = sub, command
+
+    def add_parser(self, name: str, **kwargs: Any) -> Any:
+        if name != self._command:
+            return _Skipped()
+        return self._sub.add_parser(name, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sub, name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from host_tools import admin_keys
-from host_tools.cli.exits import UsageError
+from host_tools.cli.exits import UsageError, message
 from host_tools.cli.options import add, common, emit, open_registry, seconds, stderr
 from provisioning.registry import DEFAULT_SUITE
 
@@ -94,8 +94,10 @@ class _ProgressBar:
 
 def _summary(args: argparse.Namespace, result: Any) -> int:
     single = result.wanted == 1 and len(result.done) == 1
+    failed = message(result.error) if result.error else result.failed  # with the command hint
     if args.json:
-        emit(args, result.done[0].as_json() if single else result.as_json(), "")
+        data = result.done[0].as_json() if single else {**result.as_json(), "failed": failed}
+        emit(args, data, "")
     else:
         for p in result.done:
             lock = "locked" if p.locked else "development card, not locked"
@@ -103,7 +105,7 @@ def _summary(args: argparse.Namespace, result: Any) -> int:
         print(f"{len(result.done)} of {result.wanted} cards provisioned"
               + (f", {len(result.skipped)} already done" if result.skipped else ""))
     if result.failed:
-        stderr(f"dsc: error: {result.failed}")
+        stderr(f"dsc: error: {failed}")
         return 1
     return 0
 

@@ -52,12 +52,29 @@ OPTION_FOR_FIELD: dict[str, str] = {
     "card_choice": "--serial-number",
 }
 
-# Extra words for a type, after the message (how to go on).
+# Extra words for a type, after the message (how to go on). A key `module.Class[word]` is for
+# an exception of that type whose `reason` or `status` is `word`, and wins over the plain type.
+# The libraries say what to do in words of the operations ("provision it again"); this is
+# where those become commands.
 HINT_FOR_TYPE: dict[str, str] = {
     "host_tools.confirm.ConfirmationFailed": "provision it again",
     "provisioning.errors.SoftCardRefusal": "`dsc softcard disable|enable|remove SERIAL`",
     "host_tools.admin_keys.MasterKeyFileMissing":
         "give --admin-master-key-file, set DSC_ADMIN_MASTER_KEY_FILE, or run `dsc registry init`",
+    "provisioning.errors.RegistryError[no registry]": "`dsc registry init`",
+    "provisioning.errors.RegistryError[not initialised]": "`dsc registry init`",
+    "provisioning.errors.MasterKeyError[no key file]": "`dsc registry init`",
+    "provisioning.errors.MasterKeyError[exposed]": "`dsc registry rotate-key`",
+    "provisioning.errors.NoPinError": "`dsc reset-pin`",
+    "provisioning.errors.ProvisionFailed[retry]": "`dsc provision`",
+    "provisioning.errors.ProvisionFailed[retry wipe]": "`dsc wipe`",
+    # A card in the wrong state: the commands that take it on from there.
+    "provisioning.errors.CardStateError[blank]": "`dsc provision` with the card attached",
+    "provisioning.errors.CardStateError[provisioned]": "`dsc assign`",
+    "provisioning.errors.CardStateError[assigned]": "`dsc activate`",
+    "provisioning.errors.CardStateError[unavailable]": "`dsc reactivate`",
+    "provisioning.errors.CardStateError[lost]": "`dsc replace`, `dsc found` or `dsc return`",
+    "provisioning.errors.CardStateError[returned]": "`dsc wipe` or `dsc retire`",
 }
 
 
@@ -75,9 +92,12 @@ def exit_status(exc: BaseException) -> int | None:
 
 
 def hint(exc: BaseException) -> str | None:
+    words = [str(w) for w in (getattr(exc, "reason", None), getattr(exc, "status", None))
+             if isinstance(w, str)]
     for name in _names(exc):
-        if name in HINT_FOR_TYPE:
-            return HINT_FOR_TYPE[name]
+        for key in (*(f"{name}[{w}]" for w in words), name):
+            if key in HINT_FOR_TYPE:
+                return HINT_FOR_TYPE[key]
     field = getattr(exc, "field", None)
     if isinstance(field, str) and field in OPTION_FOR_FIELD:
         return OPTION_FOR_FIELD[field]

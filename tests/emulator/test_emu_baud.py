@@ -50,6 +50,45 @@ def test_pacer_hands_over_each_byte_once_its_ten_bits_are_through() -> None:
     assert len(p) == 0 and p.wait_ns(0) is None
 
 
+class _Timed(_Port):
+    """A pump with a given wait and a selector that only records what it was asked."""
+
+    def __init__(self, timeout: float, events: list[object]) -> None:  # no thread, no fds
+        self.asked: list[float] = []
+        self.wait, self.events = timeout, events
+
+    def _timeout(self) -> float:
+        return self.wait
+
+    @property
+    def _sel(self) -> object:  # type: ignore[override]
+        port = self
+
+        class Recorder:
+            def select(self, timeout: float) -> list[object]:
+                port.asked.append(timeout)
+                return port.events
+
+        return Recorder()
+
+
+@pytest.mark.parametrize(("wait", "selected", "slept"), [
+    (0.0025, 0.002, 0.0005),  # epoll waits whole ms (rounding up): the rest is slept
+    (0.0003, 0.0, 0.0003),  # a last byte due in 0.3 ms is handed over then, not in 1 ms
+    (0.5, 0.5, None),  # idle: the selector alone
+])
+def test_the_pump_wakes_on_time_for_a_due_byte(monkeypatch: pytest.MonkeyPatch, wait: float,
+                                               selected: float, slept: float | None) -> None:
+    naps: list[float] = []
+    monkeypatch.setattr("emulator.serialport.time.sleep", naps.append)
+    port = _Timed(wait, [])
+    assert port._select() == [] and port.asked == [pytest.approx(selected)]
+    assert naps == ([] if slept is None else [pytest.approx(slept)])
+    naps.clear()
+    busy = _Timed(wait, ["an event"])  # something to do: no sleeping on top
+    assert busy._select() == ["an event"] and naps == []
+
+
 def test_pacer_sends_back_to_back_then_idles() -> None:
     p = LinePacer(100_000)  # 100 us a byte
     p.push(b"12", 0)

@@ -162,6 +162,18 @@ def test_wall_clock_continues_from_its_start() -> None:
     assert w.realtime
 
 
+def test_wall_clock_waits_to_the_instant_its_next_ms_begins(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    mono = [10.0]
+    monkeypatch.setattr("emulator.clock.time.monotonic", lambda: mono[0])
+    w = WallClock(start=100)
+    mono[0] = 10.0029  # 2.9 ms on: now() says 102
+    assert w.now() == 102
+    assert w.seconds_until(103) == pytest.approx(0.0001)  # not a whole ms from now
+    assert w.seconds_until(110) == pytest.approx(0.0071)
+    assert w.seconds_until(102) == 0.0 and w.seconds_until(50) == 0.0
+
+
 def test_serial_line_both_ways() -> None:
     line = SerialLine()
     woke = []

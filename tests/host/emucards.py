@@ -19,32 +19,17 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from dsc import protocol as P
 from dsc import record
-from fakes import ADMIN_KEY, SECRET, SERIAL, SUITE
+from fakes import ADMIN_KEY, SECRET, SERIAL, SUITE, FakeHal, PortableCard
 
 from emulator import Emulator
 
 RUNTIMES = ("cpython", "micropython")
 
 
-class _DictHal:
-    """Just enough of a HAL for record.load over a copy of the flash (nothing is written back)."""
+class EmuCard(PortableCard):
+    """An emulated board with the surface of `fakes.Card` (see `fakes.PortableCard`)."""
 
-    def __init__(self, files: dict[str, bytes]) -> None:
-        self.files = dict(files)
-
-    def fs_read(self, name: str) -> bytes | None:
-        return self.files.get(name)
-
-    def fs_rename(self, src: str, dst: str) -> None:
-        self.files[dst] = self.files.pop(src)
-
-    def fs_remove(self, name: str) -> None:
-        self.files.pop(name, None)
-
-
-class EmuCard:
     def __init__(self, runtime: str, provisioned: bool = False, seed: int = 1,
                  production: bool = False) -> None:
         self.runtime = runtime
@@ -56,18 +41,10 @@ class EmuCard:
 
     # --- the wire ---
     def feed(self, data: bytes) -> bytes:
-        """Everything the card writes back after `data` arrived."""
         line = self.line
         line.host_write(data)
         self.emu.scheduler.run_until(self.emu.now() + 1000, lambda: line.card_pending() == 0)
         return line.host_read()
-
-    def ask(self, ftype: int, payload: bytes = b"", rid: int = 7) -> tuple[int, int, bytes]:
-        frames = P.Deframer().feed(self.feed(P.encode(ftype, rid, payload)))
-        assert len(frames) == 1, frames
-        err, rtype, rrid, rpayload = frames[0]
-        assert err == 0
-        return rtype, rrid, rpayload
 
     # --- time, power ---
     def advance(self, ms: int) -> None:
@@ -95,14 +72,10 @@ class EmuCard:
     def files(self) -> dict[str, bytes]:
         return self.emu.flash.files
 
-    def state(self) -> dict[str, bytes]:
-        """The card's persistent state that counts (the AUTH failure counter aside)."""
-        return {k: v for k, v in self.files.items() if not k.startswith("authfail")}
-
     def record(self) -> record.Record | None:
         """The record on the card's flash; None for a blank card or one that fails its check."""
         try:
-            return record.load(_DictHal(self.files))  # type: ignore[arg-type]
+            return record.load(FakeHal(files=dict(self.files)))  # a copy: nothing written back
         except record.RecordError:
             return None
 

@@ -111,11 +111,35 @@ class FakeApp:
             self.hal.lock_repl()
 
 
-class Card:
-    """A fake card: HAL + App + the real Service. `reboot()` keeps the flash only.
+class PortableCard:
+    """What the service-protocol tests do with a card, the same for the fake `Card` and the
+    emulated `emucards.EmuCard` (either runtime): each gives `feed()` and `files`, and the
+    rest of the portable surface (ask, state, advance, reboot, record, repl_locked, boots)."""
 
-    Its portable surface (feed, ask, advance, reboot, files, state, record, repl_locked, boots)
-    is also that of `emucards.EmuCard`, the emulated card on either runtime."""
+    def feed(self, data: bytes) -> bytes:
+        """Everything the card writes back after `data` arrived."""
+        raise NotImplementedError
+
+    @property
+    def files(self) -> dict[str, bytes]:
+        """The card's flash, file by file."""
+        raise NotImplementedError
+
+    def ask(self, ftype: int, payload: bytes = b"", rid: int = 7) -> tuple[int, int, bytes]:
+        """Send one frame, return (type, request id, payload) of the one answer."""
+        frames = P.Deframer().feed(self.feed(P.encode(ftype, rid, payload)))
+        assert len(frames) == 1, frames
+        err, rtype, rrid, rpayload = frames[0]
+        assert err == 0
+        return rtype, rrid, rpayload
+
+    def state(self) -> dict[str, bytes]:
+        """The card's persistent state that counts (the AUTH failure counter aside)."""
+        return {k: v for k, v in self.files.items() if not k.startswith("authfail")}
+
+
+class Card(PortableCard):
+    """A fake card: HAL + App + the real Service. `reboot()` keeps the flash only."""
 
     def __init__(self, provisioned: bool = False, seed: int = 1) -> None:
         self.hal = FakeHal(seed)
@@ -161,24 +185,11 @@ class Card:
         self._boot()
 
     def feed(self, data: bytes) -> bytes:
-        """Everything the card writes back after `data` arrived."""
         self.hal.rx.extend(data)
         self.service.poll()
         out = bytes(self.hal.tx)
         self.hal.tx.clear()
         return out
-
-    def ask(self, ftype: int, payload: bytes = b"", rid: int = 7) -> tuple[int, int, bytes]:
-        """Send one frame, return (type, request id, payload) of the one answer."""
-        frames = P.Deframer().feed(self.feed(P.encode(ftype, rid, payload)))
-        assert len(frames) == 1, frames
-        err, rtype, rrid, rpayload = frames[0]
-        assert err == 0
-        return rtype, rrid, rpayload
-
-    def state(self) -> dict[str, bytes]:
-        """The card's persistent state that counts (the AUTH failure counter aside)."""
-        return {k: v for k, v in self.hal.files.items() if not k.startswith("authfail")}
 
 
 def error_code(answer: tuple[int, int, bytes]) -> int:

@@ -216,3 +216,111 @@ def test_a_wrong_command_line_with_json_is_a_json_error(capsys: pytest.CaptureFi
     with pytest.raises(SystemExit) as e:
         main(["show", "DSC1", "--no-such-option"])  # without --json: argparse's usage text
     assert e.value.code == 2 and "usage: dsc" in capsys.readouterr().err
+
+
+# --- how to go on: the libraries say it in words, the CLI names the command -------------------
+def test_no_registry_names_the_command_that_makes_one(
+        home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "list")
+    db = home / ".local" / "share" / "opendsc" / "registry.sqlite3"
+    assert code == 1
+    assert err.startswith("dsc: error: no registry at ") and str(db.name) in err
+    assert err.endswith(": initialise one (or set DSC_DB) (`dsc registry init`)\n")
+    code, _, err = run(capsys, "list", "--json")
+    data = json.loads(err)
+    assert (code, data["reason"], data["exit_status"]) == (1, "no registry", 1)
+    assert data["error"].endswith("(`dsc registry init`)")
+
+
+def test_a_missing_master_key_file_names_the_command_that_makes_one(
+        home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "registry", "init")[0] == 0
+    key = home / ".config" / "opendsc" / "master.key"
+    key.unlink()
+    code, _, err = run(capsys, "list")
+    assert code == 1
+    assert err == (f"dsc: error: no master key file {key}: initialise the registry (or set "
+                   f"DSC_MASTER_KEY_FILE) (`dsc registry init`)\n")
+
+
+@pytest.mark.parametrize(("status", "command"), [
+    ("blank", "`dsc provision` with the card attached"), ("provisioned", "`dsc assign`"),
+    ("assigned", "`dsc activate`"), ("unavailable", "`dsc reactivate`"),
+    ("lost", "`dsc replace`, `dsc found` or `dsc return`"),
+    ("returned", "`dsc wipe` or `dsc retire`")])
+def test_a_refused_card_state_gets_the_commands_that_go_on(status: str, command: str) -> None:
+    from host_tools.cli import exits
+    from provisioning import lifecycle
+
+    e = lifecycle.refusal("wipe", "DSC00000007", status, ("returned", "lost"))
+    assert "`dsc" not in str(e)  # the library's words ...
+    assert exits.message(e) == f"{e} ({command})"  # ... and the CLI's command after them
+    assert exits.exit_status(e) == 1
+
+
+def test_library_hints_become_commands_only_in_the_cli() -> None:
+    from host_tools.cli import exits
+    from provisioning.errors import MasterKeyError, NoPinError, ProvisionFailed, RegistryError
+    from provisioning.provisioner import AlreadyDone
+
+    retry = ProvisionFailed("card X: TEST failed; provision it again", reason="retry")
+    assert exits.message(retry) == "card X: TEST failed; provision it again (`dsc provision`)"
+    wipe = ProvisionFailed("card X: WIPE failed; wipe it again", reason="retry wipe")
+    assert exits.hint(wipe) == "`dsc wipe`"
+    assert exits.hint(ProvisionFailed("the card is someone else's", reason="unknown card")) is None
+    assert exits.hint(AlreadyDone("DSC00000001", "active")) is None  # not a retry, not a state
+    assert exits.hint(NoPinError("no PIN: reset the user's PIN")) == "`dsc reset-pin`"
+    assert exits.exit_status(NoPinError("x")) == 2  # still an input error
+    assert exits.hint(MasterKeyError("exposed", reason="exposed")) == "`dsc registry rotate-key`"
+    assert exits.hint(MasterKeyError("malformed")) is None
+    assert exits.hint(RegistryError("never initialised", reason="not initialised")) == \
+        "`dsc registry init`"
+    assert exits.as_json(retry, 1)["reason"] == "retry"
+
+
+def test_a_command_line_builds_the_parser_of_its_command_only() -> None:
+    from host_tools.cli import build_parser
+
+    def commands(parser: argparse.ArgumentParser) -> set[str]:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        return set(sub.choices)
+
+    argv = ["verify", "alice", "0123456789abcdef", "12345678"]
+    parser = build_parser(argv)
+    assert commands(parser) == {"verify"}  # not the other support commands of its module
+    args = parser.parse_args(argv)
+    assert (args.user, args.challenge_id, args.response, args.json) == (
+        "alice", "0123456789abcdef", "12345678", False)
+    assert args.func.__name__ == "_verify"
+    assert commands(build_parser(["registry", "init"])) == {"registry"}
+    assert build_parser(["registry", "init"]).parse_args(["registry", "init"]).func
+    assert commands(build_parser(["nonsense"])) == set(COMMANDS)  # a wrong name lists them all
+    assert commands(build_parser(None)) == set(COMMANDS)
+
+
+def test_a_skipped_command_takes_every_call_and_does_nothing() -> None:
+    from host_tools.cli import _Skipped
+
+    skipped = _Skipped()
+    assert skipped.add_argument("--x").add_mutually_exclusive_group().add_argument("y") \
+        is skipped
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_batch_that_stopped_on_a_card_names_the_command_to_go_on(
+        as_json: bool, capsys: pytest.CaptureFixture[str]) -> None:
+    from host_tools.cli.cmd_provision import _summary
+    from provisioning.errors import ProvisionFailed
+    from provisioning.provisioner import Batch
+
+    e = ProvisionFailed("card DSC00000002: TEST failed (timeout); it is not recorded as "
+                        "provisioned: reconnect it and provision it again", reason="retry")
+    batch = Batch(wanted=2, done=[], skipped=[], failed=str(e), error=e)
+    assert _summary(argparse.Namespace(json=as_json), batch) == 1
+    out, err = capsys.readouterr()
+    said = f"{e} (`dsc provision`)"
+    assert err == f"dsc: error: {said}\n"
+    if as_json:
+        assert json.loads(out) == {"cards": [], "skipped": [], "failed": said}
+    else:
+        assert out == "0 of 2 cards provisioned\n"

@@ -7,7 +7,6 @@ replacement, PSKC round trip into a second registry, audit check, wipe for reuse
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from collections.abc import Iterator
@@ -15,37 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from deskkit import Desk
 
 from emulator import Emulator
-from host_tools import admin_keys
-from host_tools.cli import main
 from host_tools.client import CardClient
 from host_tools.transport import open_transport
 
 pytestmark = pytest.mark.slow
-
-
-class Desk:
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-                 tmp_path: Path) -> None:
-        self.mp, self.capsys, self.tmp = monkeypatch, capsys, tmp_path
-        monkeypatch.setenv("DSC_DB", str(tmp_path / "registry.sqlite3"))
-        monkeypatch.setenv("DSC_MASTER_KEY_FILE", str(tmp_path / "master.key"))
-        monkeypatch.setenv("DSC_OPERATOR", "desk")
-        admin_keys.new_master_key_file(tmp_path / "admin.key")
-        monkeypatch.setenv("DSC_ADMIN_MASTER_KEY_FILE", str(tmp_path / "admin.key"))
-
-    def run(self, *argv: str, stdin: str = "") -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        self.mp.setattr("sys.stdin", io.StringIO(stdin))
-        code = main(list(argv))
-        out, err = self.capsys.readouterr()
-        return code, out, err
-
-    def json(self, *argv: str, stdin: str = "") -> Any:
-        code, out, err = self.run(*argv, "--json", stdin=stdin)
-        assert code == 0, err
-        return json.loads(out)
 
 
 def typed_response(card: Emulator, pin: str, challenge: str) -> str:
@@ -82,7 +57,7 @@ def login(desk: Desk, card: Emulator, user: str, pin: str) -> tuple[int, dict[st
 def test_support_desk_end_to_end(monkeypatch: pytest.MonkeyPatch,
                                  capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                  cards: list[Emulator]) -> None:
-    desk = Desk(monkeypatch, capsys, tmp_path)
+    desk = Desk(monkeypatch, capsys, tmp_path, init=False).with_admin_key()
     assert desk.json("registry", "init")["key_created"] is True
     ports = [c.serial_url for c in cards]
     assert all(ports)

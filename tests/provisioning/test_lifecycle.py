@@ -154,10 +154,10 @@ def test_temporary_access_needs_a_card_the_user_holds(env: Env) -> None:
 
 @pytest.mark.parametrize(("action", "status", "text"), [
     ("lost", "provisioned", "cannot report card DSC00000001 lost: it is provisioned (it is in "
-                            "stock: assign it with `dsc assign`); that needs a card that is "
-                            "assigned, active or unavailable"),
+                            "stock: assign it); that needs a card that is assigned, active or "
+                            "unavailable"),
     ("return", "assigned", "cannot record card DSC00000001 as returned: it is assigned (it waits "
-                           "for its first correct response or `dsc activate`); that needs a "
+                           "for its first correct response or an activation); that needs a "
                            "card that is lost"),
     ("temporary-access", "lost", "cannot give temporary access in place of card DSC00000001: "
                                  "it is lost"),

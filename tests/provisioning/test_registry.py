@@ -29,8 +29,9 @@ def test_init_creates_key_file_0600_and_is_idempotent(env: Env) -> None:
 
 def test_open_refuses_missing_registry_wrong_key_and_newer_schema(env: Env,
                                                                    tmp_path: Path) -> None:
-    with pytest.raises(RegistryError, match="registry init"):
+    with pytest.raises(RegistryError, match=r"no registry at .*: initialise one") as e:
         Registry.open(str(tmp_path / "none.sqlite3"), env.key_file)
+    assert e.value.reason == "no registry"  # the CLI names its command from this
     other = tmp_path / "other.key"
     Registry.init(str(tmp_path / "b.sqlite3"), other)[0].close()
     with pytest.raises(MasterKeyError, match="does not hold this registry's key"):

@@ -2,66 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import json
-import secrets
 import stat
 from pathlib import Path
 from typing import Any
 
 import pytest
+from deskkit import SUITE, Desk
 from dsc import ocra
 
-from host_tools.cli import main
-from provisioning.registry import Registry
-
-SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
 DAY = 86400
-
-
-class Desk:
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-                 tmp_path: Path) -> None:
-        self.mp, self.capsys, self.tmp = monkeypatch, capsys, tmp_path
-        self.db, self.key = str(tmp_path / "registry.sqlite3"), tmp_path / "master.key"
-        monkeypatch.setenv("DSC_DB", self.db)
-        monkeypatch.setenv("DSC_MASTER_KEY_FILE", str(self.key))
-        monkeypatch.setenv("DSC_OPERATOR", "desk")
-        self.seeds: dict[str, bytes] = {}
-        assert self.run("registry", "init")[0] == 0
-
-    def run(self, *argv: str, stdin: str = "") -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        self.mp.setattr("sys.stdin", io.StringIO(stdin))
-        code = main(list(argv))
-        out, err = self.capsys.readouterr()
-        return code, out, err
-
-    def json(self, *argv: str, stdin: str = "") -> Any:
-        code, out, err = self.run(*argv, "--json", stdin=stdin)
-        assert code == 0, err
-        return json.loads(out)
-
-    def registry(self) -> Registry:
-        return Registry.open(self.db, self.key, operator="test")
-
-    def card(self, pin_len: int = 4) -> str:
-        with self.registry() as reg:
-            serial = reg.allocate_serial(SUITE, pin_len=pin_len)
-            seed = secrets.token_bytes(32)
-            reg.confirm_provisioned(serial, seed=seed, admin_key=b"A" * 32, suite=SUITE,
-                                    pin_len=pin_len)
-        self.seeds[serial] = seed
-        return serial
-
-    def active(self, user: str = "alice", pin: str = "1234") -> str:
-        serial = self.card()
-        self.json("assign", serial, user, "--pin-stdin", stdin=pin + "\n")
-        self.json("activate", serial)
-        return serial
-
-    def status(self, serial: str) -> str:
-        return str(self.json("show", serial)["status"])
 
 
 @pytest.fixture
@@ -201,11 +151,9 @@ def test_a_tail_cut_back_to_an_older_head_is_found_by_the_external_anchor(desk: 
 
 def test_provision_names_a_mistyped_port_at_once_and_takes_a_timeout(
         desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
-    from host_tools import admin_keys
     from host_tools.transport import CardNotFound
 
-    admin_keys.new_master_key_file(desk.tmp / "admin.key")
-    monkeypatch.setenv("DSC_ADMIN_MASTER_KEY_FILE", str(desk.tmp / "admin.key"))
+    desk.with_admin_key()
     asked: list[tuple[str, float]] = []
 
     def open_client(port: str, timeout: float = 3.0) -> Any:
