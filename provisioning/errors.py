@@ -22,7 +22,9 @@ class ProvisioningError(Exception):
 
 class RegistryError(ProvisioningError):
     """The registry database cannot be opened, is of an unknown version, or failed. `reason`,
-    when set: "no registry" (nothing at the URL) or "not initialised" (no key check yet)."""
+    when set: "no registry" (nothing at the URL), "not initialised" (no key check yet),
+    "not a registry" (a database without the schema) or "old schema" (one this program
+    migrates)."""
 
     def __init__(self, message: str = "", *, field: str | None = None,
                  reason: str | None = None) -> None:
@@ -53,12 +55,18 @@ class NoPinError(InvalidInputError):
 
 
 class CardStateError(ProvisioningError):
-    """The card's life-cycle status does not allow the operation; `status` says which it is."""
+    """The card's life-cycle status does not allow the operation; `status` says which it is.
+    `reason`, when set, names the step the operation needs first ("not lost": report it lost)."""
 
-    def __init__(self, message: str, *, serial_number: str, status: str) -> None:
+    reason: str | None = None
+
+    def __init__(self, message: str, *, serial_number: str, status: str,
+                 reason: str | None = None) -> None:
         super().__init__(message)
         self.serial_number = serial_number
         self.status = status
+        if reason is not None:
+            self.reason = reason
 
 
 class SoftCardRefusal(CardStateError):

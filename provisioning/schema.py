@@ -370,11 +370,13 @@ def _for(dialect: str, statement: Statement) -> str:
 def require_current(db: Database) -> None:
     version = current_version(db)
     if version == 0:
-        raise RegistryError(f"{_where(db)} is not an OpenDSC registry: run `dsc registry init`")
+        raise RegistryError(f"{_where(db)} is not an OpenDSC registry: initialise it",
+                            reason="not a registry")
     if version != VERSION:
         raise RegistryError(
             f"{_where(db)} has schema version {version}, this program needs {VERSION}: "
-            + ("upgrade OpenDSC" if version > VERSION else "run `dsc registry init` to migrate"))
+            + ("upgrade OpenDSC" if version > VERSION else "initialise it again to migrate"),
+            reason=None if version > VERSION else "old schema")
 
 
 def _where(db: Database) -> str:

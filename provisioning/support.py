@@ -195,8 +195,8 @@ def replace(reg: Registry, old: str, new: str) -> list[str]:
         if old_card["status"] != lifecycle.LOST:
             raise CardStateError(
                 f"cannot replace card {old}: it is {old_card['status']} "
-                f"({lifecycle.describe(old_card['status'])}); report it lost first (`dsc lost`)",
-                serial_number=old, status=old_card["status"])
+                f"({lifecycle.describe(old_card['status'])}); report it lost first",
+                serial_number=old, status=old_card["status"], reason="not lost")
         lifecycle.target("assign", new, new_card["status"])
         users = current_users(reg, old_card["id"])
         if not users:

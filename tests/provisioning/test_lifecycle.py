@@ -56,8 +56,9 @@ def test_replace_moves_users_to_a_stock_card(env: Env) -> None:
     old = env.active()
     support.assign(env.reg, old, "bob", "5678")
     new = env.card()
-    with pytest.raises(CardStateError, match="report it lost first"):
+    with pytest.raises(CardStateError, match="report it lost first") as not_lost:
         support.replace(env.reg, old, new)
+    assert not_lost.value.reason == "not lost"
     support.mark_lost(env.reg, old)
     assert support.replace(env.reg, old, new) == ["alice", "bob"]
     assert env.reg.card(new).status == "assigned"

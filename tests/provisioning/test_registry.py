@@ -11,6 +11,7 @@ import downgrade
 import pytest
 from regkit import Env
 
+from host_tools.cli import exits
 from provisioning import audit, schema, support, temporary, verification
 from provisioning.errors import AuditError, MasterKeyError, RegistryError, TamperedRowError
 from provisioning.keys import read_key_file
@@ -171,8 +172,10 @@ def test_upgrade_from_schema_1_anchors_the_head_and_keeps_failure_counts(env: En
         downgrade.to_v2(conn)
         conn.execute("ALTER TABLE users DROP COLUMN failure_times")
     auditkit.to_single_chain(env.url, 1, None)
-    with pytest.raises(RegistryError, match="run `dsc registry init` to migrate"):
+    with pytest.raises(RegistryError, match="initialise it again to migrate") as old:
         env.reopen()
+    assert old.value.reason == "old schema"
+    assert exits.message(old.value).endswith("(`dsc registry init` migrates it)")
     reg, created, applied = Registry.init(env.url, env.key_file, clock=env.clock)
     with reg:
         assert (created, applied) == (False, schema.VERSION - 1)
