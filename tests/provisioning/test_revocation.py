@@ -187,6 +187,11 @@ def test_the_amount_a_withdrawal_is_checked_against_cannot_be_edited(both: Env) 
     response = env.answer(serial, issued.challenge.challenge)
     with pytest.raises(TamperedRowError, match="api_challenges"):
         policy.respond(env.reg, issued.challenge.id, response, client="bank")
+    # put right and vouched for (the challenge id is text, like a challenges row's)
+    env.reg.db.execute("UPDATE api_challenges SET amount = '25'")
+    assert env.reg.vouch_row("api_challenges", issued.challenge.id, "amount restored") is True
+    answer = policy.respond(env.reg, issued.challenge.id, response, client="bank")
+    assert answer.status == "accepted"
 
 
 def test_deleting_an_ip_restriction_does_not_lift_it(both: Env) -> None:
