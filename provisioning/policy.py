@@ -24,6 +24,7 @@ taken here, next to the registry, and each call is one transaction with its audi
 from __future__ import annotations
 
 import ipaddress
+import logging
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,6 +43,8 @@ from provisioning.errors import (
     VerificationRejected,
 )
 from provisioning.registry import Registry
+
+log = logging.getLogger(__name__)
 
 DSC_CARD, SOFT_CARD, SECURITY_CODE_CARD, PASSCODE = (
     "dsc-card", "softcard", "security-code-card", "temporary-passcode")
@@ -129,13 +132,23 @@ def card_type(card: Row) -> str:
 
 
 def withdrawal_limits(reg: Registry) -> dict[str, int | None]:
+    """The limits as set (MACed `settings` rows), the defaults for the device types not set.
+    A row that fails its MAC or does not parse sets that device type's limit to 0 (fail closed:
+    an edit cannot lift a limit; set it again with `set_withdrawal_limit`)."""
     limits = dict(DEFAULT_LIMITS)
-    for row in reg.db.all("SELECT name, value FROM settings WHERE name LIKE ?",
-                          (_LIMIT_SETTING + "%",)):
+    for row in reg.db.all("SELECT * FROM settings WHERE name LIKE ?", (_LIMIT_SETTING + "%",)):
         kind = row["name"][len(_LIMIT_SETTING):]
         kind = _OLD_NAMES.get(kind, kind)
-        if kind in limits:
-            limits[kind] = None if row["value"] == "unlimited" else int(row["value"])
+        if kind not in limits:
+            continue
+        value = str(row["value"])
+        if not integrity.ok(reg.sealer, "settings", row) or not (
+                value == "unlimited" or (value.isascii() and value.isdigit())):
+            log.error("withdrawal limit %s in the registry fails its MAC check: 0 until it is "
+                      "set again", row["name"][:60])
+            limits[kind] = 0
+            continue
+        limits[kind] = None if value == "unlimited" else int(value)
     return limits
 
 
@@ -149,8 +162,7 @@ def set_withdrawal_limit(reg: Registry, device_type: str, limit: int | None) -> 
     name = _LIMIT_SETTING + device_type
     with reg.db.transaction():
         reg.db.execute("DELETE FROM settings WHERE name = ?", (name,))
-        reg.db.execute("INSERT INTO settings (name, value) VALUES (?, ?)",
-                       (name, "unlimited" if limit is None else str(limit)))
+        reg.insert("settings", name=name, value="unlimited" if limit is None else str(limit))
         reg.log("registry.config", "ok", detail={name: "unlimited" if limit is None else limit})
 
 
@@ -188,6 +200,10 @@ def set_networks(reg: Registry, user: str, networks: list[str]) -> list[str]:
     canonical = sorted(set(parsed))
     with reg.db.transaction():
         urow = reg.user_row(user, lock=True)
+        # The user's own MACed row says whether a restriction exists, so that deleting the
+        # user_networks row does not lift it (a missing row then refuses, like a forged one).
+        if (urow["ip_restricted"] is not None) != bool(canonical):
+            reg.update("users", urow, ip_restricted=1 if canonical else None)
         reg.db.execute("DELETE FROM user_networks WHERE user_id = ?", (urow["id"],))
         if canonical:
             text = " ".join(canonical)
@@ -202,12 +218,17 @@ def set_networks(reg: Registry, user: str, networks: list[str]) -> list[str]:
 def networks(reg: Registry, urow: Row) -> list[str]:
     row = reg.db.one("SELECT networks, mac AS networks_mac FROM user_networks WHERE user_id = ?",
                      (urow["id"],))
-    return _networks_of(reg, urow["name"], row)
+    return _networks_of(reg, urow["name"], row, restricted=urow["ip_restricted"] is not None)
 
 
-def _networks_of(reg: Registry, name: str, row: Row | None) -> list[str]:
-    """The networks of a row with `networks` and `networks_mac` (both None: no restriction)."""
+def _networks_of(reg: Registry, name: str, row: Row | None, *, restricted: bool) -> list[str]:
+    """The networks of a row with `networks` and `networks_mac` (both None: no restriction,
+    unless the user's row says there is one: `restricted`, from its `ip_restricted`)."""
     if row is None or row["networks"] is None:
+        if restricted:  # the restriction's row was deleted by hand: fail closed
+            raise PolicyRefusal(f"the IP restriction of {name} is missing from the registry "
+                                f"(deleted without the master key): set it again",
+                                reason="ip-restriction-broken")
         return []
     if not integrity.own_ok(reg.sealer, "user_networks",
                             {"user_name": name, "networks": row["networks"]},
@@ -232,7 +253,9 @@ def _parse_ip(client_ip: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Ad
 def _check_ip(reg: Registry, urow: Row, client_ip: str | None) -> None:
     """`urow` carries the user's `networks` and `networks_mac` (joined in, one round trip)."""
     ip = _parse_ip(client_ip)
-    allowed = _networks_of(reg, urow["name"], urow)
+    # `ip_restricted` is read here unchecked; the user's row is read again and its MAC checked
+    # by `verification.issue_challenge` in the same transaction (NULL set by hand is refused)
+    allowed = _networks_of(reg, urow["name"], urow, restricted=urow["ip_restricted"] is not None)
     if not allowed:
         return
     if ip is None:
@@ -245,7 +268,8 @@ def _check_ip(reg: Registry, urow: Row, client_ip: str | None) -> None:
 
 # --- devices --------------------------------------------------------------------------------------
 def _user_for_challenge(reg: Registry, user: str) -> Row:
-    row = reg.db.one("SELECT u.id, u.name, n.networks, n.mac AS networks_mac FROM users u "
+    row = reg.db.one("SELECT u.id, u.name, u.ip_restricted, n.networks, n.mac AS networks_mac "
+                     "FROM users u "
                      "LEFT JOIN user_networks n ON n.user_id = u.id WHERE u.name = ?", (user,))
     if row is None:
         raise PolicyRefusal(f"no user {user}", reason="unknown-user", status="not-found")
@@ -385,10 +409,12 @@ def _issue(reg: Registry, user: str, *, device: str | None, purpose: str,
         if secrets.randbelow(64) == 0:  # now and then, not on every call: old rows only
             reg.db.execute("DELETE FROM api_challenges WHERE issued_at < ?",
                            (reg.now() - 86400,))
+        remembered = {"id": ch.id, "client": client, "purpose": purpose, "access": access,
+                      "amount": None if amount is None else str(amount), "issued_at": reg.now()}
         reg.db.execute("INSERT INTO api_challenges (id, client, purpose, access, amount, "
-                       "issued_at) VALUES (?, ?, ?, ?, ?, ?)",
-                       (ch.id, client, purpose, access,
-                        None if amount is None else str(amount), reg.now()))
+                       "issued_at, mac) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (*remembered.values(),
+                        integrity.mac(reg.sealer, "api_challenges", remembered)))
         reg.log("challenge", "issued", user=user, serial_number=ch.serial_number,
                 detail={"challenge": ch.id, "purpose": purpose, "access": access,
                         **({"amount": str(amount)} if amount is not None else {})})
@@ -449,13 +475,21 @@ def normalise(response: str) -> str:
 def _lookup(reg: Registry, challenge_id: str, client: str) -> Row:
     # One round trip: the challenge, its user, what the service remembers, the card's suite.
     row = reg.db.one("SELECT c.id, c.card_id, c.cells, c.user_id, u.name AS user_name, "
-                     "a.client, a.purpose, a.access, a.amount, k.suite, k.board, "
+                     "a.client, a.purpose, a.access, a.amount, a.issued_at AS a_issued_at, "
+                     "a.mac AS a_mac, k.suite, k.board, "
                      "k.serial_number FROM challenges c JOIN users u ON u.id = c.user_id "
                      "LEFT JOIN api_challenges a ON a.id = c.id "
                      "LEFT JOIN cards k ON k.id = c.card_id WHERE c.id = ?", (challenge_id,))
     if row is None or row["client"] != client:
-        # Another client's challenge is as unknown to this one as a made-up id.
+        # Another client's challenge is as unknown to this one as a made-up id (a deleted
+        # api_challenges row too: it answers nothing).
         raise PolicyRefusal("no such challenge", reason="unknown-challenge", status="not-found")
+    # What the service remembers (purpose, access, amount: the withdrawal limit is checked
+    # against it) is MACed: an edit, say the amount set to NULL, is refused.
+    remembered = {"id": row["id"], "client": row["client"], "purpose": row["purpose"],
+                  "access": row["access"], "amount": row["amount"],
+                  "issued_at": row["a_issued_at"], "mac": row["a_mac"]}
+    reg.checked("api_challenges", remembered)  # TamperedRowError (logged) when it fails
     return row
 
 

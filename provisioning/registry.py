@@ -367,7 +367,7 @@ class Registry:
             raise InvalidInputError(f"unknown table {table}; one of {', '.join(tables)}")
         column = integrity.key_column(table)
         value: Any = key
-        if column in ("id", "user_id") and table != "challenges":
+        if column in ("id", "user_id") and table not in ("challenges", "api_challenges"):
             if not key.isascii() or not key.isdigit():
                 raise InvalidInputError(f"a {table} row is named by its number ({column}=N)")
             value = int(key)

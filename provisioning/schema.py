@@ -11,11 +11,12 @@ type. Times are integer seconds since the epoch (UTC) in both databases. Columns
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from provisioning import integrity
-from provisioning.db import Database
+from provisioning.db import Database, Row
 from provisioning.errors import MasterKeyError, RegistryError
 from provisioning.keys import Sealer, aad, temp_access_ident
 
@@ -308,8 +309,68 @@ _V_SESSIONS: list[Statement] = [
 ]
 
 
+def _api_client_v5_ok(sealer: Sealer, row: Row) -> bool:
+    """The MAC API clients carried from v5 until _V_REVOKE: name, scope and token hash only."""
+    data = f"{row['name']}\n{row['scope']}\n{row['token_hash']}".encode()
+    return sealer.mac_ok(row["mac"], data, "api-client")
+
+
+def _v_revoke_after(db: Database, sealer: Sealer) -> None:
+    # API clients: the MAC now covers created_at and revoked_at. A row whose old MAC held gets
+    # the new form as it stands; a row whose old MAC failed keeps it, and so stays refused. An
+    # active row of a client the audit log says was revoked after the row was created had its
+    # revocation undone by hand (the old MAC could not see it): it is left refused too.
+    revoked: dict[str, list[int]] = {}
+    for entry in db.all("SELECT at, detail FROM audit WHERE action = 'api-client.revoke'"):
+        name = json.loads(entry["detail"]).get("client")
+        if isinstance(name, str):
+            revoked.setdefault(name, []).append(int(entry["at"]))
+    rows = db.all("SELECT * FROM api_clients", lock=True)
+    for row in rows:  # a revocation another row of the name carries is accounted for
+        if row["revoked_at"] is not None and int(row["revoked_at"]) in revoked.get(row["name"],
+                                                                                    []):
+            revoked[row["name"]].remove(int(row["revoked_at"]))
+    for row in rows:
+        if not _api_client_v5_ok(sealer, row):
+            continue
+        if row["revoked_at"] is None and any(at >= int(row["created_at"])
+                                             for at in revoked.get(row["name"], [])):
+            continue
+        db.execute("UPDATE api_clients SET mac = ? WHERE id = ?",
+                   (integrity.own_mac(sealer, "api_clients", row), row["id"]))
+    # Withdrawal limits were written without a MAC, and what the service remembers of the
+    # challenges it issued (the amount a withdrawal limit is checked against) had none: both
+    # are vouched for as they stand, by whoever runs the upgrade with the key file (as v3 did).
+    integrity.remac_all(db, sealer, tables=("api_challenges",))
+    for row in db.all("SELECT * FROM settings WHERE name LIKE ? AND mac IS NULL",
+                      ("withdrawal_limit.%",), lock=True):
+        db.execute("UPDATE settings SET mac = ? WHERE name = ?",
+                   (integrity.mac(sealer, "settings", row), row["name"]))
+    # A user with an IP restriction row (intact or not: a forged one refuses too) is marked in
+    # the user's own MACed row, so that deleting the restriction's row no longer lifts it. A
+    # users row whose MAC fails is left as it is (refused).
+    for user in db.all("SELECT * FROM users WHERE id IN (SELECT user_id FROM user_networks)",
+                       lock=True):
+        if integrity.ok(sealer, "users", user):
+            marked = {**dict(user), "ip_restricted": 1}
+            db.execute("UPDATE users SET ip_restricted = 1, mac = ? WHERE id = ?",
+                       (integrity.mac(sealer, "users", marked), user["id"]))
+
+
+# migration: revoke
+# The state changes that turn something off may not be undone by an UPDATE: an API client's
+# revocation (and its creation time) is under its row's MAC (`integrity.OWN`, form 2).
+# Withdrawal limits are MACed settings rows, and the service's memory of a challenge
+# (`api_challenges`: client, purpose, access, amount) is MACed over every column. Nor by a
+# DELETE: a user's row says whether the user has an IP restriction (`ip_restricted`: 1, NULL
+# otherwise; nullable, so no other row's MAC changes), and a missing restriction row refuses.
+_V_REVOKE = Migration(sql=["""ALTER TABLE api_challenges ADD COLUMN mac TEXT""",
+                           """ALTER TABLE users ADD COLUMN ip_restricted INTEGER"""],
+                      after=_v_revoke_after)
+
+
 MIGRATIONS: list[list[Statement] | Migration] = [_V1, _V2, _V3, _AUDIT_CHAINS, _V_SERVE, _FLOWS,
-                                                 _V_WEB, _V_SOFT, _V_SESSIONS]
+                                                 _V_WEB, _V_SOFT, _V_SESSIONS, _V_REVOKE]
 VERSION = len(MIGRATIONS)
 AUDIT_CHAINS_SINCE = MIGRATIONS.index(_AUDIT_CHAINS) + 1  # the version that brought them
 

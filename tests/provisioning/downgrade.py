@@ -6,6 +6,12 @@ from __future__ import annotations
 import sqlite3
 
 
+def undo_revoke(conn: sqlite3.Connection) -> None:
+    """Undo the columns of the revoke migration (its MAC forms are the tests' business)."""
+    conn.execute("ALTER TABLE api_challenges DROP COLUMN mac")
+    conn.execute("ALTER TABLE users DROP COLUMN ip_restricted")
+
+
 def undo_flows(conn: sqlite3.Connection) -> None:
     """Undo the flows migration (development cards, temporary access per card, PIN length)."""
     for table, column in (("cards", "development"), ("temp_access", "card_id"),
@@ -31,6 +37,7 @@ def undo_v3(conn: sqlite3.Connection) -> None:
 
 
 def to_v2(conn: sqlite3.Connection) -> None:
+    undo_revoke(conn)
     undo_flows(conn)
     undo_serve(conn)
     undo_v3(conn)

@@ -62,6 +62,7 @@ def populate(env: Env) -> dict[str, str]:
     websessions.put_once(reg, stored, "pdf", "card.pdf", "application/pdf", b"%PDF-1.4",
                          ttl=600)
     assert env.wrong("alice").reason == "wrong"  # a challenge row, a failure counted
+    policy.issue(reg, "alice", client_ip="192.0.2.7", client="login-server")  # api_challenges
     with reg.db.transaction():
         audit.checkpoint(reg.db, reg.sealer, reg.now())
     return {"serial": serial, "op_serial": op_serial, "token": token, "passcode": passcode}
@@ -250,8 +251,9 @@ def test_the_own_macs_keep_the_form_existing_registries_hold(env: Env) -> None:
     assert op is not None and client is not None and nets is not None
     assert sealer.mac_ok(op["mac"], f"ada\nadmin\n{op['password_hash']}\nop-ada\nNone".encode(),
                          "operator")
-    assert sealer.mac_ok(client["mac"], f"login-server\nverify\n{client['token_hash']}".encode(),
-                         "api-client")
+    # (API clients: the form of _V_REVOKE, which added the creation and revocation times)
+    assert sealer.mac_ok(client["mac"], f"login-server\nverify\n{client['token_hash']}\n"
+                         f"{client['created_at']}\nNone".encode(), "api-client/2")
     assert sealer.mac_ok(nets["mac"], b"alice\n192.0.2.0/24", "user-networks")
 
 
