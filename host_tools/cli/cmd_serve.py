@@ -77,7 +77,8 @@ def _serve(args: argparse.Namespace) -> int:
         ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
         proxy_headers=bool(args.forwarded_allow_ips),
         forwarded_allow_ips=args.forwarded_allow_ips or "127.0.0.1",
-        access_log=not args.no_access_log, server_header=False)
+        access_log=not args.no_access_log, server_header=False,
+        loop="uvloop", http="httptools")  # pinned (requirements/host.txt): the cheapest pair
     if workers > 1:  # one listening socket shared by the worker processes
         from host_tools.web.listen import run_workers
 

@@ -99,11 +99,11 @@ def test_http_client_keeps_alive_and_reconnects_only_after_close(
     _Handler.seen.clear()
     assert c.request("POST", "/a", {"n": 1}, headers={"Authorization": "Bearer t"}) == \
         (200, {"echo": {"n": 1}})
-    first = c._conn
+    first = c._sock
     assert c.request("POST", "/b", {"n": 2}) == (200, {"echo": {"n": 2}})
-    assert c._conn is first  # the same connection
+    assert c._sock is first  # the same connection
     assert c.request("POST", "/c", {"close": True})[0] == 200
-    assert c._conn is None  # the server said it closes
+    assert c._sock is None  # the server said it closes
     assert c.request("POST", "/d", {"n": 4})[0] == 200
     assert [p for p, _, _ in _Handler.seen] == ["/a", "/b", "/c", "/d"]  # each sent once
     assert _Handler.seen[0][1] == "Bearer t"
