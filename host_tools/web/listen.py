@@ -59,8 +59,10 @@ class BalancedServer(uvicorn.Server):
         self._accepting = [asyncio.create_task(self._accept_from(s)) for s in sockets]
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        for task in getattr(self, "_accepting", []):
+        accepting = getattr(self, "_accepting", [])
+        for task in accepting:
             task.cancel()
+        await asyncio.gather(*accepting, return_exceptions=True)  # before the sockets close
         await super().shutdown(sockets)
 
     def _protocol(self) -> asyncio.Protocol:
@@ -109,11 +111,12 @@ async def _readable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> Non
         if not ready.done():
             ready.set_result(None)
 
-    loop.add_reader(sock.fileno(), wake)
+    fd = sock.fileno()
+    loop.add_reader(fd, wake)
     try:
         await ready
     finally:
-        loop.remove_reader(sock.fileno())
+        loop.remove_reader(fd)
 
 
 class _Worker(multiprocess.Process):

@@ -86,6 +86,9 @@ def test_workers_share_keep_alive_connections_out_evenly() -> None:
         config = uvicorn.Config(_hello, host="127.0.0.1", port=port, workers=2,
                                 lifespan="off", log_level="warning", loop="asyncio")
         server = BalancedServer(config)
+        # threads of one process take turns at the GIL (5 ms): a longer hold-back than the
+        # 0.5 ms that separate worker processes need
+        server.STEP, server.MAX_WAIT = 0.05, 0.2
         servers.append(server)
         t = threading.Thread(target=server.run, args=([listener],), daemon=True)
         t.start()
