@@ -6,13 +6,13 @@ limit is reached, whichever comes first. It measures logins/s and the latency of
 It knows nothing of privacyIDEA or OpenDSC: bench_privacyidea.py gives it logins through
 `/validate/triggerchallenge` + `/validate/check`, and through `dsc serve`'s `/v1/challenges`,
 or straight through the registry library. `Http` is a keep-alive JSON client for loopback
-servers: it never resends a request (a POST that may have reached the server is not retried: a
-resent login would count twice); it reconnects only when the server said it closes.
+servers, on a raw socket (cheap: it shares the cores with the server it measures): it never
+resends a request (a POST that may have reached the server is not retried: a resent login would
+count twice); it reconnects only when the server said it closes, or after a failed request.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import math
 import socket
@@ -30,54 +30,109 @@ class HttpError(Exception):
     """A request that got no answer or a non-JSON one."""
 
 
-class _Connection(http.client.HTTPConnection):
-    """Without Nagle's algorithm: http.client writes the headers and the body in two sends, and
-    the body would wait for the server's delayed ACK of the headers (~40 ms a request)."""
-
-    def connect(self) -> None:
-        super().connect()
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
 class Http:
-    """One keep-alive connection to a loopback HTTP server, JSON (or form) in, JSON out."""
+    """One keep-alive connection to a loopback HTTP/1.1 server, JSON (or form) in, JSON out.
+
+    Deliberately small: the load generator shares the machine's cores with the servers it
+    measures, so each request is one `sendall` of the whole request (headers and body together,
+    Nagle off: nothing waits for a delayed ACK) and the answer is read by Content-Length (or
+    chunks), without http.client's header parser (its email.parser costs about as much as a
+    `dsc serve` request)."""
 
     def __init__(self, host: str, port: int, timeout: float = 30.0) -> None:
         self.host, self.port, self.timeout = host, port, timeout
-        self._conn: _Connection | None = None
+        self._sock: socket.socket | None = None
+        self._buf = b""
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None, *,
                 headers: dict[str, str] | None = None, form: bool = False) -> tuple[int, Any]:
-        send = dict(headers or {})
-        data: bytes | None = None
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        data = b""
         if body is not None:
             if form:
                 data = urlencode(body).encode()
-                send["Content-Type"] = "application/x-www-form-urlencoded"
+                lines.append("Content-Type: application/x-www-form-urlencoded")
             else:
                 data = json.dumps(body).encode()
-                send["Content-Type"] = "application/json"
-        if self._conn is None:
-            self._conn = _Connection(self.host, self.port, timeout=self.timeout)
-        conn = self._conn
+                lines.append("Content-Type: application/json")
+        if body is not None or method in ("POST", "PUT", "PATCH"):
+            lines.append(f"Content-Length: {len(data)}")
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        wire = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + data
         try:
-            conn.request(method, path, body=data, headers=send)
-            resp = conn.getresponse()
-            raw = resp.read()
-        except (OSError, http.client.HTTPException) as e:
+            if self._sock is None:
+                self._sock = socket.create_connection((self.host, self.port), self.timeout)
+                self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self._buf = b""
+            self._sock.sendall(wire)
+            status, will_close, raw = self._response(method)
+        except (OSError, ValueError) as e:
             self.close()
             raise HttpError(f"{method} {path}: {type(e).__name__}: {e}") from None
-        if resp.will_close:
+        if will_close:
             self.close()
         try:
-            return resp.status, json.loads(raw) if raw else None
+            return status, json.loads(raw) if raw else None
         except ValueError:
-            raise HttpError(f"{method} {path}: HTTP {resp.status}, not JSON") from None
+            raise HttpError(f"{method} {path}: HTTP {status}, not JSON") from None
+
+    def _more(self) -> None:
+        assert self._sock is not None
+        chunk = self._sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        self._buf += chunk
+
+    def _line(self) -> bytes:
+        while (end := self._buf.find(b"\r\n")) < 0:
+            self._more()
+        line, self._buf = self._buf[:end], self._buf[end + 2:]
+        return line
+
+    def _take(self, n: int) -> bytes:
+        while len(self._buf) < n:
+            self._more()
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+    def _response(self, method: str) -> tuple[int, bool, bytes]:
+        while (end := self._buf.find(b"\r\n\r\n")) < 0:
+            self._more()
+        head, self._buf = self._buf[:end].decode("latin-1"), self._buf[end + 4:]
+        status_line, *header_lines = head.split("\r\n")
+        version, code = status_line.split(" ", 2)[:2]
+        fields: dict[str, str] = {}
+        for line in header_lines:
+            name, _, value = line.partition(":")
+            fields[name.strip().lower()] = value.strip()
+        status = int(code)
+        will_close = (fields.get("connection", "").lower() == "close"
+                      or (version == "HTTP/1.0" and
+                      fields.get("connection", "").lower() != "keep-alive"))
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            return status, will_close, b""
+        if "chunked" in fields.get("transfer-encoding", "").lower():
+            parts = []
+            while size := int(self._line().split(b";")[0], 16):
+                parts.append(self._take(size))
+                self._take(2)
+            while self._line():  # trailers, then the empty line
+                pass
+            return status, will_close, b"".join(parts)
+        if "content-length" in fields:
+            return status, will_close, self._take(int(fields["content-length"]))
+        while True:  # the body runs to the end of the connection
+            try:
+                self._more()
+            except ConnectionError:
+                body, self._buf = self._buf, b""
+                return status, True, body
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+            self._buf = b""
 
 
 # log-spaced latency buckets, upper bounds in ms: 0.1 ms ... ~100 s, 4 per decade

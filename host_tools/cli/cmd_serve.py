@@ -79,7 +79,8 @@ def _serve(args: argparse.Namespace) -> int:
         forwarded_allow_ips=args.forwarded_allow_ips or "127.0.0.1",
         access_log=not args.no_access_log, server_header=False,
         # the soft card's activation socket: small messages, no compression (no inflate bombs)
-        ws="websockets-sansio", ws_max_size=16 * 1024, ws_per_message_deflate=False)
+        ws="websockets-sansio", ws_max_size=16 * 1024, ws_per_message_deflate=False,
+        loop="uvloop", http="httptools")  # pinned (requirements/host.txt): the cheapest pair
     if workers > 1:  # one listening socket shared by the worker processes
         from host_tools.web.listen import run_workers
 

@@ -9,6 +9,7 @@ settings from `DSC_SERVE_*` variables (never a secret: the token cache, the body
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -326,6 +327,9 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # What start-up made (modules, routes, templates) lives as long as the process: out of
+        # the collector's generations, a full collection under load no longer walks it all.
+        gc.freeze()
         try:
             yield
         finally:

@@ -76,6 +76,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(out)
 
+    def do_GET(self) -> None:  # a chunked answer, split mid-way
+        self.seen.append((self.path, self.headers.get("Authorization", ""), {}))
+        self.send_response(200)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for part in (b'{"chun', b'ked": true}'):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+        self.wfile.write(b"0\r\n\r\n")
+
     def log_message(self, *args: object) -> None:
         pass
 
@@ -99,14 +108,16 @@ def test_http_client_keeps_alive_and_reconnects_only_after_close(
     _Handler.seen.clear()
     assert c.request("POST", "/a", {"n": 1}, headers={"Authorization": "Bearer t"}) == \
         (200, {"echo": {"n": 1}})
-    first = c._conn
+    first = c._sock
     assert c.request("POST", "/b", {"n": 2}) == (200, {"echo": {"n": 2}})
-    assert c._conn is first  # the same connection
+    assert c._sock is first  # the same connection
     assert c.request("POST", "/c", {"close": True})[0] == 200
-    assert c._conn is None  # the server said it closes
+    assert c._sock is None  # the server said it closes
     assert c.request("POST", "/d", {"n": 4})[0] == 200
     assert [p for p, _, _ in _Handler.seen] == ["/a", "/b", "/c", "/d"]  # each sent once
     assert _Handler.seen[0][1] == "Bearer t"
+    assert c.request("GET", "/e") == (200, {"chunked": True})
+    assert c.request("POST", "/f", {"n": 6}) == (200, {"echo": {"n": 6}})  # still in step
     c.close()
     with pytest.raises(httpload.HttpError):
         httpload.Http("127.0.0.1", 1, timeout=2).request("POST", "/x", {})

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from apikit import Api
+import time
 
-from provisioning import audit, temporary
+from apikit import Api
+from regkit import Clock, Env
+
+from provisioning import apiclients, audit, temporary
 
 
 def test_login_round_trip_by_card(api: Api) -> None:
@@ -128,3 +131,26 @@ def test_readyz_fails_when_the_audit_head_is_forged(api: Api) -> None:
     api.env.reg.db.execute("UPDATE audit_chains SET mac = 'x:y' WHERE id = 0")
     r = api.client.get("/readyz")
     assert r.status_code == 503 and r.json()["reason"] == "audit-broken"
+
+
+def test_a_revoked_token_stops_working_within_the_token_cache_time(env: Env, clock: Clock) -> None:
+    """With the cache on (as `dsc serve` runs), a token checked once is not looked up again for
+    `token_cache_seconds`; its revocation takes effect once that has passed, not later."""
+    from starlette.testclient import TestClient
+
+    from host_tools.web.app import Settings, create_app
+
+    app = create_app(Settings(env.url, env.key_file, clock=clock, token_cache_seconds=0.5))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        api = Api(env, client)
+        env.active("alice")
+        assert api.get("/v1/users/alice/devices").status_code == 200
+        revoked = time.monotonic()
+        apiclients.revoke(env.reg, "login-server")
+        still = api.get("/v1/users/alice/devices")  # within the bound: the cached check
+        if time.monotonic() - revoked < 0.5:
+            assert still.status_code == 200
+        time.sleep(0.6)
+        r = api.get("/v1/users/alice/devices")
+        assert r.status_code == 401 and r.json()["reason"] == "unauthenticated"
+        assert api.get("/v1/users/alice/devices").status_code == 401

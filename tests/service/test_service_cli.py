@@ -111,3 +111,26 @@ def test_serve_with_tls(registry: tuple[str, Path], tmp_path: Path) -> None:
             httpx.get(server.url.replace("https", "http") + "/healthz", timeout=2)
     finally:
         server.stop()
+
+
+def test_serve_with_tls_in_two_processes(pg_url: str, tmp_path: Path) -> None:
+    """The workers accept by themselves (host_tools/web/listen.py): TLS still wraps each
+    connection, several at once, and a plain-HTTP client is refused without harm."""
+    key = tmp_path / "master.key"
+    Registry.init(pg_url, key, operator="tester")[0].close()
+    cert, tls_key = _self_signed(tmp_path)
+    trust = ssl.create_default_context(cafile=str(cert))
+    server = Server(pg_url, key, "--tls-cert", str(cert), "--tls-key", str(tls_key),
+                    workers=2, scheme="https", verify=trust)
+    try:
+        assert len(server.workers()) == 2
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(server.url.replace("https", "http") + "/healthz", timeout=2)
+        clients = [httpx.Client(verify=trust) for _ in range(4)]
+        for c in clients:
+            assert c.get(server.url + "/readyz").json()["status"] == "ready"
+        for c in clients:
+            assert c.get(server.url + "/healthz").json() == {"status": "ok"}
+            c.close()
+    finally:
+        server.stop()

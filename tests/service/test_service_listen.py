@@ -1,12 +1,18 @@
-"""`dsc serve --workers N`: connections accepted on the shared socket have Nagle switched off."""
+"""`dsc serve --workers N`: connections accepted on the shared socket have Nagle switched off,
+and the workers share them out evenly."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import socket
+import threading
+import time
+from typing import Any
 
-from host_tools.web.listen import TcpConfig, tcp_listener
+import uvicorn
+
+from host_tools.web.listen import BalancedServer, TcpConfig, tcp_listener
 
 
 def _nodelay_of_an_accepted_connection(listener: socket.socket) -> int:
@@ -59,3 +65,54 @@ def test_the_workers_config_binds_such_a_socket() -> None:
         assert sock.proto == socket.IPPROTO_TCP
     finally:
         sock.close()
+
+
+async def _hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", b"2")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def test_workers_share_keep_alive_connections_out_evenly() -> None:
+    """Two workers on one socket, four keep-alive clients connecting one after the other (as
+    `make bench` does): each worker serves two (uvicorn's own listener gave one all four)."""
+    listener = tcp_listener(_protocol_zero_listener())
+    port = listener.getsockname()[1]
+    servers: list[BalancedServer] = []
+    threads = []
+    for _ in range(2):
+        config = uvicorn.Config(_hello, host="127.0.0.1", port=port, workers=2,
+                                lifespan="off", log_level="warning", loop="asyncio")
+        server = BalancedServer(config)
+        # threads of one process take turns at the GIL (5 ms): a longer hold-back than the
+        # 0.5 ms that separate worker processes need
+        server.STEP, server.MAX_WAIT = 0.05, 0.2
+        servers.append(server)
+        t = threading.Thread(target=server.run, args=([listener],), daemon=True)
+        t.start()
+        threads.append(t)
+    clients: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 10
+        while not all(s.started for s in servers) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for _ in range(4):
+            c = socket.create_connection(("127.0.0.1", port), timeout=5)
+            c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = b""
+            while not answer.endswith(b"ok") and (chunk := c.recv(1000)):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200")
+            clients.append(c)
+        assert sorted(len(s.server_state.connections) for s in servers) == [2, 2]
+    finally:
+        for c in clients:
+            c.close()
+        for s in servers:
+            s.should_exit = True
+        for t in threads:
+            t.join(10)
+        listener.close()
+    assert not any(t.is_alive() for t in threads)  # they stop when told (accept tasks ended)
