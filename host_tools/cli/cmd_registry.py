@@ -103,8 +103,8 @@ def _rotate(args: argparse.Namespace) -> int:
     with open_registry(args) as reg:
         kid = reg.rotate_key()
     emit(args, {"key_id": kid, "status": "rotated"},
-         f"secrets re-encrypted and row MACs renewed under key {kid}; restart any running "
-         f"`dsc serve` (it holds the old key)")
+         f"secrets re-encrypted and row MACs renewed under key {kid}; a running `dsc serve` "
+         f"takes the new key at its next request")
     return 0
 
 

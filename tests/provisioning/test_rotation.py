@@ -270,7 +270,7 @@ def test_dsc_registry_rotate_key_keeps_operators_and_api_clients(
     assert main(["registry", "rotate-key"]) == 0
     out = capsys.readouterr().out
     new_id = read_key_file(env.key_file)[0][0]
-    assert f"under key {new_id}" in out and "restart any running `dsc serve`" in out
+    assert f"under key {new_id}" in out and "running `dsc serve` takes the new key" in out
     assert known["token"] not in out
     with env.reopen() as reg:
         assert operators.active(reg, "ada") is not None

@@ -1,5 +1,5 @@
-"""After `dsc registry rotate-key`, the service started on the rotated registry (`dsc serve`
-restarted: it reads the key file when it starts) serves everyone as before: an operator signs in
+"""After `dsc registry rotate-key`, the service (started on the rotated registry, or running
+through the rotation) serves everyone as before: an operator signs in
 to the console with password and card, an API client's bearer token authenticates, a user's IP
 restriction still applies and a holder's response is accepted; rows edited before the rotation
 stay refused. On SQLite and on PostgreSQL."""
@@ -105,3 +105,33 @@ def test_rows_edited_before_a_rotation_stay_refused_by_the_service(both: Env,
         assert audit.entries(reg.db, action="registry.rotate-key")[-1].detail[
             "rows_refused"] == 2
         assert audit.entries(reg.db, action="operator.tampered")
+
+
+def test_a_running_service_follows_a_rotation_without_a_restart(both: Env, clock: Clock) -> None:
+    """rotate-key run beside a running service: the pool sees the key file change and reopens
+    its connections, so the signed-in operator stays signed in, tokens authenticate, holders
+    log in and the audit log goes on under the new key."""
+    env = both
+    op_serial = make_operator(env, "ada", "admin")
+    serial = env.active("alice", "1234")
+    token = apiclients.add(env.reg, "login-server", "verify")
+    with app_on(env, clock) as web:
+        sign_in(web, env, "ada", op_serial)
+        assert web.post("/v1/challenges", json={"user": "alice"},
+                        headers=bearer(token)).status_code == 201  # pooled under the old key
+        new = env.reg.rotate_key()
+        page = web.get("/console/user/alice")
+        assert page.status_code == 200 and "alice" in page.text
+        assert 'name="password"' not in page.text  # still signed in
+        r = web.post("/v1/challenges", json={"user": "alice"}, headers=bearer(token))
+        assert r.status_code == 201, r.text
+        ch = r.json()
+        r = web.post(f"/v1/challenges/{ch['id']}/response",
+                     json={"response": env.answer(serial, ch["challenge"])},
+                     headers=bearer(token))
+        assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
+    with env.reopen() as reg:
+        assert reg.sealer.key_id == new
+        assert audit.verify(reg.db, reg.sealer)[0] == len(audit.entries(reg.db, limit=100000))
+        assert not audit.entries(reg.db, action="operator.tampered")
+        assert not audit.entries(reg.db, action="integrity")
