@@ -157,6 +157,9 @@ class Registry:
         self.random: _random.Random = random if random is not None else secrets.SystemRandom()
         self.operator = operator or os.environ.get("DSC_OPERATOR") or _login_name()
         db.on_rollback = self._after_rollback
+        # rows a pipelined transaction (number `_written_in`) changed, by (table, key)
+        self._written: dict[tuple[str, Any], Row] = {}
+        self._written_in = 0
         self.policy = self._load_policy()
 
     # --- opening ------------------------------------------------------------------------------
@@ -309,6 +312,8 @@ class Registry:
         checked and changed instead. Returns the row as it now stands."""
         _names(table, changes)
         key = integrity.key_column(table)
+        if self.db.pipelined:
+            return self._update_pipelined(table, key, row, changes)
         current = self.checked(table, row)
         for _ in range(2):
             new = {**dict(current), **changes}
@@ -325,6 +330,24 @@ class Registry:
                 raise NotFoundError(f"the {table} row {current[key]} is gone")
             current = self.checked(table, fresh)
         raise RegistryError(f"the {table} row {current[key]} keeps changing under this update")
+
+    def _update_pipelined(self, table: str, key: str, row: Row,
+                          changes: Mapping[str, Any]) -> Row:
+        """`update` in a pipelined transaction: the write is sent, not waited for, and fails the
+        transaction (`WriteConflict`) unless the row still carries the MAC it was read with. A
+        row this transaction changed already is changed from where that left it (what the
+        re-read of `update` finds)."""
+        if self._written_in != self.db.serial:
+            self._written, self._written_in = {}, self.db.serial
+        current = self._written.get((table, row[key])) or self.checked(table, row)
+        new = {**dict(current), **changes}
+        new["mac"] = integrity.mac(self.sealer, table, new)
+        sets = ", ".join(f"{c} = ?" for c in [*changes, "mac"])
+        self.db.send_one_change(f"UPDATE {table} SET {sets} "  # noqa: S608
+                                f"WHERE {key} = ? AND mac = ?",
+                                (*changes.values(), new["mac"], current[key], current["mac"]))
+        self._written[(table, current[key])] = new
+        return new
 
     def update_where(self, table: str, where: str, params: tuple[Any, ...],
                      **changes: Any) -> list[Row]:
@@ -370,6 +393,7 @@ class Registry:
         return held
 
     def _after_rollback(self, error: BaseException) -> None:
+        audit.forget(self.db)  # the head this connection wrote last may not have been kept
         if isinstance(error, TamperedRowError):
             self._log_tampered(error)
 

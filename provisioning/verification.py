@@ -33,17 +33,19 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from provisioning import fpe, lifecycle, ocra_check, support, temporary
+from provisioning import audit, fpe, lifecycle, ocra_check, support, temporary
 from provisioning.db import Row
 from provisioning.errors import (
     CardStateError,
     ChallengeLimitError,
     InvalidInputError,
     MalformedResponseError,
+    NotFoundError,
     Reason,
     TamperedRowError,
     UserStateError,
     VerificationRejected,
+    WriteConflict,
 )
 from provisioning.registry import Registry
 from provisioning.timeutil import DAY, when
@@ -278,16 +280,56 @@ def normalise(response: str, forms: list[Form]) -> str:
 Check = Callable[[Registry, Row, Row, Row | None, list[Row], str], Outcome | None]
 
 
-def _open(reg: Registry, urow: Row, challenge_id: str) -> tuple[Row | None, Outcome | None]:
+# The rows an attempt decides on, all sent at once (one round trip on PostgreSQL, pipelined),
+# each found from the user's name and the challenge id: the user's row, locked first (lock
+# order: user, card, then the audit head), the challenge's card (locked), the challenge, the
+# user's assignment of that card and the temporary access rows. Every statement after the user's
+# row starts when its lock is held, so it sees what the previous holder committed.
+_USER_ID = "(SELECT id FROM users WHERE name = ?)"
+_CARD = ("SELECT * FROM cards WHERE id = (SELECT card_id FROM challenges WHERE id = ? AND "  # noqa: S608
+         f"user_id = {_USER_ID})")
+_CHALLENGE = f"SELECT * FROM challenges WHERE id = ? AND user_id = {_USER_ID}"  # noqa: S608
+_HELD = ("SELECT a.* FROM assignments a JOIN challenges ch ON ch.card_id = a.card_id "  # noqa: S608
+         f"AND ch.user_id = a.user_id WHERE ch.id = ? AND a.user_id = {_USER_ID} "
+         "AND a.ended_at IS NULL")
+
+
+@dataclass(frozen=True)
+class _Rows:
+    user: Row
+    challenge: Row | None
+    card: Row | None       # the challenge's card, when it names one
+    held: Row | None       # the user's running assignment of that card
+    temp: list[Row]        # running temporary access (when the attempt may use it)
+
+
+def _read(reg: Registry, user: str, challenge_id: str, *, temporary_too: bool) -> _Rows:
+    """Send every read of the attempt (and the audit entry's number), then wait once."""
+    db, pair = reg.db, (challenge_id, user)
+    user_sent = db.send("SELECT * FROM users WHERE name = ?", (user,), lock=True)
+    card_sent = db.send(_CARD, pair, lock=True)
+    ch_sent = db.send(_CHALLENGE, pair)
+    held_sent = db.send(_HELD, pair)
+    temp_sent = db.send(temporary.VALID_ROWS.format(user=_USER_ID), (user, reg.now())) \
+        if temporary_too else None
+    audit.reserve(db)
+    urow = user_sent.one()
+    if urow is None:
+        raise NotFoundError(f"no user {user} in the registry")
+    temp = reg.checked_all("temp_access", temp_sent.all()) if temp_sent is not None else []
+    return _Rows(user=reg.checked("users", urow), challenge=ch_sent.one(),
+                 card=card_sent.one(), held=held_sent.one(), temp=temp)
+
+
+def _open(reg: Registry, rows: _Rows) -> tuple[Row | None, Outcome | None]:
     """Lock and single-use checks: (challenge, None) to go on, (None, rejection) to stop."""
-    now, name = reg.now(), urow["name"]
+    now, urow = reg.now(), rows.user
+    name = urow["name"]
     if urow["locked_until"] is not None and int(urow["locked_until"]) > now:
         return None, Outcome(False, name, Reason.LOCKED, locked_until=int(urow["locked_until"]))
-    ch = reg.db.one("SELECT * FROM challenges WHERE id = ? AND user_id = ?",
-                    (challenge_id, urow["id"]))
-    if ch is None:
+    if rows.challenge is None:
         return None, Outcome(False, name, Reason.UNKNOWN_CHALLENGE)
-    ch = reg.checked("challenges", ch)
+    ch = reg.checked("challenges", rows.challenge)
     if ch["used_at"] is not None:
         return None, Outcome(False, name, Reason.ALREADY_USED)
     if int(ch["expires_at"]) <= now:
@@ -296,16 +338,16 @@ def _open(reg: Registry, urow: Row, challenge_id: str) -> tuple[Row | None, Outc
     return ch, None
 
 
-def _challenge_card(reg: Registry, urow: Row, ch: Row) -> Row | None:
+def _challenge_card(reg: Registry, rows: _Rows, ch: Row) -> Row | None:
     """The challenge's card, when the MACs vouch for it and it is still the user's."""
     if ch["card_id"] is None:
         return None
-    card = reg.card_by_id(int(ch["card_id"]), lock=True)
-    held = reg.db.one("SELECT * FROM assignments WHERE card_id = ? AND user_id = ? "
-                      "AND ended_at IS NULL", (card["id"], urow["id"]))
-    if held is None:
+    if rows.card is None:
+        raise NotFoundError(f"no card with id {ch['card_id']} in the registry")
+    card = reg.checked("cards", rows.card)
+    if rows.held is None:
         return None
-    reg.checked("assignments", held)
+    reg.checked("assignments", rows.held)
     return support.auto_activate(reg, card)
 
 
@@ -328,14 +370,34 @@ def _count_failure(reg: Registry, urow: Row) -> Outcome:
     return Outcome(False, urow["name"], Reason.WRONG, attempts_remaining=0, locked_until=until)
 
 
+_TRIES = 3  # attempts of a verification whose pipelined write met a changed row
+
+
 def _attempt(reg: Registry, user: str, challenge_id: str, response: str, action: str,
              check: Check, *, temporary_too: bool = False) -> Outcome:
-    with reg.db.transaction():
-        urow = reg.user_row(user, lock=True)
-        ch, outcome = _open(reg, urow, challenge_id)
+    """One transaction: on PostgreSQL pipelined, so two round trips — every read (with BEGIN),
+    then every write (with COMMIT). A write that finds its row changed since the read fails
+    the transaction (WriteConflict: rolled back, nothing changed); it is repeated on fresh
+    rows."""
+    for tries in range(1, _TRIES + 1):
+        try:
+            return _attempt_once(reg, user, challenge_id, response, action, check,
+                                 temporary_too=temporary_too)
+        except WriteConflict:
+            if tries == _TRIES:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _attempt_once(reg: Registry, user: str, challenge_id: str, response: str, action: str,
+                  check: Check, *, temporary_too: bool) -> Outcome:
+    with reg.db.transaction(pipeline=True):
+        rows = _read(reg, user, challenge_id, temporary_too=temporary_too)
+        urow = rows.user
+        ch, outcome = _open(reg, rows)
         if ch is not None:
-            card = _challenge_card(reg, urow, ch)
-            temp = temporary.valid_rows(reg, urow["id"], reg.now()) if temporary_too else []
+            card = _challenge_card(reg, rows, ch)
+            temp = rows.temp
             forms = _forms(card, temp, ch, temporary_too=temporary_too)
             # Malformed: raised before anything is written, so nothing is used or counted.
             typed = normalise(response, forms) if forms else response.strip()
