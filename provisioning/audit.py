@@ -112,6 +112,7 @@ class _Writer:
         self.head: Head | None = None
         self.mac = ""  # the head's MAC as this connection last saw or wrote it
         self.held_in = 0  # the transaction (Database.serial) holding `head`'s row lock
+        self.seq = 0  # SQLite: the number of the entry this connection wrote last
         # reserve(): (transaction, the entry's number, the lock of `head`), still to be read
         self.reserved: tuple[int, Pending, Pending | None] | None = None
 
@@ -144,17 +145,20 @@ def append(db: Database, sealer: Sealer, *, at: int, operator: str, action: str,
     if db.pipelined:
         return _append_pipelined(db, sealer, w, [at, operator, action, serial_number, user,
                                                  outcome, detail_json])
-    seq = _next_seq(db)
-    common = [seq, at, operator, action, serial_number, user, outcome, detail_json]
+    fields = [at, operator, action, serial_number, user, outcome, detail_json]
     for cached in (True, False):
         old = w.head if cached else _take_chain(db, sealer, w)
         if old is None:
             continue
+        # SQLite writes chain 0 only: while its head is as this connection left it (the write
+        # below is conditional on that), nobody has logged since, so the next number is known.
+        seq = w.seq + 1 if cached and db.dialect == "sqlite" and w.seq else _next_seq(db)
+        common = [seq, *fields]
         chain, last, prev = old
         new = (chain, last + 1, _digest(prev, [_FORMAT, chain, last + 1, *common]))
         mac = _head_mac(sealer, new)
         if _write(db, (old, w.mac), (new, mac), common):
-            w.head, w.mac = new, mac
+            w.head, w.mac, w.seq = new, mac, seq
             return seq
         w.head = None  # someone else moved that chain: read a head, with its lock
     raise AuditError("audit log: a chain head moved under its row lock")  # pragma: no cover
@@ -180,7 +184,7 @@ def forget(db: Database) -> None:
     """After a rollback: the head this connection wrote last may not be there."""
     w = _WRITERS.get(db)
     if w is not None:
-        w.head, w.reserved = None, None
+        w.head, w.reserved, w.seq = None, None, 0
 
 
 def _append_pipelined(db: Database, sealer: Sealer, w: _Writer, fields: list[Any]) -> int:

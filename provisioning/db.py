@@ -89,20 +89,19 @@ class Database:
         return out
 
     def execute(self, sql: str, params: Params = ()) -> Any:
-        with self._translated_errors():
-            return self._conn.execute(self._translate(sql), params)
-
-    @contextmanager
-    def _translated_errors(self) -> Iterator[None]:
         try:
-            yield
+            return self._conn.execute(self._translate(sql), params)
         except self._errors as e:
-            if _is_conflict(e):
-                raise WriteConflict() from None
-            if isinstance(e, self._range_errors):
-                raise RegistryError(f"registry database error: a value is out of range "
-                                    f"({_first_line(e)})") from None
-            raise RegistryError(f"registry database error: {_first_line(e)}") from None
+            raise self._error(e) from None
+
+    def _error(self, e: BaseException) -> RegistryError:
+        """What a driver's error becomes: a clear RegistryError, never a traceback."""
+        if _is_conflict(e):
+            return WriteConflict()
+        if isinstance(e, self._range_errors):
+            return RegistryError(f"registry database error: a value is out of range "
+                                 f"({_first_line(e)})")
+        return RegistryError(f"registry database error: {_first_line(e)}")
 
     @property
     def in_transaction(self) -> bool:
@@ -194,14 +193,17 @@ class Database:
 
         conn = self._conn
         try:
-            with self._translated_errors(), conn.pipeline() as pipe:
-                self._pipeline = pipe
-                try:
-                    conn.execute("BEGIN")
-                    yield self
-                    conn.execute("COMMIT")
-                finally:
-                    self._pipeline = None
+            try:
+                with conn.pipeline() as pipe:
+                    self._pipeline = pipe
+                    try:
+                        conn.execute("BEGIN")
+                        yield self
+                        conn.execute("COMMIT")
+                    finally:
+                        self._pipeline = None
+            except self._errors as e:  # the flush at the end: COMMIT and the writes before it
+                raise self._error(e) from None
         except BaseException:
             # An error in the pipeline leaves the transaction aborted (the COMMIT after it was
             # skipped); an exception in the body leaves it open. Either way: roll back.
@@ -249,8 +251,10 @@ class Pending:
         # result: only statements that do (SELECT, RETURNING) are sent to be read there.
         if self._db._pipeline is None and self._cursor.description is None:
             return []
-        with self._db._translated_errors():
+        try:
             rows: list[Row] = self._cursor.fetchall()
+        except self._db._errors as e:
+            raise self._db._error(e) from None
         return rows
 
     def all(self) -> list[Row]:

@@ -33,20 +33,36 @@ def key_column(table: str) -> str:
     return _KEY.get(table, "id")
 
 
+# (columns of a row, in the order it comes) -> its columns but `mac`, sorted, each with the
+# prefix `_data` writes before its value: computed once per shape of row, not per row.
+_LAYOUTS: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
+
+
+def _layout(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    layout = _LAYOUTS.get(keys)
+    if layout is None:
+        layout = _LAYOUTS[keys] = tuple((k, f"{len(k)}:{k}=") for k in sorted(keys)
+                                        if k != "mac")
+    return layout
+
+
 def _data(table: str, row: Mapping[str, Any]) -> bytes:
     """Every non-NULL column but `mac`, sorted by name, each length-prefixed (unambiguous)."""
     parts = [table]
-    for k in sorted(row.keys()):
+    for k, prefix in _layout(tuple(row.keys())):
         v = row[k]
-        if v is None or k == "mac":
+        if v is None:
             continue
-        if isinstance(v, (bytes, bytearray, memoryview)):
+        kind = type(v)
+        if kind is str or kind is int:  # the common case, as the general one below does it
+            text = "v" + str(v)
+        elif isinstance(v, (bytes, bytearray, memoryview)):
             text = "b" + bytes(v).hex()
         elif isinstance(v, float) and v.is_integer():
             text = "v" + str(int(v))
         else:  # ints and text alike: SQLite's column affinity may store 4 for "4"
             text = "v" + str(v)
-        parts.append(f"{len(k)}:{k}={len(text)}:{text}")
+        parts.append(f"{prefix}{len(text)}:{text}")
     return "\n".join(parts).encode()
 
 

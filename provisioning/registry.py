@@ -16,6 +16,7 @@ import os
 import random as _random
 import re
 import secrets
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
@@ -157,6 +158,9 @@ class Registry:
         self.random: _random.Random = random if random is not None else secrets.SystemRandom()
         self.operator = operator or os.environ.get("DSC_OPERATOR") or _login_name()
         db.on_rollback = self._after_rollback
+        # rows `checked` in the transaction numbered `_vouched_in` (Database.serial), by id
+        self._vouched: dict[int, Row] = {}
+        self._vouched_in = 0
         # rows a pipelined transaction (number `_written_in`) changed, by (table, key)
         self._written: dict[tuple[str, Any], Row] = {}
         self._written_in = 0
@@ -278,8 +282,18 @@ class Registry:
 
     # --- rows the master key vouches for (provisioning.integrity) ------------------------------
     def checked(self, table: str, row: Row) -> Row:
-        """`row` when its MAC holds; else TamperedRowError (logged)."""
+        """`row` when its MAC holds; else TamperedRowError (logged).
+
+        A row read as an immutable `sqlite3.Row` and checked in this transaction is not checked
+        again when it comes back (to `update`, say): same object, same bytes, same answer."""
+        db = self.db
+        if self._vouched_in == db.serial and self._vouched.get(id(row)) is row:
+            return row
         if integrity.ok(self.sealer, table, row):
+            if isinstance(row, sqlite3.Row) and db.in_transaction:
+                if self._vouched_in != db.serial:
+                    self._vouched, self._vouched_in = {}, db.serial
+                self._vouched[id(row)] = row  # held here: its id cannot be reused meanwhile
             return row
         error = TamperedRowError(table, integrity.describe(table, row))
         if not self.db.in_transaction:  # inside one, the refusal is logged after the rollback
