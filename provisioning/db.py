@@ -27,12 +27,13 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from provisioning.errors import RegistryError, WriteConflict
 
 Row = Mapping[str, Any]
 Params = Sequence[Any]
+T = TypeVar("T")
 
 
 def is_postgres_url(url: str) -> bool:
@@ -233,6 +234,18 @@ class Database:
         finally:
             os.close(fd)
             os.unlink(name)
+
+
+def retrying(work: Callable[[], T], tries: int = 3) -> T:
+    """`work()` — a pipelined transaction — run again, on fresh rows, while it fails with
+    `WriteConflict` (rolled back each time: nothing of it stayed), at most `tries` times."""
+    for attempt in range(1, tries + 1):
+        try:
+            return work()
+        except WriteConflict:
+            if attempt == tries:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class Pending:

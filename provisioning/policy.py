@@ -32,7 +32,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from provisioning import lifecycle, ocra_check, support, temporary, verification
-from provisioning.db import Row
+from provisioning.db import Row, retrying
 from provisioning.errors import (
     CardStateError,
     InvalidInputError,
@@ -352,8 +352,9 @@ def issue(reg: Registry, user: str, *, device: str | None = None, purpose: str =
           client: str) -> Issued:
     """A challenge for `user` under the policy, remembered with the client that asked."""
     with _refusals_logged(reg, "challenge", user=user):
-        return _issue(reg, user, device=device, purpose=purpose, amount=amount,
-                      client_ip=client_ip, access=access, client=client)
+        return retrying(lambda: _issue(reg, user, device=device, purpose=purpose,
+                                       amount=amount, client_ip=client_ip, access=access,
+                                       client=client))
 
 
 def _issue(reg: Registry, user: str, *, device: str | None, purpose: str,
@@ -367,7 +368,7 @@ def _issue(reg: Registry, user: str, *, device: str | None, purpose: str,
     if purpose != "login" and access != "full":
         raise InvalidInputError(f"{purpose} needs full access: portal access is for logins")
     _parse_ip(client_ip)
-    with reg.db.transaction():
+    with reg.db.transaction(pipeline=True):  # writes and COMMIT go out together
         urow = _user_for_challenge(reg, user)
         _check_ip(reg, urow, client_ip)
         limits = withdrawal_limits(reg) if amount is not None else DEFAULT_LIMITS

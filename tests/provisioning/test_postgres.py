@@ -187,3 +187,24 @@ def test_a_row_changed_under_the_write_makes_the_verification_run_again(
         assert used is not None and used["used_at"] is not None
         assert audit.verify(reg.db, reg.sealer)[0] == before + 1
         assert verification.verify(reg, "alice", ch.id, resp).reason == "already used"
+
+
+def test_issuing_a_challenge_takes_four_round_trips(pg_url: str, tmp_path: Path) -> None:
+    """Its reads in one flush, the check that the card's next challenge is new, the insert,
+    the writes with COMMIT; the service's issuance (client, address and device checks) 9."""
+    from provisioning import policy
+
+    reg, _, _ = _warm(pg_url, tmp_path)
+    with reg:
+        counts = []
+        for issue in (lambda: verification.issue_challenge(reg, "alice"),
+                      lambda: policy.issue(reg, "alice", client="login-server").challenge):
+            with reg.db.round_trips() as count:
+                ch = issue()
+            counts.append(count[0])
+            row = reg.db.one("SELECT * FROM challenges WHERE id = ?", (ch.id,))
+            assert row is not None and row["challenge"] == ch.challenge
+        assert counts == [4, 9]
+        card = reg.card_row(ch.serial_number or "")
+        assert card["challenges_issued"] == 3  # _warm's, and these two
+        audit.verify(reg.db, reg.sealer)
