@@ -89,8 +89,13 @@ class Entry:
                 "chain_seq": self.chain_seq}
 
 
+# The canonical JSON of hashes and details, one encoder for all (json.dumps with these options
+# builds a new one per call).
+_CANONICAL = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=True)
+
+
 def _digest(prev: str, fields: list[Any]) -> str:
-    body = json.dumps(fields, separators=(",", ":"), sort_keys=True, ensure_ascii=True)
+    body = _CANONICAL.encode(fields)
     return hashlib.sha256(f"{prev}\n{body}".encode()).hexdigest()
 
 
@@ -141,7 +146,7 @@ def append(db: Database, sealer: Sealer, *, at: int, operator: str, action: str,
     when this connection's chain head is as it left it, one more when it must lock a head.
     Pipelined: none after `reserve()` while the head is as it was left (see the docstring)."""
     w = _writer(db)
-    detail_json = json.dumps(dict(detail or {}), separators=(",", ":"), sort_keys=True)
+    detail_json = _CANONICAL.encode(dict(detail or {}))
     if db.pipelined:
         return _append_pipelined(db, sealer, w, [at, operator, action, serial_number, user,
                                                  outcome, detail_json])

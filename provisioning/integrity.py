@@ -17,6 +17,7 @@ then). docs/registry.md says what that leaves and what catches it.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,24 +34,26 @@ def key_column(table: str) -> str:
     return _KEY.get(table, "id")
 
 
-# (columns of a row, in the order it comes) -> its columns but `mac`, sorted, each with the
-# prefix `_data` writes before its value: computed once per shape of row, not per row.
-_LAYOUTS: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
+# (columns of a row, in the order they come) -> (position, the prefix `_data` writes before the
+# value) of every column but `mac`, sorted by name: computed once per shape of row, not per row.
+_LAYOUTS: dict[tuple[str, ...], tuple[tuple[int, str], ...]] = {}
 
 
-def _layout(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+def _layout(keys: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
     layout = _LAYOUTS.get(keys)
     if layout is None:
-        layout = _LAYOUTS[keys] = tuple((k, f"{len(k)}:{k}=") for k in sorted(keys)
-                                        if k != "mac")
+        layout = _LAYOUTS[keys] = tuple((i, f"{len(k)}:{k}=") for k, i in
+                                        sorted((k, i) for i, k in enumerate(keys)) if k != "mac")
     return layout
 
 
 def _data(table: str, row: Mapping[str, Any]) -> bytes:
     """Every non-NULL column but `mac`, sorted by name, each length-prefixed (unambiguous)."""
+    # by position: a sqlite3.Row finds a column by name with a scan
+    values = tuple(row) if isinstance(row, sqlite3.Row) else tuple(row.values())
     parts = [table]
-    for k, prefix in _layout(tuple(row.keys())):
-        v = row[k]
+    for i, prefix in _layout(tuple(row.keys())):
+        v = values[i]
         if v is None:
             continue
         kind = type(v)
