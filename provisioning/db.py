@@ -236,9 +236,13 @@ class Database:
             os.unlink(name)
 
 
-def retrying(work: Callable[[], T], tries: int = 3) -> T:
+def retrying(db: Database, work: Callable[[], T], tries: int = 3) -> T:
     """`work()` — a pipelined transaction — run again, on fresh rows, while it fails with
-    `WriteConflict` (rolled back each time: nothing of it stayed), at most `tries` times."""
+    `WriteConflict` (rolled back each time: nothing of it stayed), at most `tries` times.
+    Inside a transaction already, once: the outermost one is what is rolled back and must be
+    repeated, by whoever opened it."""
+    if db.in_transaction:
+        return work()
     for attempt in range(1, tries + 1):
         try:
             return work()

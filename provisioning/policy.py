@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from provisioning import lifecycle, ocra_check, support, temporary, verification
+from provisioning import audit, lifecycle, ocra_check, support, temporary, verification
 from provisioning.db import Row, retrying
 from provisioning.errors import (
     CardStateError,
@@ -352,9 +352,9 @@ def issue(reg: Registry, user: str, *, device: str | None = None, purpose: str =
           client: str) -> Issued:
     """A challenge for `user` under the policy, remembered with the client that asked."""
     with _refusals_logged(reg, "challenge", user=user):
-        return retrying(lambda: _issue(reg, user, device=device, purpose=purpose,
-                                       amount=amount, client_ip=client_ip, access=access,
-                                       client=client))
+        return retrying(reg.db, lambda: _issue(reg, user, device=device, purpose=purpose,
+                                               amount=amount, client_ip=client_ip,
+                                               access=access, client=client))
 
 
 def _issue(reg: Registry, user: str, *, device: str | None, purpose: str,
@@ -370,6 +370,7 @@ def _issue(reg: Registry, user: str, *, device: str | None, purpose: str,
     _parse_ip(client_ip)
     with reg.db.transaction(pipeline=True):  # writes and COMMIT go out together
         urow = _user_for_challenge(reg, user)
+        audit.reserve(reg.db)  # the entry's number and head, sent with the next reads
         _check_ip(reg, urow, client_ip)
         limits = withdrawal_limits(reg) if amount is not None else DEFAULT_LIMITS
         cards = [c for c in _cards(reg, urow["id"]) if c["status"] in lifecycle.USABLE]
@@ -535,13 +536,15 @@ def respond(reg: Registry, challenge_id: str, response: str, *, client: str,
 
     `purpose` is what the caller means to do: "login" answers a login or withdrawal challenge."""
     with _refusals_logged(reg, "verify", challenge_id=challenge_id):
-        return _respond(reg, challenge_id, response, client=client, purpose=purpose)
+        return retrying(reg.db, lambda: _respond(reg, challenge_id, response, client=client,
+                                                 purpose=purpose))
 
 
 def _respond(reg: Registry, challenge_id: str, response: str, *, client: str,
             purpose: str = "login") -> Answer:
     response = normalise(response)
-    with reg.db.transaction():
+    # pipelined: the lookup (with BEGIN), the verification's reads, its writes (with COMMIT)
+    with reg.db.transaction(pipeline=True):
         ch = _lookup(reg, challenge_id, client)
         wanted = ("login", "withdrawal") if purpose == "login" else (purpose,)
         if ch["purpose"] not in wanted:

@@ -237,7 +237,7 @@ def _grid_cells(reg: Registry, rows: list[Row]) -> tuple[bool, str | None]:
 def issue_challenge(reg: Registry, user: str, serial_number: str | None = None) -> Challenge:
     """A challenge for the user's card (never one issued before under its seed), or for
     temporary access; single use. ChallengeLimitError (logged) when limits say no."""
-    return retrying(lambda: _issue_challenge(reg, user, serial_number))
+    return retrying(reg.db, lambda: _issue_challenge(reg, user, serial_number))
 
 
 def _issue_challenge(reg: Registry, user: str, serial_number: str | None) -> Challenge:
@@ -422,8 +422,8 @@ def _attempt(reg: Registry, user: str, challenge_id: str, response: str, action:
     then every write (with COMMIT). A write that finds its row changed since the read fails
     the transaction (WriteConflict: rolled back, nothing changed); it is repeated on fresh
     rows."""
-    return retrying(lambda: _attempt_once(reg, user, challenge_id, response, action, check,
-                                          temporary_too=temporary_too))
+    return retrying(reg.db, lambda: _attempt_once(reg, user, challenge_id, response, action,
+                                                  check, temporary_too=temporary_too))
 
 
 def _attempt_once(reg: Registry, user: str, challenge_id: str, response: str, action: str,

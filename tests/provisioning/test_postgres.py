@@ -154,13 +154,18 @@ def test_a_pipelined_audit_write_on_a_moved_head_fails(pg_url: str, tmp_path: Pa
         assert audit.verify(reg.db, reg.sealer)[0] == before[0] + 1
 
 
+@pytest.mark.parametrize("through", ["registry", "service"])
 def test_a_row_changed_under_the_write_makes_the_verification_run_again(
-        pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, through: str) -> None:
     """Between the reads and the writes another connection changes the challenge row: the
     write conditional on the MAC read fails, the transaction rolls back and the verification
-    runs again on the fresh row (one entry in the log, the chain intact)."""
+    runs again on the fresh row (one entry in the log, the chain intact). Through the service
+    the whole of its transaction runs again, not the verification inside it."""
+    from provisioning import policy
+
     reg, seed, clock = _warm(pg_url, tmp_path)
-    ch = verification.issue_challenge(reg, "alice")
+    ch = (verification.issue_challenge(reg, "alice") if through == "registry" else
+          policy.issue(reg, "alice", client="c").challenge)
     resp = ocra.response(SUITE, seed, ch.challenge, pin="1234")
     calls = []
     real = verification.normalise
@@ -178,23 +183,28 @@ def test_a_row_changed_under_the_write_makes_the_verification_run_again(
     with reg:
         before = audit.verify(reg.db, reg.sealer)[0]
         with reg.db.round_trips() as count:
-            outcome = verification.verify(reg, "alice", ch.id, resp)
-        assert outcome.accepted and len(calls) == 2
-        # reads, writes (refused), the pipeline's end, rollback; then reads, the head read
-        # again (a rollback forgets it), writes
-        assert count[0] == 7
+            if through == "registry":
+                assert verification.verify(reg, "alice", ch.id, resp).accepted
+            else:
+                assert policy.respond(reg, ch.id, resp, client="c").status == "accepted"
+        assert len(calls) == 2
+        if through == "registry":
+            # reads, writes (refused), the pipeline's end, rollback; then reads, the head read
+            # again (a rollback forgets it), writes
+            assert count[0] == 7
         used = reg.db.one("SELECT used_at FROM challenges WHERE id = ?", (ch.id,))
         assert used is not None and used["used_at"] is not None
         assert audit.verify(reg.db, reg.sealer)[0] == before + 1
         assert verification.verify(reg, "alice", ch.id, resp).reason == "already used"
 
 
-def test_issuing_a_challenge_takes_four_round_trips(pg_url: str, tmp_path: Path) -> None:
+def test_issuing_and_the_service_round_trips(pg_url: str, tmp_path: Path) -> None:
     """Its reads in one flush, the check that the card's next challenge is new, the insert,
-    the writes with COMMIT; the service's issuance (client, address and device checks) 9."""
+    the writes with COMMIT; the service's issuance (client, address and device checks) 7, the
+    service's verification 3 (its lookup, then the verification's two)."""
     from provisioning import policy
 
-    reg, _, _ = _warm(pg_url, tmp_path)
+    reg, seed, _ = _warm(pg_url, tmp_path)
     with reg:
         counts = []
         for issue in (lambda: verification.issue_challenge(reg, "alice"),
@@ -204,7 +214,15 @@ def test_issuing_a_challenge_takes_four_round_trips(pg_url: str, tmp_path: Path)
             counts.append(count[0])
             row = reg.db.one("SELECT * FROM challenges WHERE id = ?", (ch.id,))
             assert row is not None and row["challenge"] == ch.challenge
-        assert counts == [4, 9]
+        assert counts == [4, 7]
         card = reg.card_row(ch.serial_number or "")
         assert card["challenges_issued"] == 3  # _warm's, and these two
+        resp = ocra.response(SUITE, seed, ch.challenge, pin="1234")
+        with reg.db.round_trips() as count:
+            assert policy.respond(reg, ch.id, resp, client="login-server").status == "accepted"
+        again = policy.issue(reg, "alice", client="login-server").challenge
+        with reg.db.round_trips() as wrong:
+            answer = policy.respond(reg, again.id, "00000000", client="login-server")
+        assert answer.status == "rejected" and answer.attempts_remaining == 9
+        assert (count[0], wrong[0]) == (3, 3)
         audit.verify(reg.db, reg.sealer)
