@@ -6,9 +6,11 @@
   (every fifth response is wrong, so the counter is written and cleared), audit entry.
   Target: >= 5,000/s on one core.
 - `postgres_verifications_per_s`: the same on PostgreSQL (when DSC_TEST_PG_URL is set).
-- `postgres_round_trips_per_verification`: client-server round trips of one accepted
-  verification, counted on the wire: libpq's protocol trace of the connection, one per `Sync`
-  (extended protocol) or simple `Query` message the client sends (BEGIN and COMMIT included).
+- `postgres_round_trips_per_verification` (accepted), `..._per_rejected_verification` (a wrong
+  response, counted) and `..._per_challenge_issued` (`issue_challenge`): client-server round
+  trips, counted on the wire (`Database.round_trips`: libpq's protocol trace of the
+  connection, one per turn — messages sent, then the server's answer waited for; `BEGIN` and
+  `COMMIT` included).
 - `postgres_parallel.N_workers_per_s`: N processes, each with its own connection and its own
   user and card, verifying at once (bounded: `PAR_N` each, or `PAR_SECONDS`); the total rate.
   This is what a service with N worker processes sees of the registry: with a single lock
@@ -98,7 +100,10 @@ def _postgres(tmp: Path) -> dict[str, Any] | None:
     with pg_database(base) as url:
         out["postgres_verifications_per_s"] = round(_verifications(url, tmp / "pg.key"))
     with pg_database(base) as url:
-        out["postgres_round_trips_per_verification"] = round_trips(url, tmp / "rt.key")
+        trips = round_trips(url, tmp / "rt.key")
+        out["postgres_round_trips_per_verification"] = trips["verification"]
+        out["postgres_round_trips_per_rejected_verification"] = trips["rejected_verification"]
+        out["postgres_round_trips_per_challenge_issued"] = trips["challenge_issuance"]
     for workers in PAR_WORKERS:
         with pg_database(base) as url:
             rate = _parallel(url, tmp / f"par{workers}.key", workers)
@@ -123,29 +128,26 @@ def _enrol(reg: Registry, user: str) -> bytes:
     return seed
 
 
-def round_trips(url: str, key_file: Path) -> int:
-    """Round trips of one accepted verification (the second one: caches are warm)."""
-    import psycopg
-
+def round_trips(url: str, key_file: Path) -> dict[str, int]:
+    """Round trips of one accepted and one rejected verification, and of issuing a challenge
+    (the second of each: caches are warm), counted on the wire (`Database.round_trips`)."""
     reg, _, _ = Registry.init(url, key_file, operator="bench")
+    out: dict[str, int] = {}
     with reg:
         seed = _enrol(reg, "alice")
-        count = 0
         for _ in range(2):
-            ch = verification.issue_challenge(reg, "alice")
+            with reg.db.round_trips() as issuing:
+                ch = verification.issue_challenge(reg, "alice")
             resp = ocra.response(SUITE, seed, ch.challenge, pin="1234")
-            with tempfile.TemporaryFile("w+") as trace:
-                pgconn = reg.db._conn.pgconn  # the libpq connection under the registry's
-                pgconn.trace(trace.fileno())
-                pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
-                try:
-                    assert verification.verify(reg, "alice", ch.id, resp).accepted
-                finally:
-                    pgconn.untrace()
-                trace.seek(0)
-                sent = [line.rstrip("\n").split("\t") for line in trace]
-            count = sum(1 for f in sent if f[0] == "F" and f[2:3] in (["Sync"], ["Query"]))
-        return count
+            with reg.db.round_trips() as accepted:
+                assert verification.verify(reg, "alice", ch.id, resp).accepted
+            ch = verification.issue_challenge(reg, "alice")
+            with reg.db.round_trips() as rejected:
+                assert not verification.verify(reg, "alice", ch.id, "00000000").accepted
+        out["verification"] = accepted[0]
+        out["rejected_verification"] = rejected[0]
+        out["challenge_issuance"] = issuing[0]
+    return out
 
 
 def _par_worker(url: str, key_file: str, user: str, seed: bytes, work: list[tuple[str, str]],

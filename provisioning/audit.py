@@ -23,8 +23,12 @@ Why several chains: a writer locks only the head row of the chain it appends to,
 chain no other transaction holds (`FOR UPDATE SKIP LOCKED`, its own chain first), so parallel
 verifications never queue on the audit log. A connection remembers the head it wrote last and
 extends it with one conditional statement (it re-reads the head only when someone else moved
-it): two round trips per entry on PostgreSQL, the entry's number and that statement. SQLite
-has one writer at a time anyway and uses chain 0.
+it): two round trips per entry on PostgreSQL, the entry's number and that statement. In a
+pipelined transaction (`Database.transaction(pipeline=True)`) `reserve()` sends the entry's
+number and the lock of the remembered head with the transaction's first reads, and the entry
+goes out with its last writes: no round trip of its own while the head is as the connection
+left it, one (locking another head) when not. SQLite has one writer at a time anyway and uses
+chain 0.
 
 What one head's MAC cannot catch is a head put back to an older MACed value together with the
 entries after it deleted (the same as the whole database put back to an older copy). Two things
@@ -49,7 +53,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provisioning import schema
-from provisioning.db import Database, Row
+from provisioning.db import Database, Pending, Row
 from provisioning.errors import AuditError
 from provisioning.keys import Sealer
 
@@ -85,8 +89,13 @@ class Entry:
                 "chain_seq": self.chain_seq}
 
 
+# The canonical JSON of hashes and details, one encoder for all (json.dumps with these options
+# builds a new one per call).
+_CANONICAL = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=True)
+
+
 def _digest(prev: str, fields: list[Any]) -> str:
-    body = json.dumps(fields, separators=(",", ":"), sort_keys=True, ensure_ascii=True)
+    body = _CANONICAL.encode(fields)
     return hashlib.sha256(f"{prev}\n{body}".encode()).hexdigest()
 
 
@@ -107,6 +116,10 @@ class _Writer:
         self.chain = random.randrange(1 << 16) if db.dialect == "postgres" else 0
         self.head: Head | None = None
         self.mac = ""  # the head's MAC as this connection last saw or wrote it
+        self.held_in = 0  # the transaction (Database.serial) holding `head`'s row lock
+        self.seq = 0  # SQLite: the number of the entry this connection wrote last
+        # reserve(): (transaction, the entry's number, the lock of `head`), still to be read
+        self.reserved: tuple[int, Pending, Pending | None] | None = None
 
 
 _WRITERS: weakref.WeakKeyDictionary[Database, _Writer] = weakref.WeakKeyDictionary()
@@ -130,23 +143,73 @@ def append(db: Database, sealer: Sealer, *, at: int, operator: str, action: str,
     """Add one entry inside the caller's transaction; returns its `seq`.
 
     PostgreSQL: two round trips (the entry's number, then head and entry in one statement)
-    when this connection's chain head is as it left it, one more when it must lock a head."""
+    when this connection's chain head is as it left it, one more when it must lock a head.
+    Pipelined: none after `reserve()` while the head is as it was left (see the docstring)."""
     w = _writer(db)
-    detail_json = json.dumps(dict(detail or {}), separators=(",", ":"), sort_keys=True)
-    seq = _next_seq(db)
-    common = [seq, at, operator, action, serial_number, user, outcome, detail_json]
+    detail_json = _CANONICAL.encode(dict(detail or {}))
+    if db.pipelined:
+        return _append_pipelined(db, sealer, w, [at, operator, action, serial_number, user,
+                                                 outcome, detail_json])
+    fields = [at, operator, action, serial_number, user, outcome, detail_json]
     for cached in (True, False):
         old = w.head if cached else _take_chain(db, sealer, w)
         if old is None:
             continue
+        # SQLite writes chain 0 only: while its head is as this connection left it (the write
+        # below is conditional on that), nobody has logged since, so the next number is known.
+        seq = w.seq + 1 if cached and db.dialect == "sqlite" and w.seq else _next_seq(db)
+        common = [seq, *fields]
         chain, last, prev = old
         new = (chain, last + 1, _digest(prev, [_FORMAT, chain, last + 1, *common]))
         mac = _head_mac(sealer, new)
         if _write(db, (old, w.mac), (new, mac), common):
-            w.head, w.mac = new, mac
+            w.head, w.mac, w.seq = new, mac, seq
             return seq
         w.head = None  # someone else moved that chain: read a head, with its lock
     raise AuditError("audit log: a chain head moved under its row lock")  # pragma: no cover
+
+
+def reserve(db: Database) -> None:
+    """In a pipelined transaction, before its first reads are waited for: send the number of
+    the audit entry it will write and the lock of the chain head this connection wrote last
+    (only if it is still exactly as left, and nobody holds it). Nothing elsewhere."""
+    if not db.pipelined:
+        return
+    w = _writer(db)
+    seq = db.send("SELECT nextval('audit_seq') AS n")
+    lock = None
+    if w.head is not None:
+        chain, last, digest = w.head
+        lock = db.send("SELECT id FROM audit_chains WHERE id = ? AND seq = ? AND hash = ? "
+                       "AND mac = ? FOR UPDATE SKIP LOCKED", (chain, last, digest, w.mac))
+    w.reserved = (db.serial, seq, lock)
+
+
+def forget(db: Database) -> None:
+    """After a rollback: the head this connection wrote last may not be there."""
+    w = _WRITERS.get(db)
+    if w is not None:
+        w.head, w.reserved, w.seq = None, None, 0
+
+
+def _append_pipelined(db: Database, sealer: Sealer, w: _Writer, fields: list[Any]) -> int:
+    """`append` in a pipelined transaction: the entry is sent with the head's move, which
+    fails the transaction (`WriteConflict`) if the head is not as locked."""
+    pending, w.reserved = w.reserved, None
+    seq_sent, lock = (pending[1], pending[2]) if pending and pending[0] == db.serial else \
+        (None, None)
+    row = seq_sent.one() if seq_sent is not None else None
+    seq = int(row["n"]) if row is not None else _next_seq(db)
+    held = w.head is not None and (w.held_in == db.serial or
+                                   (lock is not None and lock.one() is not None))
+    old = w.head if held and w.head is not None else _take_chain(db, sealer, w)
+    common = [seq, *fields]
+    chain, last, prev = old
+    new = (chain, last + 1, _digest(prev, [_FORMAT, chain, last + 1, *common]))
+    mac = _head_mac(sealer, new)
+    _write(db, (old, w.mac), (new, mac), common)
+    w.head, w.mac, w.held_in = new, mac, db.serial
+    return seq
 
 
 def _next_seq(db: Database) -> int:
@@ -201,6 +264,9 @@ def _write(db: Database, old: tuple[Head, str], new: tuple[Head, str],
               "WHERE id = ? AND seq = ? AND hash = ? AND mac = ?")
     uparams = (place, digest, mac, chain, last, prev, old_mac)
     iparams = (common[0], chain, place, _FORMAT, *common[1:], prev, digest)
+    if db.pipelined:  # sent, not waited for: the transaction fails if the head moved
+        return db.send_one_change(f"{_INSERT} SELECT {_VALUES} FROM moved",  # noqa: S608
+                                  (*uparams, *iparams), before=f"moved AS ({update} RETURNING id)")
     if db.dialect == "postgres":  # one statement: the insert happens only if the update did
         # Only the fixed SQL above is joined in; values go as parameters.
         row = db.one(f"WITH moved AS ({update} RETURNING id) {_INSERT} "  # noqa: S608

@@ -7,6 +7,13 @@ and runs it through `Database`. The differences live here:
 - locking: SQLite serialises writers with `BEGIN IMMEDIATE` (the write lock is taken at the
   start, so read-then-write sequences cannot interleave); PostgreSQL locks rows with
   `SELECT ... FOR UPDATE` (`one(..., lock=True)`; nothing to add on SQLite);
+- round trips: `transaction(pipeline=True)` runs a transaction in psycopg's pipeline mode on
+  PostgreSQL: statements are sent without waiting for their results, `send()` queues a read
+  whose rows come with the next flush, and `send_one_change()` queues a write that must change
+  exactly one row — when it changes none the flush fails with `WriteConflict` (the transaction
+  is rolled back; the caller repeats it on fresh rows). `BEGIN` goes out with the first
+  statements and `COMMIT` with the last ones. On SQLite (in-process, no round trips) it is an
+  ordinary transaction and everything runs at once;
 - connection set-up: SQLite runs in WAL mode with `synchronous=NORMAL` — a commit is durable
   against a crash of the process and costs no fsync, which is what makes thousands of
   verifications per second possible (a power loss may lose the last commits, never corrupt).
@@ -14,16 +21,19 @@ and runs it through `Database`. The differences live here:
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from provisioning.errors import RegistryError
+from provisioning.errors import RegistryError, WriteConflict
 
 Row = Mapping[str, Any]
 Params = Sequence[Any]
+T = TypeVar("T")
 
 
 def is_postgres_url(url: str) -> bool:
@@ -48,6 +58,10 @@ class Database:
         self.url = url
         self._sql: dict[str, str] = {}
         self._depth = 0
+        self._pipeline: Any = None  # psycopg's Pipeline while a pipelined transaction runs
+        # Numbers the outermost transactions: state kept for "this transaction" (the audit
+        # head it holds, the rows it wrote) compares it rather than being reset by hand.
+        self.serial = 0
         # Called after an outermost transaction rolled back because of an exception (the
         # registry logs refused tampered rows this way, in a transaction of their own).
         self.on_rollback: Callable[[BaseException], None] | None = None
@@ -79,23 +93,54 @@ class Database:
         try:
             return self._conn.execute(self._translate(sql), params)
         except self._errors as e:
-            if isinstance(e, self._range_errors):
-                raise RegistryError(f"registry database error: a value is out of range "
-                                    f"({_first_line(e)})") from None
-            raise RegistryError(f"registry database error: {_first_line(e)}") from None
+            raise self._error(e) from None
+
+    def _error(self, e: BaseException) -> RegistryError:
+        """What a driver's error becomes: a clear RegistryError, never a traceback."""
+        if _is_conflict(e):
+            return WriteConflict()
+        if isinstance(e, self._range_errors):
+            return RegistryError(f"registry database error: a value is out of range "
+                                 f"({_first_line(e)})")
+        return RegistryError(f"registry database error: {_first_line(e)}")
 
     @property
     def in_transaction(self) -> bool:
         return self._depth > 0
 
+    @property
+    def pipelined(self) -> bool:
+        """Inside a pipelined transaction on PostgreSQL: results come with the next flush."""
+        return self._pipeline is not None
+
     def one(self, sql: str, params: Params = (), *, lock: bool = False) -> Row | None:
         """The first row; `lock=True` row-locks what it selects (FOR UPDATE) on PostgreSQL."""
-        row: Row | None = self.execute(self._locking(sql, lock), params).fetchone()
-        return row
+        return self.send(sql, params, lock=lock).one()
 
     def all(self, sql: str, params: Params = (), *, lock: bool = False) -> list[Row]:
-        rows: list[Row] = self.execute(self._locking(sql, lock), params).fetchall()
-        return rows
+        return self.send(sql, params, lock=lock).all()
+
+    def send(self, sql: str, params: Params = (), *, lock: bool = False) -> Pending:
+        """Run a query; in a pipelined transaction its rows are read only when asked for, so
+        several `send`s go to the server together (one round trip for all)."""
+        return Pending(self, self.execute(self._locking(sql, lock), params))
+
+    def send_one_change(self, sql: str, params: Params = (), *, before: str = "") -> bool:
+        """An INSERT, UPDATE or DELETE (without RETURNING) that must change exactly one row.
+
+        Pipelined: queued, and the flush fails with `WriteConflict` unless it changed exactly
+        one row (returns True at once). Otherwise it runs now and returns whether it did.
+        `before`: data-modifying CTEs (`name AS (...)`) the statement reads from."""
+        if self._pipeline is None:
+            if before:  # pragma: no cover  (only the pipelined audit write uses it)
+                raise ValueError("CTEs before a change are for pipelined transactions")
+            return int(self.execute(sql, params).rowcount) == 1
+        ctes = f"{before}, " if before else ""
+        # Fixed SQL of this package only; values go as parameters. A count other than one
+        # divides by zero: the statement fails (SQLSTATE 22012), so does the flush.
+        self.execute(f"WITH {ctes}changed AS ({sql} RETURNING 1) "  # noqa: S608
+                     f"SELECT 1 / (COUNT(*) = 1)::int AS one FROM changed", params)
+        return True
 
     def _locking(self, sql: str, lock: bool) -> str:
         return sql + " FOR UPDATE" if lock and self.dialect == "postgres" else sql
@@ -105,8 +150,11 @@ class Database:
             self.execute(statement)
 
     @contextmanager
-    def transaction(self) -> Iterator[Database]:
-        """All statements inside commit together or not at all (nesting joins the outer one)."""
+    def transaction(self, *, pipeline: bool = False) -> Iterator[Database]:
+        """All statements inside commit together or not at all (nesting joins the outer one).
+
+        `pipeline=True`: pipelined on PostgreSQL (see the module's docstring); it can raise
+        `WriteConflict`, rolled back, when a `send_one_change` changed no row."""
         if self._depth:
             self._depth += 1
             try:
@@ -115,9 +163,12 @@ class Database:
                 self._depth -= 1
             return
         self._depth = 1
+        self.serial += 1
         try:
             if self.dialect == "sqlite":
                 yield from self._sqlite_transaction()
+            elif pipeline:
+                yield from self._pipelined_transaction()
             else:
                 with self._conn.transaction():
                     yield self
@@ -137,6 +188,116 @@ class Database:
             self._conn.rollback()
             raise
         self._conn.commit()
+
+    def _pipelined_transaction(self) -> Iterator[Database]:
+        from psycopg import pq
+
+        conn = self._conn
+        try:
+            try:
+                with conn.pipeline() as pipe:
+                    self._pipeline = pipe
+                    try:
+                        conn.execute("BEGIN")
+                        yield self
+                        conn.execute("COMMIT")
+                    finally:
+                        self._pipeline = None
+            except self._errors as e:  # the flush at the end: COMMIT and the writes before it
+                raise self._error(e) from None
+        except BaseException:
+            # An error in the pipeline leaves the transaction aborted (the COMMIT after it was
+            # skipped); an exception in the body leaves it open. Either way: roll back.
+            if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                conn.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def round_trips(self) -> Iterator[list[int]]:
+        """PostgreSQL: count the client-server round trips of what runs inside, on the wire
+        (libpq's protocol trace): each time the client sent messages and then waited for an
+        answer. Yields a list that holds the count once the block ends."""
+        from psycopg import pq
+
+        out: list[int] = []
+        pgconn = self._conn.pgconn
+        fd, name = tempfile.mkstemp(prefix="dsc-trace-")
+        try:
+            pgconn.trace(fd)
+            pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+            try:
+                yield out
+            finally:
+                pgconn.untrace()
+            with open(name, encoding="utf-8", errors="replace") as trace:
+                out.append(count_round_trips(line.split("\t", 1)[0] for line in trace))
+        finally:
+            os.close(fd)
+            os.unlink(name)
+
+
+def retrying(db: Database, work: Callable[[], T], tries: int = 3) -> T:
+    """`work()` — a pipelined transaction — run again, on fresh rows, while it fails with
+    `WriteConflict` (rolled back each time: nothing of it stayed), at most `tries` times.
+    Inside a transaction already, once: the outermost one is what is rolled back and must be
+    repeated, by whoever opened it."""
+    if db.in_transaction:
+        return work()
+    for attempt in range(1, tries + 1):
+        try:
+            return work()
+        except WriteConflict:
+            if attempt == tries:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class Pending:
+    """The result of a statement sent: rows read when asked for (in a pipelined transaction,
+    asking flushes everything sent so far and waits for it)."""
+
+    def __init__(self, db: Database, cursor: Any) -> None:
+        self._db = db
+        self._cursor = cursor
+        self._rows: list[Row] | None = None
+        if db._pipeline is None:  # the result is here already
+            self._rows = self._fetch()
+
+    def _fetch(self) -> list[Row]:
+        # Pipelined, the description (whether the statement returns rows) comes with the
+        # result: only statements that do (SELECT, RETURNING) are sent to be read there.
+        if self._db._pipeline is None and self._cursor.description is None:
+            return []
+        try:
+            rows: list[Row] = self._cursor.fetchall()
+        except self._db._errors as e:
+            raise self._db._error(e) from None
+        return rows
+
+    def all(self) -> list[Row]:
+        if self._rows is None:
+            self._rows = self._fetch()
+        return self._rows
+
+    def one(self) -> Row | None:
+        rows = self.all()
+        return rows[0] if rows else None
+
+
+def count_round_trips(directions: Iterator[str] | Sequence[str]) -> int:
+    """Round trips in a libpq trace, given each line's direction (`F` sent by the client, `B`
+    by the server): the client's messages followed by the server's, counted once per turn."""
+    turns, sent = 0, False
+    for d in directions:
+        if d == "F":
+            sent = True
+        elif d == "B" and sent:
+            turns, sent = turns + 1, False
+    return turns
+
+
+def _is_conflict(e: BaseException) -> bool:
+    return getattr(e, "sqlstate", None) == "22012"  # division_by_zero: send_one_change
 
 
 def _connect_sqlite(path: Path) -> sqlite3.Connection:

@@ -32,6 +32,15 @@ class RegistryError(ProvisioningError):
         self.reason = reason
 
 
+class WriteConflict(RegistryError):
+    """A pipelined write found its row changed since it was read (`Database.send_one_change`):
+    the transaction was rolled back, nothing changed; repeating it on fresh rows is safe."""
+
+    def __init__(self) -> None:
+        super().__init__("registry write conflict: a row changed while this transaction ran "
+                         "(rolled back, nothing changed; try again)")
+
+
 class MasterKeyError(ProvisioningError):
     """The master key file is missing, unreadable, malformed or does not fit the registry.
     `reason`, when set: "no key file" or "exposed" (others can read the file)."""

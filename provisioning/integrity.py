@@ -17,6 +17,7 @@ then). docs/registry.md says what that leaves and what catches it.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -114,20 +115,38 @@ def row_mac(sealer: Sealer, table: str, row: Mapping[str, Any]) -> str:
     return own_mac(sealer, table, row) if table in OWN else mac(sealer, table, row)
 
 
+# (columns of a row, in the order they come) -> (position, the prefix `_data` writes before the
+# value) of every column but `mac`, sorted by name: computed once per shape of row, not per row.
+_LAYOUTS: dict[tuple[str, ...], tuple[tuple[int, str], ...]] = {}
+
+
+def _layout(keys: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
+    layout = _LAYOUTS.get(keys)
+    if layout is None:
+        layout = _LAYOUTS[keys] = tuple((i, f"{len(k)}:{k}=") for k, i in
+                                        sorted((k, i) for i, k in enumerate(keys)) if k != "mac")
+    return layout
+
+
 def _data(table: str, row: Mapping[str, Any]) -> bytes:
     """Every non-NULL column but `mac`, sorted by name, each length-prefixed (unambiguous)."""
+    # by position: a sqlite3.Row finds a column by name with a scan
+    values = tuple(row) if isinstance(row, sqlite3.Row) else tuple(row.values())
     parts = [table]
-    for k in sorted(row.keys()):
-        v = row[k]
-        if v is None or k == "mac":
+    for i, prefix in _layout(tuple(row.keys())):
+        v = values[i]
+        if v is None:
             continue
-        if isinstance(v, (bytes, bytearray, memoryview)):
+        kind = type(v)
+        if kind is str or kind is int:  # the common case, as the general one below does it
+            text = "v" + str(v)
+        elif isinstance(v, (bytes, bytearray, memoryview)):
             text = "b" + bytes(v).hex()
         elif isinstance(v, float) and v.is_integer():
             text = "v" + str(int(v))
         else:  # ints and text alike: SQLite's column affinity may store 4 for "4"
             text = "v" + str(v)
-        parts.append(f"{len(k)}:{k}={len(text)}:{text}")
+        parts.append(f"{prefix}{len(text)}:{text}")
     return "\n".join(parts).encode()
 
 

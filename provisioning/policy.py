@@ -32,8 +32,8 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from provisioning import integrity, lifecycle, ocra_check, support, temporary, verification
-from provisioning.db import Row
+from provisioning import audit, integrity, lifecycle, ocra_check, support, temporary, verification
+from provisioning.db import Row, retrying
 from provisioning.errors import (
     CardStateError,
     InvalidInputError,
@@ -373,8 +373,9 @@ def issue(reg: Registry, user: str, *, device: str | None = None, purpose: str =
           client: str) -> Issued:
     """A challenge for `user` under the policy, remembered with the client that asked."""
     with _refusals_logged(reg, "challenge", user=user):
-        return _issue(reg, user, device=device, purpose=purpose, amount=amount,
-                      client_ip=client_ip, access=access, client=client)
+        return retrying(reg.db, lambda: _issue(reg, user, device=device, purpose=purpose,
+                                               amount=amount, client_ip=client_ip,
+                                               access=access, client=client))
 
 
 def _issue(reg: Registry, user: str, *, device: str | None, purpose: str,
@@ -388,8 +389,9 @@ def _issue(reg: Registry, user: str, *, device: str | None, purpose: str,
     if purpose != "login" and access != "full":
         raise InvalidInputError(f"{purpose} needs full access: portal access is for logins")
     _parse_ip(client_ip)
-    with reg.db.transaction():
+    with reg.db.transaction(pipeline=True):  # writes and COMMIT go out together
         urow = _user_for_challenge(reg, user)
+        audit.reserve(reg.db)  # the entry's number and head, sent with the next reads
         _check_ip(reg, urow, client_ip)
         limits = withdrawal_limits(reg) if amount is not None else DEFAULT_LIMITS
         cards = [c for c in _cards(reg, urow["id"]) if c["status"] in lifecycle.USABLE]
@@ -565,13 +567,15 @@ def respond(reg: Registry, challenge_id: str, response: str, *, client: str,
 
     `purpose` is what the caller means to do: "login" answers a login or withdrawal challenge."""
     with _refusals_logged(reg, "verify", challenge_id=challenge_id):
-        return _respond(reg, challenge_id, response, client=client, purpose=purpose)
+        return retrying(reg.db, lambda: _respond(reg, challenge_id, response, client=client,
+                                                 purpose=purpose))
 
 
 def _respond(reg: Registry, challenge_id: str, response: str, *, client: str,
             purpose: str = "login") -> Answer:
     response = normalise(response)
-    with reg.db.transaction():
+    # pipelined: the lookup (with BEGIN), the verification's reads, its writes (with COMMIT)
+    with reg.db.transaction(pipeline=True):
         ch = _lookup(reg, challenge_id, client)
         wanted = ("login", "withdrawal") if purpose == "login" else (purpose,)
         if ch["purpose"] not in wanted:

@@ -15,6 +15,7 @@ import os
 import random as _random
 import re
 import secrets
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
@@ -168,6 +169,12 @@ class Registry:
         sealer.random = self.random  # AES-GCM nonces too (keys.py: why a fixed one is for tests)
         self.operator = operator or os.environ.get("DSC_OPERATOR") or _login_name()
         db.on_rollback = self._after_rollback
+        # rows `checked` in the transaction numbered `_vouched_in` (Database.serial), by id
+        self._vouched: dict[int, Row] = {}
+        self._vouched_in = 0
+        # rows a pipelined transaction (number `_written_in`) changed, by (table, key)
+        self._written: dict[tuple[str, Any], Row] = {}
+        self._written_in = 0
         self.policy = self._load_policy()
 
     # --- opening ------------------------------------------------------------------------------
@@ -288,8 +295,18 @@ class Registry:
 
     # --- rows the master key vouches for (provisioning.integrity) ------------------------------
     def checked(self, table: str, row: Row) -> Row:
-        """`row` when its MAC holds; else TamperedRowError (logged)."""
+        """`row` when its MAC holds; else TamperedRowError (logged).
+
+        A row read as an immutable `sqlite3.Row` and checked in this transaction is not checked
+        again when it comes back (to `update`, say): same object, same bytes, same answer."""
+        db = self.db
+        if self._vouched_in == db.serial and self._vouched.get(id(row)) is row:
+            return row
         if integrity.ok(self.sealer, table, row):
+            if isinstance(row, sqlite3.Row) and db.in_transaction:
+                if self._vouched_in != db.serial:
+                    self._vouched, self._vouched_in = {}, db.serial
+                self._vouched[id(row)] = row  # held here: its id cannot be reused meanwhile
             return row
         error = TamperedRowError(table, integrity.describe(table, row))
         if not self.db.in_transaction:  # inside one, the refusal is logged after the rollback
@@ -322,6 +339,8 @@ class Registry:
         checked and changed instead. Returns the row as it now stands."""
         _names(table, changes)
         key = integrity.key_column(table)
+        if self.db.pipelined:
+            return self._update_pipelined(table, key, row, changes)
         current = self.checked(table, row)
         for _ in range(2):
             new = {**dict(current), **changes}
@@ -338,6 +357,24 @@ class Registry:
                 raise NotFoundError(f"the {table} row {current[key]} is gone")
             current = self.checked(table, fresh)
         raise RegistryError(f"the {table} row {current[key]} keeps changing under this update")
+
+    def _update_pipelined(self, table: str, key: str, row: Row,
+                          changes: Mapping[str, Any]) -> Row:
+        """`update` in a pipelined transaction: the write is sent, not waited for, and fails the
+        transaction (`WriteConflict`) unless the row still carries the MAC it was read with. A
+        row this transaction changed already is changed from where that left it (what the
+        re-read of `update` finds)."""
+        if self._written_in != self.db.serial:
+            self._written, self._written_in = {}, self.db.serial
+        current = self._written.get((table, row[key])) or self.checked(table, row)
+        new = {**dict(current), **changes}
+        new["mac"] = integrity.mac(self.sealer, table, new)
+        sets = ", ".join(f"{c} = ?" for c in [*changes, "mac"])
+        self.db.send_one_change(f"UPDATE {table} SET {sets} "  # noqa: S608
+                                f"WHERE {key} = ? AND mac = ?",
+                                (*changes.values(), new["mac"], current[key], current["mac"]))
+        self._written[(table, current[key])] = new
+        return new
 
     def update_where(self, table: str, where: str, params: tuple[Any, ...],
                      **changes: Any) -> list[Row]:
@@ -384,6 +421,7 @@ class Registry:
         return held
 
     def _after_rollback(self, error: BaseException) -> None:
+        audit.forget(self.db)  # the head this connection wrote last may not have been kept
         if isinstance(error, TamperedRowError):
             self._log_tampered(error)
 

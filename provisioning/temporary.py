@@ -87,11 +87,15 @@ def _record_cells(reg: Registry, row: Row, cells: str) -> None:
     reg.update("temp_access", row, cells_seen=f"{mask:016x}")
 
 
+# The user's running temporary access; `{user}` is `?` (the user's id) or a subquery giving it.
+VALID_ROWS = ("SELECT * FROM temp_access WHERE user_id = {user} AND ended_at IS NULL "
+              "AND expires_at > ? ORDER BY id")
+
+
 def valid_rows(reg: Registry, user_id: int, now: int) -> list[Row]:
     """The user's running temporary access, each row checked against its MAC."""
-    return reg.checked_all("temp_access", reg.db.all(
-        "SELECT * FROM temp_access WHERE user_id = ? AND ended_at IS NULL "
-        "AND expires_at > ? ORDER BY id", (user_id, now)))
+    return reg.checked_all("temp_access", reg.db.all(VALID_ROWS.format(user="?"),
+                                                     (user_id, now)))
 
 
 def has_access(reg: Registry, user_id: int, now: int) -> bool:

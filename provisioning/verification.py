@@ -33,13 +33,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from provisioning import fpe, lifecycle, ocra_check, support, temporary
-from provisioning.db import Row
+from provisioning import audit, fpe, lifecycle, ocra_check, support, temporary
+from provisioning.db import Row, retrying
 from provisioning.errors import (
     CardStateError,
     ChallengeLimitError,
     InvalidInputError,
     MalformedResponseError,
+    NotFoundError,
     Reason,
     TamperedRowError,
     UserStateError,
@@ -108,17 +109,63 @@ class Outcome:
 
 
 # --- challenges -----------------------------------------------------------------------------
-def _usable_cards(reg: Registry, user_id: int) -> list[Row]:
+_USER_ID = "(SELECT id FROM users WHERE name = ?)"  # a user's id from the name, in a statement
+
+
+@dataclass(frozen=True)
+class _Holder:
+    """What issuing a challenge decides on, read at once (one round trip on PostgreSQL): the
+    user's row (locked first), the running assignments, their cards (locked: lock order user,
+    card, then the audit head), the temporary access rows, the two counts of `_limit`."""
+
+    user: Row
+    held: list[Row]
+    cards: list[Row]
+    temp: list[Row]
+    open_count: Row | None
+    recent_count: Row | None
+
+
+def _read_holder(reg: Registry, user: str, now: int) -> _Holder:
+    db, pol = reg.db, reg.policy
+    user_sent = db.send("SELECT * FROM users WHERE name = ?", (user,), lock=True)
+    held_sent = db.send(f"SELECT * FROM assignments WHERE user_id = {_USER_ID} "  # noqa: S608
+                        "AND ended_at IS NULL", (user,))
+    cards_sent = db.send("SELECT * FROM cards WHERE id IN (SELECT card_id FROM assignments "  # noqa: S608
+                         f"WHERE user_id = {_USER_ID} AND ended_at IS NULL) ORDER BY id",
+                         (user,), lock=True)
+    temp_sent = db.send(temporary.VALID_ROWS.format(user=_USER_ID), (user, now))
+    open_sent = db.send("SELECT COUNT(*) AS n, MIN(expires_at) AS first FROM challenges "  # noqa: S608
+                        f"WHERE user_id = {_USER_ID} AND issued_at > ? AND used_at IS NULL "
+                        "AND expires_at > ?", (user, now - 2 * 3600, now))
+    recent_sent = db.send("SELECT COUNT(*) AS n FROM challenges "  # noqa: S608
+                          f"WHERE user_id = {_USER_ID} AND issued_at > ?",
+                          (user, now - pol.challenge_rate_window))
+    urow = user_sent.one()
+    if urow is None:
+        raise NotFoundError(f"no user {user} in the registry")
+    return _Holder(user=reg.checked("users", urow),
+                   held=reg.checked_all("assignments", held_sent.all()),
+                   cards=cards_sent.all(), temp=reg.checked_all("temp_access", temp_sent.all()),
+                   open_count=open_sent.one(), recent_count=recent_sent.one())
+
+
+def _usable_cards(reg: Registry, holder: _Holder) -> list[Row]:
     """The user's cards that can answer, through assignments and cards the MACs vouch for."""
-    held = reg.checked_all("assignments", reg.db.all(
-        "SELECT * FROM assignments WHERE user_id = ? AND ended_at IS NULL", (user_id,)))
-    cards = [reg.card_by_id(int(a["card_id"])) for a in held]
+    by_id = {int(c["id"]): c for c in holder.cards}
+    cards = []
+    for a in holder.held:
+        card = by_id.get(int(a["card_id"]))
+        if card is None:
+            raise NotFoundError(f"no card with id {a['card_id']} in the registry")
+        cards.append(reg.checked("cards", card))
     return sorted((c for c in cards if c["status"] in lifecycle.USABLE),
                   key=lambda c: str(c["serial_number"]))
 
 
-def _choose_card(reg: Registry, user: Row, serial_number: str | None) -> Row | None:
-    cards = _usable_cards(reg, user["id"])
+def _choose_card(reg: Registry, holder: _Holder, serial_number: str | None) -> Row | None:
+    user = holder.user
+    cards = _usable_cards(reg, holder)
     if serial_number is not None:
         for card in cards:
             if card["serial_number"] == serial_number:
@@ -131,24 +178,21 @@ def _choose_card(reg: Registry, user: Row, serial_number: str | None) -> Row | N
     return cards[0] if cards else None
 
 
-def _limit(reg: Registry, urow: Row, now: int) -> ChallengeLimitError | None:
+def _limit(reg: Registry, holder: _Holder, now: int) -> ChallengeLimitError | None:
     """Refuse a new challenge when the user has too many open or was issued too many lately."""
-    pol, uid = reg.policy, urow["id"]
-    row = reg.db.one("SELECT COUNT(*) AS n, MIN(expires_at) AS first FROM challenges "
-                     "WHERE user_id = ? AND issued_at > ? AND used_at IS NULL "
-                     "AND expires_at > ?", (uid, now - 2 * 3600, now))
+    pol, urow = reg.policy, holder.user
+    row = holder.open_count
     if row is not None and int(row["n"]) >= pol.max_open_challenges:
         return ChallengeLimitError(
             f"{urow['name']} has {row['n']} unanswered challenges (at most "
             f"{pol.max_open_challenges}): answer one or wait until one expires",
             reason="too many open", retry_after=int(row["first"]) - now)
     since = now - pol.challenge_rate_window
-    row = reg.db.one("SELECT COUNT(*) AS n FROM challenges WHERE user_id = ? AND issued_at > ?",
-                     (uid, since))
+    row = holder.recent_count
     if row is not None and int(row["n"]) >= pol.challenge_rate:
         oldest = reg.db.one("SELECT issued_at FROM challenges WHERE user_id = ? AND "
                             "issued_at > ? ORDER BY issued_at DESC LIMIT 1 OFFSET ?",
-                            (uid, since, pol.challenge_rate - 1))
+                            (urow["id"], since, pol.challenge_rate - 1))
         assert oldest is not None
         return ChallengeLimitError(
             f"{urow['name']} was issued {row['n']} challenges in the last "
@@ -193,12 +237,18 @@ def _grid_cells(reg: Registry, rows: list[Row]) -> tuple[bool, str | None]:
 def issue_challenge(reg: Registry, user: str, serial_number: str | None = None) -> Challenge:
     """A challenge for the user's card (never one issued before under its seed), or for
     temporary access; single use. ChallengeLimitError (logged) when limits say no."""
+    return retrying(reg.db, lambda: _issue_challenge(reg, user, serial_number))
+
+
+def _issue_challenge(reg: Registry, user: str, serial_number: str | None) -> Challenge:
     refused: ChallengeLimitError | None = None
-    with reg.db.transaction():
-        urow = reg.user_row(user, lock=True)  # lock order: user, card (then the audit head)
+    # pipelined: the writes (the card's count, the old challenges' removal, the MAC of the
+    # new one, a refusal's audit entry) and COMMIT go out together, not waited for one by one
+    with reg.db.transaction(pipeline=True):
         now = reg.now()
-        card = _choose_card(reg, urow, serial_number)
-        temp = temporary.valid_rows(reg, urow["id"], now)
+        holder = _read_holder(reg, user, now)
+        urow, temp = holder.user, holder.temp
+        card = _choose_card(reg, holder, serial_number)
         if card is None and not temp:
             raise UserStateError(f"{user} has no active card and no temporary access")
         grid, cells = _grid_cells(reg, temp)
@@ -206,10 +256,9 @@ def issue_challenge(reg: Registry, user: str, serial_number: str | None = None) 
                 not any(r["kind"] == "passcode" for r in temp):
             raise UserStateError(f"the security code card of {user} has revealed every cell: "
                                  f"issue a new one (`dsc security-card {user}`)")
-        refused = _limit(reg, urow, now)
+        refused = _limit(reg, holder, now)
         digits = ""
-        if refused is None and card is not None:
-            card = reg.card_by_id(int(card["id"]), lock=True)
+        if refused is None and card is not None:  # its row is locked, as it stands
             try:
                 digits = next_card_challenge(reg, card)
             except ChallengeLimitError as e:
@@ -278,16 +327,55 @@ def normalise(response: str, forms: list[Form]) -> str:
 Check = Callable[[Registry, Row, Row, Row | None, list[Row], str], Outcome | None]
 
 
-def _open(reg: Registry, urow: Row, challenge_id: str) -> tuple[Row | None, Outcome | None]:
+# The rows an attempt decides on, all sent at once (one round trip on PostgreSQL, pipelined),
+# each found from the user's name and the challenge id: the user's row, locked first (lock
+# order: user, card, then the audit head), the challenge's card (locked), the challenge, the
+# user's assignment of that card and the temporary access rows. Every statement after the user's
+# row starts when its lock is held, so it sees what the previous holder committed.
+_CARD = ("SELECT * FROM cards WHERE id = (SELECT card_id FROM challenges WHERE id = ? AND "  # noqa: S608
+         f"user_id = {_USER_ID})")
+_CHALLENGE = f"SELECT * FROM challenges WHERE id = ? AND user_id = {_USER_ID}"  # noqa: S608
+_HELD = ("SELECT a.* FROM assignments a JOIN challenges ch ON ch.card_id = a.card_id "  # noqa: S608
+         f"AND ch.user_id = a.user_id WHERE ch.id = ? AND a.user_id = {_USER_ID} "
+         "AND a.ended_at IS NULL")
+
+
+@dataclass(frozen=True)
+class _Rows:
+    user: Row
+    challenge: Row | None
+    card: Row | None       # the challenge's card, when it names one
+    held: Row | None       # the user's running assignment of that card
+    temp: list[Row]        # running temporary access (when the attempt may use it)
+
+
+def _read(reg: Registry, user: str, challenge_id: str, *, temporary_too: bool) -> _Rows:
+    """Send every read of the attempt (and the audit entry's number), then wait once."""
+    db, pair = reg.db, (challenge_id, user)
+    user_sent = db.send("SELECT * FROM users WHERE name = ?", (user,), lock=True)
+    card_sent = db.send(_CARD, pair, lock=True)
+    ch_sent = db.send(_CHALLENGE, pair)
+    held_sent = db.send(_HELD, pair)
+    temp_sent = db.send(temporary.VALID_ROWS.format(user=_USER_ID), (user, reg.now())) \
+        if temporary_too else None
+    audit.reserve(db)
+    urow = user_sent.one()
+    if urow is None:
+        raise NotFoundError(f"no user {user} in the registry")
+    temp = reg.checked_all("temp_access", temp_sent.all()) if temp_sent is not None else []
+    return _Rows(user=reg.checked("users", urow), challenge=ch_sent.one(),
+                 card=card_sent.one(), held=held_sent.one(), temp=temp)
+
+
+def _open(reg: Registry, rows: _Rows) -> tuple[Row | None, Outcome | None]:
     """Lock and single-use checks: (challenge, None) to go on, (None, rejection) to stop."""
-    now, name = reg.now(), urow["name"]
+    now, urow = reg.now(), rows.user
+    name = urow["name"]
     if urow["locked_until"] is not None and int(urow["locked_until"]) > now:
         return None, Outcome(False, name, Reason.LOCKED, locked_until=int(urow["locked_until"]))
-    ch = reg.db.one("SELECT * FROM challenges WHERE id = ? AND user_id = ?",
-                    (challenge_id, urow["id"]))
-    if ch is None:
+    if rows.challenge is None:
         return None, Outcome(False, name, Reason.UNKNOWN_CHALLENGE)
-    ch = reg.checked("challenges", ch)
+    ch = reg.checked("challenges", rows.challenge)
     if ch["used_at"] is not None:
         return None, Outcome(False, name, Reason.ALREADY_USED)
     if int(ch["expires_at"]) <= now:
@@ -296,16 +384,16 @@ def _open(reg: Registry, urow: Row, challenge_id: str) -> tuple[Row | None, Outc
     return ch, None
 
 
-def _challenge_card(reg: Registry, urow: Row, ch: Row) -> Row | None:
+def _challenge_card(reg: Registry, rows: _Rows, ch: Row) -> Row | None:
     """The challenge's card, when the MACs vouch for it and it is still the user's."""
     if ch["card_id"] is None:
         return None
-    card = reg.card_by_id(int(ch["card_id"]), lock=True)
-    held = reg.db.one("SELECT * FROM assignments WHERE card_id = ? AND user_id = ? "
-                      "AND ended_at IS NULL", (card["id"], urow["id"]))
-    if held is None:
+    if rows.card is None:
+        raise NotFoundError(f"no card with id {ch['card_id']} in the registry")
+    card = reg.checked("cards", rows.card)
+    if rows.held is None:
         return None
-    reg.checked("assignments", held)
+    reg.checked("assignments", rows.held)
     return support.auto_activate(reg, card)
 
 
@@ -330,12 +418,23 @@ def _count_failure(reg: Registry, urow: Row) -> Outcome:
 
 def _attempt(reg: Registry, user: str, challenge_id: str, response: str, action: str,
              check: Check, *, temporary_too: bool = False) -> Outcome:
-    with reg.db.transaction():
-        urow = reg.user_row(user, lock=True)
-        ch, outcome = _open(reg, urow, challenge_id)
+    """One transaction: on PostgreSQL pipelined, so two round trips — every read (with BEGIN),
+    then every write (with COMMIT). A write that finds its row changed since the read fails
+    the transaction (WriteConflict: rolled back, nothing changed); it is repeated on fresh
+    rows."""
+    return retrying(reg.db, lambda: _attempt_once(reg, user, challenge_id, response, action,
+                                                  check, temporary_too=temporary_too))
+
+
+def _attempt_once(reg: Registry, user: str, challenge_id: str, response: str, action: str,
+                  check: Check, *, temporary_too: bool) -> Outcome:
+    with reg.db.transaction(pipeline=True):
+        rows = _read(reg, user, challenge_id, temporary_too=temporary_too)
+        urow = rows.user
+        ch, outcome = _open(reg, rows)
         if ch is not None:
-            card = _challenge_card(reg, urow, ch)
-            temp = temporary.valid_rows(reg, urow["id"], reg.now()) if temporary_too else []
+            card = _challenge_card(reg, rows, ch)
+            temp = rows.temp
             forms = _forms(card, temp, ch, temporary_too=temporary_too)
             # Malformed: raised before anything is written, so nothing is used or counted.
             typed = normalise(response, forms) if forms else response.strip()

@@ -1,4 +1,5 @@
-"""The same registry on PostgreSQL: life cycle, and an exact failure count under concurrency."""
+"""The same registry on PostgreSQL: life cycle, an exact failure count under concurrency, and
+the round trips of a verification (two: pipelined reads, pipelined writes) and its races."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dsc import ocra
 from regkit import SUITE, Clock
 
 from provisioning import audit, schema, support, verification
+from provisioning.errors import WriteConflict
 from provisioning.registry import Registry
 
 pytestmark = pytest.mark.postgres
@@ -76,3 +78,151 @@ def test_failure_count_is_exact_with_parallel_workers(pg_url: str, tmp_path: Pat
         audit.verify(reg.db, reg.sealer)  # one chain, no entry lost to the races
         verifies = reg.db.one("SELECT COUNT(*) AS n FROM audit WHERE action = 'verify'")
         assert verifies is not None and verifies["n"] == 40
+
+
+# --- round trips (counted on the wire: Database.round_trips, libpq's protocol trace) -----------
+def _warm(pg_url: str, tmp_path: Path) -> tuple[Registry, bytes, Clock]:
+    """A registry whose connection has written an audit entry (its chain head is remembered)."""
+    clock = Clock()
+    reg, _, seed = _setup(pg_url, tmp_path / "k", clock)
+    ch = verification.issue_challenge(reg, "alice")
+    assert verification.verify(reg, "alice", ch.id, ocra.response(SUITE, seed, ch.challenge,
+                                                                  pin="1234")).accepted
+    return reg, seed, clock
+
+
+def test_a_verification_takes_two_round_trips(pg_url: str, tmp_path: Path) -> None:
+    """Reads with BEGIN, writes with COMMIT: accepted, rejected (counted) and accepted again
+    (the failure run cleared) alike."""
+    reg, seed, _ = _warm(pg_url, tmp_path)
+    with reg:
+        trips = []
+        for response in (None, "00000000", None):
+            ch = verification.issue_challenge(reg, "alice")
+            typed = response or ocra.response(SUITE, seed, ch.challenge, pin="1234")
+            with reg.db.round_trips() as count:
+                outcome = verification.verify(reg, "alice", ch.id, typed)
+            assert outcome.accepted is (response is None)
+            trips.append(count[0])
+        assert trips == [2, 2, 2]
+        assert outcome.attempts_remaining is None
+        assert reg.user_row("alice")["failures"] == 0
+        entries = audit.entries(reg.db, action="verify")
+        assert [e.outcome for e in entries[-3:]] == ["accepted", "rejected", "accepted"]
+        assert entries[-2].detail["attempts_remaining"] == 9
+        audit.verify(reg.db, reg.sealer)
+
+
+def test_an_audit_head_moved_by_another_writer_is_read_again(pg_url: str,
+                                                             tmp_path: Path) -> None:
+    """Another connection appends to the chain this one wrote last: the head this one locks
+    with its reads is gone, it locks the head as it now is (one round trip more) and the
+    chain still verifies."""
+    reg, seed, clock = _warm(pg_url, tmp_path)
+    with reg, Registry.open(pg_url, tmp_path / "k", clock=clock, operator="other") as other:
+        mine = audit._writer(reg.db).head
+        assert mine is not None
+        audit._writer(other.db).chain = mine[0]  # the other connection takes the same chain
+        with other.db.transaction():
+            other.log("test.race", "ok")
+        moved = audit._writer(other.db).head
+        assert moved is not None and moved[:2] == (mine[0], mine[1] + 1)
+        ch = verification.issue_challenge(reg, "alice")
+        resp = ocra.response(SUITE, seed, ch.challenge, pin="1234")
+        with reg.db.round_trips() as count:
+            assert verification.verify(reg, "alice", ch.id, resp).accepted
+        assert count[0] == 3
+        audit.verify(reg.db, reg.sealer)
+
+
+def test_a_pipelined_audit_write_on_a_moved_head_fails(pg_url: str, tmp_path: Path) -> None:
+    """The entry goes out with the head's move in one statement, not waited for: when the head
+    is not as the writer believes, the statement fails (it does not insert nothing), and the
+    transaction with it."""
+    reg, _, _ = _warm(pg_url, tmp_path)
+    with reg:
+        before = audit.verify(reg.db, reg.sealer)
+        w = audit._writer(reg.db)
+        assert w.head is not None
+        chain, place, digest = w.head
+        with pytest.raises(WriteConflict), reg.db.transaction(pipeline=True):
+            w.head, w.held_in = (chain, place - 1, digest), reg.db.serial  # a stale belief
+            reg.log("test.stale", "ok")
+        assert audit.verify(reg.db, reg.sealer) == before  # nothing was written
+        with reg.db.transaction(pipeline=True):  # the head is read again: it goes through
+            reg.log("test.fresh", "ok")
+        assert audit.verify(reg.db, reg.sealer)[0] == before[0] + 1
+
+
+@pytest.mark.parametrize("through", ["registry", "service"])
+def test_a_row_changed_under_the_write_makes_the_verification_run_again(
+        pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, through: str) -> None:
+    """Between the reads and the writes another connection changes the challenge row: the
+    write conditional on the MAC read fails, the transaction rolls back and the verification
+    runs again on the fresh row (one entry in the log, the chain intact). Through the service
+    the whole of its transaction runs again, not the verification inside it."""
+    from provisioning import policy
+
+    reg, seed, clock = _warm(pg_url, tmp_path)
+    ch = (verification.issue_challenge(reg, "alice") if through == "registry" else
+          policy.issue(reg, "alice", client="c").challenge)
+    resp = ocra.response(SUITE, seed, ch.challenge, pin="1234")
+    calls = []
+    real = verification.normalise
+
+    def racing(response: str, forms: list[verification.Form]) -> str:
+        calls.append(1)  # after the reads, before any write is sent
+        if len(calls) == 1:
+            with Registry.open(pg_url, tmp_path / "k", clock=clock, operator="o") as other:
+                row = other.db.one("SELECT * FROM challenges WHERE id = ?", (ch.id,))
+                assert row is not None
+                other.update("challenges", row, expires_at=int(row["expires_at"]) + 1)
+        return real(response, forms)
+
+    monkeypatch.setattr(verification, "normalise", racing)
+    with reg:
+        before = audit.verify(reg.db, reg.sealer)[0]
+        with reg.db.round_trips() as count:
+            if through == "registry":
+                assert verification.verify(reg, "alice", ch.id, resp).accepted
+            else:
+                assert policy.respond(reg, ch.id, resp, client="c").status == "accepted"
+        assert len(calls) == 2
+        if through == "registry":
+            # reads, writes (refused), the pipeline's end, rollback; then reads, the head read
+            # again (a rollback forgets it), writes
+            assert count[0] == 7
+        used = reg.db.one("SELECT used_at FROM challenges WHERE id = ?", (ch.id,))
+        assert used is not None and used["used_at"] is not None
+        assert audit.verify(reg.db, reg.sealer)[0] == before + 1
+        assert verification.verify(reg, "alice", ch.id, resp).reason == "already used"
+
+
+def test_issuing_and_the_service_round_trips(pg_url: str, tmp_path: Path) -> None:
+    """Its reads in one flush, the check that the card's next challenge is new, the insert,
+    the writes with COMMIT; the service's issuance (client, address and device checks) 7, the
+    service's verification 3 (its lookup, then the verification's two)."""
+    from provisioning import policy
+
+    reg, seed, _ = _warm(pg_url, tmp_path)
+    with reg:
+        counts = []
+        for issue in (lambda: verification.issue_challenge(reg, "alice"),
+                      lambda: policy.issue(reg, "alice", client="login-server").challenge):
+            with reg.db.round_trips() as count:
+                ch = issue()
+            counts.append(count[0])
+            row = reg.db.one("SELECT * FROM challenges WHERE id = ?", (ch.id,))
+            assert row is not None and row["challenge"] == ch.challenge
+        assert counts == [4, 7]
+        card = reg.card_row(ch.serial_number or "")
+        assert card["challenges_issued"] == 3  # _warm's, and these two
+        resp = ocra.response(SUITE, seed, ch.challenge, pin="1234")
+        with reg.db.round_trips() as count:
+            assert policy.respond(reg, ch.id, resp, client="login-server").status == "accepted"
+        again = policy.issue(reg, "alice", client="login-server").challenge
+        with reg.db.round_trips() as wrong:
+            answer = policy.respond(reg, again.id, "00000000", client="login-server")
+        assert answer.status == "rejected" and answer.attempts_remaining == 9
+        assert (count[0], wrong[0]) == (3, 3)
+        audit.verify(reg.db, reg.sealer)
