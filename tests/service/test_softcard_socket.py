@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 from regkit import SUITE, Env
 from serverkit import Server
 from softpage import activate, open_socket
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from host_tools.admin_keys import MASTER_FILE_NAME, new_master_key_file
 from provisioning import apiclients, softcard, support
@@ -202,3 +203,29 @@ def test_a_code_that_is_not_utf8_is_closed_1007_and_changes_nothing(tmp_path: Pa
         assert "host_tools" not in output, output
     finally:
         reg.close()
+
+
+def test_frames_after_the_final_status_change_nothing(served: tuple[Env, Server, str]) -> None:
+    """A page that keeps talking after the server's last message (an activation that ended
+    active, one refused): the server has closed, what it sends is not read, nothing changes."""
+    env, server, _ = served
+    code = softcard.create(env.reg, "alice").code
+    r = activate(server.url, code)
+    r.pop("page").close()
+    assert (r["state"], r["close_code"]) == ("active", 1000)
+    before = env.reg.db.all("SELECT seq, action, outcome FROM audit ORDER BY seq")
+    with open_socket(server.url) as ws:
+        ws.send(json.dumps({"code": code}))
+        last = json.loads(ws.recv(timeout=10))
+        with pytest.raises(ConnectionClosed) as closed:
+            for _ in range(50):
+                ws.send(b"PROVISION 00\n")
+                ws.send(json.dumps({"code": code}))
+                time.sleep(0.02)
+    assert (last["state"], last["reason"]) == ("refused", "activation-refused")
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    after = env.reg.db.all("SELECT seq, action, outcome FROM audit ORDER BY seq")
+    new = [(a["action"], a["outcome"]) for a in after[len(before):]]
+    assert new == [("softcard-code", "refused")]  # the one refusal, not one per frame
+    soft = env.reg.db.all("SELECT serial_number, status FROM cards WHERE board = 'soft'")
+    assert [c["serial_number"] for c in soft] == [r["serial_number"]]
