@@ -116,7 +116,7 @@ def _file(path: Path) -> Response:
 
 
 def routes(service: Service) -> list[BaseRoute]:
-    slots = Slots(MAX_ACTIVE)
+    slots = Slots()
 
     async def page(request: Request) -> Response:
         return _file(STATIC / "index.html")
@@ -173,15 +173,16 @@ def routes(service: Service) -> list[BaseRoute]:
 
 
 class Slots:
-    """How many activations run at once in this process (each holds a pooled registry)."""
+    """How many activations run at once in this process (each holds a pooled registry): at
+    most `limit`, or MAX_ACTIVE as it is when a connection asks (a test may lower it)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int | None = None) -> None:
         self.limit, self.used = limit, 0
         self._lock = threading.Lock()
 
     def take(self) -> bool:
         with self._lock:
-            if self.used >= self.limit:
+            if self.used >= (MAX_ACTIVE if self.limit is None else self.limit):
                 return False
             self.used += 1
             return True
@@ -231,6 +232,14 @@ class Link:
         self.last = self.started
         self.broken: Ended | None = None    # why the page's side ended early
 
+    def end(self, why: Ended) -> None:
+        """The page's side is over: the client's next read fails, with `why` in its error (so
+        the audit log's `softcard-activate` / `failed` says which bound or event ended it)."""
+        if self.broken is None:
+            self.broken = why
+            self.transport.name = f"soft card link ({why.detail})"
+        self.transport.close()
+
     def _charge(self, size: int) -> None:
         now = time.monotonic()
         self.tokens = min(float(BURST), self.tokens + (now - self.last) * RATE) - 1.0
@@ -264,8 +273,7 @@ class Link:
                     raise Ended("failed", "the card's bytes come as binary messages", 1008)
                 self.transport.from_card(data)
         except Ended as e:
-            self.broken = e
-            self.transport.close()  # the client's next read fails: provisioning stops
+            self.end(e)  # the client's next read fails: provisioning stops
 
     async def pump_out(self, outcome: Outcome) -> None:
         """The client's bytes to the page, until provisioning is over and all is sent."""
@@ -275,16 +283,14 @@ class Link:
                 try:
                     await self.ws.send_bytes(out)
                 except (WebSocketDisconnect, RuntimeError, OSError):
-                    self.broken = Ended("failed", "the page closed the connection", 1000)
-                    self.transport.close()
+                    self.end(Ended("failed", "the page closed the connection", 1000))
             if not out and outcome.state != "running":
                 return
 
     async def watchdog(self) -> None:
         await anyio.sleep(SESSION_SECONDS)
-        self.broken = Ended("failed", f"an activation may take at most {SESSION_SECONDS:g} "
-                            f"seconds", 1008)
-        self.transport.close()
+        self.end(Ended("failed", f"an activation may take at most {SESSION_SECONDS:g} seconds",
+                       1008))
 
 
 async def activate_socket(service: Service, ws: WebSocket, slots: Slots) -> None:
@@ -320,7 +326,7 @@ async def _activation(service: Service, link: Link) -> Outcome:
     hello = await link.receive(HELLO_SECONDS)
     try:
         body = json.loads(hello) if isinstance(hello, str) else None
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep for the parser
         body = None
     code = body.get("code") if isinstance(body, dict) else None
     if not isinstance(code, str) or not softcard.check_code(code):

@@ -4,7 +4,9 @@ carrying the service protocol to the firmware's soft card HAL, the life cycle an
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from apikit import Api
@@ -295,3 +297,137 @@ def test_the_old_http_carrier_is_gone(api: Api) -> None:
     r = api.client.post("/softcard/v1/activate", json={"code": "AAAA-BBBB-CCCC"})
     assert r.status_code in (404, 405)
     assert api.client.post("/softcard/v1/sessions/x/io", json={}).status_code == 404
+
+
+def _claimed(api: Api, code: str) -> Any:
+    """A socket whose code is claimed, its activation waiting on the page (the context manager
+    of the open WebSocket; the caller closes it)."""
+    cm = api.client.websocket_connect("/softcard/v1/activate", headers=ORIGIN)
+    ws = cm.__enter__()
+    ws.send_text(json.dumps({"code": code}))
+    assert ws.receive_json() == {"state": "claimed", "user": "alice"}
+    assert ws.receive_bytes()  # the client's INFO: the activation holds its slot
+    return cm
+
+
+def test_the_fifth_activation_at_once_is_busy_and_its_code_untouched(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four activations hold the process's slots; a fifth is refused at once (`busy`, close
+    1013) without its code being read, so the code still works; a slot given back serves the
+    next page."""
+    monkeypatch.setenv("DSC_ADMIN_MASTER_KEY_FILE", str(_admin_key(api)))
+    assert softweb.MAX_ACTIVE == 4
+    api.env.active("alice")
+    held = [_claimed(api, softcard.create(api.env.reg, "alice").code)
+            for _ in range(softweb.MAX_ACTIVE)]
+    code = softcard.create(api.env.reg, "alice").code
+    try:
+        with api.client.websocket_connect("/softcard/v1/activate", headers=ORIGIN) as ws:
+            ws.send_text(json.dumps({"code": code}))
+            last = ws.receive_json()
+            with pytest.raises(WebSocketDisconnect) as closed:
+                ws.receive_text()
+        assert last == {"state": "busy", "reason": "softcard-busy",
+                        "detail": "too many activations at once: try again in a minute"}
+        assert closed.value.code == 1013
+    finally:
+        for cm in held:
+            cm.__exit__(None, None, None)
+    claimed = api.env.reg.db.all("SELECT seq FROM audit WHERE action = 'softcard-code' AND "
+                                 "outcome IN ('claimed', 'refused')")
+    assert len(claimed) == softweb.MAX_ACTIVE  # the held four; the busy one claimed nothing
+    # the held four give their slots back as their pages go away: the code works then
+    for _ in range(100):
+        if _hello(api, "not a code")["state"] == "refused":  # not busy: a slot is free
+            break
+        time.sleep(0.05)
+    failed = api.env.reg.db.all("SELECT detail FROM audit WHERE action = 'softcard-activate' "
+                                "AND outcome = 'failed'")
+    assert len(failed) == softweb.MAX_ACTIVE  # the held four, each saying why
+    assert all("the page closed the connection" in str(r["detail"]) for r in failed)
+    assert _hello(api, code) == {"state": "claimed", "user": "alice"}
+
+
+def test_the_bytes_of_an_activation_are_bounded(api: Api,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page sends more than MAX_BYTES in all (each message small, slow enough for the rate
+    bound): the activation ends (close 1008), nothing is recorded, and the audit says why."""
+    monkeypatch.setenv("DSC_ADMIN_MASTER_KEY_FILE", str(_admin_key(api)))
+    monkeypatch.setattr(softweb, "MAX_BYTES", 1024)
+    api.env.active("alice")
+    code = softcard.create(api.env.reg, "alice").code
+    with api.client.websocket_connect("/softcard/v1/activate", headers=ORIGIN) as ws:
+        ws.send_text(json.dumps({"code": code}))
+        assert ws.receive_json()["state"] == "claimed"
+        assert ws.receive_bytes()  # INFO
+        for _ in range(5):  # 5 x 250 bytes, no end of line: the client is still reading
+            ws.send_bytes(b"x" * 250)
+        while True:
+            msg = ws.receive()
+            if msg.get("text"):
+                last = json.loads(msg["text"])
+                break
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+    assert last == {"state": "failed", "detail": "an activation may carry at most 1024 bytes"}
+    assert closed.value.code == 1008
+    assert not api.env.reg.db.all("SELECT id FROM cards WHERE board = 'soft'")
+    failed = api.env.reg.db.all("SELECT user_name, detail FROM audit WHERE action = "
+                                "'softcard-activate' AND outcome = 'failed'")
+    assert len(failed) == 1 and failed[0]["user_name"] == "alice"
+    assert "at most 1024 bytes" in json.loads(failed[0]["detail"])["message"]
+    with pytest.raises(softcard.ActivationRefused):
+        softcard.claim(api.env.reg, code)  # used up: the holder asks for a new one
+
+
+@pytest.mark.parametrize("first", [
+    "code-as-binary",                       # the right code, but in a binary message
+    json.dumps({"code": -1}),
+    json.dumps({"code": None}),
+    json.dumps({"code": ["CODE"]}),
+    json.dumps({"code": "A" * 4000}),       # under the message bound, far over a code
+    json.dumps({"code": "ÄBCD-EFGH-JKLM"}),
+    '{"code": NaN}',
+    "[" * 2000 + "]" * 2000,                # nested past the JSON parser's recursion limit
+])
+def test_a_bad_hello_is_refused_and_the_code_untouched(api: Api, first: str) -> None:
+    api.env.active("alice")
+    code = softcard.create(api.env.reg, "alice").code
+    with api.client.websocket_connect("/softcard/v1/activate", headers=ORIGIN) as ws:
+        if first == "code-as-binary":
+            ws.send_bytes(json.dumps({"code": code}).encode())
+        else:
+            ws.send_text(first)
+        last = ws.receive_json()
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+    assert last == {"state": "refused", "detail": "this is not an activation code",
+                    "reason": "activation-refused"}
+    assert closed.value.code == 1008
+    assert not api.env.reg.db.all("SELECT seq FROM audit WHERE action = 'softcard-code' AND "
+                                  "outcome = 'claimed'")
+    assert softcard.claim(api.env.reg, code) == "alice"
+
+
+def test_a_second_code_ends_the_activation_and_is_not_used(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After its code, the page sends another (text, where the card's bytes are due): the
+    activation fails (close 1008), and the second code is never read, so it still works."""
+    monkeypatch.setenv("DSC_ADMIN_MASTER_KEY_FILE", str(_admin_key(api)))
+    api.env.active("alice")
+    first, second = (softcard.create(api.env.reg, "alice").code for _ in range(2))
+    with api.client.websocket_connect("/softcard/v1/activate", headers=ORIGIN) as ws:
+        ws.send_text(json.dumps({"code": first}))
+        ws.send_text(json.dumps({"code": second}))
+        assert ws.receive_json()["state"] == "claimed"
+        while True:
+            msg = ws.receive()
+            if msg.get("text"):
+                last = json.loads(msg["text"])
+                break
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+    assert last == {"state": "failed", "detail": "the card's bytes come as binary messages"}
+    assert closed.value.code == 1008
+    assert not api.env.reg.db.all("SELECT id FROM cards WHERE board = 'soft'")
+    assert softcard.claim(api.env.reg, second) == "alice"

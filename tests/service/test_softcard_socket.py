@@ -4,7 +4,9 @@ PostgreSQL with two worker processes), the page played by the firmware's App on 
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ import pytest
 from regkit import SUITE, Env
 from serverkit import Server
 from softpage import activate, open_socket
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from host_tools.admin_keys import MASTER_FILE_NAME, new_master_key_file
 from provisioning import apiclients, softcard, support
@@ -149,3 +151,81 @@ def test_a_dropped_connection_records_nothing(served: tuple[Env, Server, str]) -
     assert [c["status"] for c in held] == ["active"]  # the DSC+ card only
     with pytest.raises(softcard.ActivationRefused):
         softcard.claim(env.reg, code)  # used up: the holder asks for a new one
+
+
+def _raw_text_frame(port: int, origin: str, payload: bytes) -> bytes:
+    """Open the socket by hand and send one masked text frame with `payload` as it is (a
+    client library would refuse to send bytes that are not UTF-8): what comes back."""
+    import base64
+    import os
+    import socket
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        key = base64.b64encode(os.urandom(16)).decode()
+        s.sendall((f"GET /softcard/v1/activate HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                   f"Origin: {origin}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += s.recv(1)
+        assert head.startswith(b"HTTP/1.1 101 "), head
+        mask = os.urandom(4)
+        s.sendall(bytes([0x81, 0x80 | len(payload)]) + mask +
+                  bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+        got = b""
+        while chunk := s.recv(4096):
+            got += chunk
+        return got
+
+
+def test_a_code_that_is_not_utf8_is_closed_1007_and_changes_nothing(tmp_path: Path) -> None:
+    """A text message that is not UTF-8 (the code's bytes mangled): the server closes the
+    connection with 1007 (invalid data) before the application sees it; nothing is claimed."""
+    key = tmp_path / "master.key"
+    url = str(tmp_path / "reg.sqlite3")
+    reg, _, _ = Registry.init(url, key, operator="tester")
+    env = Env(reg, lambda: 0.0, url, key)  # type: ignore[arg-type]
+    serial = env.card(SUITE)
+    support.assign(reg, serial, "alice", "1234")
+    code = softcard.create(reg, "alice").code
+    server = Server(url, key)
+    try:
+        mangled = json.dumps({"code": code}).encode().replace(b'"}', b'\xff\xfe"}')
+        got = _raw_text_frame(server.port, server.url, mangled)
+    finally:
+        output = server.stop()
+    try:
+        assert got[:2] == b"\x88\x02" and int.from_bytes(got[2:4], "big") == 1007, got
+        assert not reg.db.all("SELECT seq FROM audit WHERE action = 'softcard-code' AND "
+                              "outcome IN ('claimed', 'refused')")
+        assert softcard.claim(reg, code) == "alice"
+        # uvicorn 0.54's websockets-sansio logs a traceback of its own here (it closes the
+        # connection a second time); none of it comes from OpenDSC's code
+        assert "host_tools" not in output, output
+    finally:
+        reg.close()
+
+
+def test_frames_after_the_final_status_change_nothing(served: tuple[Env, Server, str]) -> None:
+    """A page that keeps talking after the server's last message (an activation that ended
+    active, one refused): the server has closed, what it sends is not read, nothing changes."""
+    env, server, _ = served
+    code = softcard.create(env.reg, "alice").code
+    r = activate(server.url, code)
+    r.pop("page").close()
+    assert (r["state"], r["close_code"]) == ("active", 1000)
+    before = env.reg.db.all("SELECT seq, action, outcome FROM audit ORDER BY seq")
+    with open_socket(server.url) as ws:
+        ws.send(json.dumps({"code": code}))
+        last = json.loads(ws.recv(timeout=10))
+        with pytest.raises(ConnectionClosed) as closed:
+            for _ in range(50):
+                ws.send(b"PROVISION 00\n")
+                ws.send(json.dumps({"code": code}))
+                time.sleep(0.02)
+    assert (last["state"], last["reason"]) == ("refused", "activation-refused")
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    after = env.reg.db.all("SELECT seq, action, outcome FROM audit ORDER BY seq")
+    new = [(a["action"], a["outcome"]) for a in after[len(before):]]
+    assert new == [("softcard-code", "refused")]  # the one refusal, not one per frame
+    soft = env.reg.db.all("SELECT serial_number, status FROM cards WHERE board = 'soft'")
+    assert [c["serial_number"] for c in soft] == [r["serial_number"]]
