@@ -94,8 +94,9 @@ def fresh_pg_database() -> Iterator[str | None]:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-# The fixtures `clock` and `env`, shared by tests/provisioning and tests/service (each conftest
-# imports them; named apart so that a test's parameter `env` does not shadow an import).
+# The fixtures `clock`, `env`, `pg_url` and `both`, shared by tests/provisioning and
+# tests/service (each conftest imports them; named apart so that a test's parameter `env`
+# does not shadow an import).
 @pytest.fixture(name="clock")
 def clock_fixture() -> Clock:
     return Clock()
@@ -104,6 +105,29 @@ def clock_fixture() -> Clock:
 @pytest.fixture(name="env")
 def env_fixture(tmp_path: Path, clock: Clock) -> Iterator[Env]:
     url, key_file = str(tmp_path / "registry.sqlite3"), tmp_path / "keys" / "master.key"
+    reg, _, _ = Registry.init(url, key_file, clock=clock, operator="tester")
+    with reg:
+        yield Env(reg, clock, url, key_file)
+
+
+@pytest.fixture(name="pg_url")
+def pg_url_fixture() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database (dropped afterwards)."""
+    with fresh_pg_database() as url:
+        if url is None:
+            pytest.skip("DSC_TEST_PG_URL is not set: `make test` starts the PostgreSQL test "
+                        "server")
+        yield url
+
+
+@pytest.fixture(name="both", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def both_fixture(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[Env]:
+    """The `env` registry on SQLite, and again on PostgreSQL when DSC_TEST_PG_URL is set."""
+    if request.param == "sqlite":
+        url = str(tmp_path / "registry.sqlite3")
+    else:
+        url = request.getfixturevalue("pg_url")
+    key_file = tmp_path / "keys" / "master.key"
     reg, _, _ = Registry.init(url, key_file, clock=clock, operator="tester")
     with reg:
         yield Env(reg, clock, url, key_file)

@@ -7,10 +7,18 @@ import warnings
 
 # Starlette 1.x would rather use httpx2 for its TestClient; httpx (pinned) still works.
 warnings.filterwarnings("ignore", message=".*httpx.*")
-from regkit import Env  # noqa: E402
+from regkit import Clock, Env  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
+from host_tools.web.app import Settings, create_app  # noqa: E402
 from provisioning import apiclients  # noqa: E402
+
+
+def pages_client(env: Env, clock: Clock) -> TestClient:
+    """The app in-process as a browser sees it (https, redirects followed), on `env`'s
+    registry, with no bearer-token cache (a revocation counts at once)."""
+    app = create_app(Settings(env.url, env.key_file, clock=clock, token_cache_seconds=0))
+    return TestClient(app, base_url="https://testserver", follow_redirects=True)
 
 
 class Api:

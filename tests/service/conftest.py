@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "provisioning"))
-from regkit import Clock, Env, clock_fixture, env_fixture, fresh_pg_database
+from regkit import Clock, Env, both_fixture, clock_fixture, env_fixture, pg_url_fixture
 
 # Starlette 1.x would rather use httpx2 for its TestClient; httpx (pinned) still works.
 warnings.filterwarnings("ignore", message=".*httpx.*")
-from apikit import Api  # noqa: E402
+from apikit import Api, pages_client  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
 
 from host_tools.web.app import Settings, create_app  # noqa: E402
@@ -29,13 +29,12 @@ def api(env: Env, clock: Clock) -> Iterator[Api]:
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database (dropped afterwards)."""
-    with fresh_pg_database() as url:
-        if url is None:
-            pytest.skip("DSC_TEST_PG_URL is not set: `make test` starts the PostgreSQL test "
-                        "server")
-        yield url
+def web(env: Env, clock: Clock) -> Iterator[TestClient]:
+    """The console's and the portal's pages, in-process."""
+    with pages_client(env, clock) as client:
+        yield client
 
 
-__all__ = ["clock_fixture", "env_fixture"]  # the shared fixtures `clock` and `env` (regkit)
+
+# the shared fixtures `clock`, `env`, `pg_url` and `both` (regkit)
+__all__ = ["both_fixture", "clock_fixture", "env_fixture", "pg_url_fixture"]

@@ -7,37 +7,28 @@ stay refused. On SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
+from apikit import pages_client
 from regkit import Clock, Env
 from starlette.testclient import TestClient
 from test_web_pages import make_operator, sign_in
 
-from host_tools.web.app import Settings, create_app
 from provisioning import apiclients, audit, policy
-from provisioning.registry import Registry
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def both(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[Env]:
-    if request.param == "sqlite":
-        yield request.getfixturevalue("env")
-        return
-    url, key = str(request.getfixturevalue("pg_url")), tmp_path / "keys" / "master.key"
-    reg, _, _ = Registry.init(url, key, clock=clock, operator="tester")
-    with reg:
-        yield Env(reg, clock, url, key)
-
-
-def app_on(env: Env, clock: Clock) -> TestClient:
-    app = create_app(Settings(env.url, env.key_file, clock=clock, token_cache_seconds=0))
-    return TestClient(app, base_url="https://testserver", follow_redirects=True)
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def log_in(web: TestClient, env: Env, token: str, serial: str, **body: str) -> str:
+    """alice's login through the API with the card `serial`: the response's status."""
+    r = web.post("/v1/challenges", json={"user": "alice", **body}, headers=bearer(token))
+    assert r.status_code == 201, r.text
+    ch = r.json()
+    r = web.post(f"/v1/challenges/{ch['id']}/response",
+                 json={"response": env.answer(serial, ch["challenge"])}, headers=bearer(token))
+    assert r.status_code == 200, r.text
+    return str(r.json()["status"])
 
 
 def test_the_service_serves_everyone_after_a_rotation(both: Env, clock: Clock) -> None:
@@ -46,12 +37,12 @@ def test_the_service_serves_everyone_after_a_rotation(both: Env, clock: Clock) -
     serial = env.active("alice", "1234")
     token = apiclients.add(env.reg, "login-server", "verify")
     policy.set_networks(env.reg, "alice", ["192.0.2.0/24"])
-    with app_on(env, clock) as web:  # all good before
+    with pages_client(env, clock) as web:  # all good before
         sign_in(web, env, "ada", op_serial)
     old = env.reg.sealer.key_id
     new = env.reg.rotate_key()
     assert new != old
-    with app_on(env, clock) as web:
+    with pages_client(env, clock) as web:
         page = sign_in(web, env, "ada", op_serial)
         assert "ada" in page
         assert web.get("/console/user/alice").status_code == 200
@@ -59,14 +50,7 @@ def test_the_service_serves_everyone_after_a_rotation(both: Env, clock: Clock) -
         r = web.post("/v1/challenges", json={"user": "alice", "client_ip": "198.51.100.1"},
                      headers=bearer(token))
         assert r.status_code == 403 and r.json()["reason"] == "ip-not-allowed", r.text
-        r = web.post("/v1/challenges", json={"user": "alice", "client_ip": "192.0.2.9"},
-                     headers=bearer(token))
-        assert r.status_code == 201, r.text
-        ch = r.json()
-        r = web.post(f"/v1/challenges/{ch['id']}/response",
-                     json={"response": env.answer(serial, ch["challenge"])},
-                     headers=bearer(token))
-        assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
+        assert log_in(web, env, token, serial, client_ip="192.0.2.9") == "accepted"
         r = web.post("/v1/challenges", json={"user": "alice", "client_ip": "192.0.2.9"},
                      headers=bearer("dsc_" + "x" * 43))
         assert r.status_code == 401, r.text
@@ -87,9 +71,9 @@ def test_rows_edited_before_a_rotation_stay_refused_by_the_service(both: Env,
     env.reg.db.execute("UPDATE operators SET role = 'admin' WHERE name = 'hd'")
     env.reg.db.execute("UPDATE user_networks SET networks = '0.0.0.0/0'")
     env.reg.rotate_key()
-    with app_on(env, clock) as web:
+    with pages_client(env, clock) as web:
         sign_in(web, env, "ada", ada_serial)  # the untouched operator beside it signs in
-    with app_on(env, clock) as web:
+    with pages_client(env, clock) as web:
         page = web.get("/console/login")
         m = re.search(r'name="csrf" value="([^"]+)"', page.text)
         assert m
@@ -115,7 +99,7 @@ def test_a_running_service_follows_a_rotation_without_a_restart(both: Env, clock
     op_serial = make_operator(env, "ada", "admin")
     serial = env.active("alice", "1234")
     token = apiclients.add(env.reg, "login-server", "verify")
-    with app_on(env, clock) as web:
+    with pages_client(env, clock) as web:
         sign_in(web, env, "ada", op_serial)
         assert web.post("/v1/challenges", json={"user": "alice"},
                         headers=bearer(token)).status_code == 201  # pooled under the old key
@@ -123,13 +107,7 @@ def test_a_running_service_follows_a_rotation_without_a_restart(both: Env, clock
         page = web.get("/console/user/alice")
         assert page.status_code == 200 and "alice" in page.text
         assert 'name="password"' not in page.text  # still signed in
-        r = web.post("/v1/challenges", json={"user": "alice"}, headers=bearer(token))
-        assert r.status_code == 201, r.text
-        ch = r.json()
-        r = web.post(f"/v1/challenges/{ch['id']}/response",
-                     json={"response": env.answer(serial, ch["challenge"])},
-                     headers=bearer(token))
-        assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
+        assert log_in(web, env, token, serial) == "accepted"
     with env.reopen() as reg:
         assert reg.sealer.key_id == new
         assert audit.verify(reg.db, reg.sealer)[0] == len(audit.entries(reg.db, limit=100000))

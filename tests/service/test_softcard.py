@@ -226,11 +226,9 @@ def test_bad_first_messages_end_the_socket(api: Api, first: bytes | str, why: st
             ws.send_bytes(first)
         else:
             ws.send_text(first)
-        last = ws.receive_json()
-        with pytest.raises(WebSocketDisconnect) as closed:
-            ws.receive_text()
+        last, closed = _final(ws)
     assert why in last["detail"] and last["state"] in ("failed", "refused")
-    assert closed.value.code == close_code
+    assert closed == close_code
 
 
 def _admin_key(api: Api) -> Path:
@@ -283,11 +281,9 @@ def test_a_silent_or_slow_page_is_cut_off(api: Api, monkeypatch: pytest.MonkeyPa
         ws.send_text(json.dumps({"code": code}))
         assert ws.receive_json()["state"] == "claimed"
         assert ws.receive_bytes()  # the client's INFO, left unanswered
-        last = ws.receive_json()
-        with pytest.raises(WebSocketDisconnect) as closed:
-            ws.receive_text()
+        last, closed = _final(ws)
     assert last["state"] == "failed" and why in last["detail"], last
-    assert closed.value.code == 1008
+    assert closed == 1008
     assert not api.env.reg.db.all("SELECT id FROM cards WHERE board = 'soft'")
     assert api.env.reg.db.all("SELECT seq FROM audit WHERE action = 'softcard-activate' AND "
                               "outcome = 'failed'")
@@ -297,6 +293,18 @@ def test_the_old_http_carrier_is_gone(api: Api) -> None:
     r = api.client.post("/softcard/v1/activate", json={"code": "AAAA-BBBB-CCCC"})
     assert r.status_code in (404, 405)
     assert api.client.post("/softcard/v1/sessions/x/io", json={}).status_code == 404
+
+
+def _final(ws: Any) -> tuple[dict[str, Any], int]:
+    """Skip the card's bytes to the final status message; (that status, the close code)."""
+    while True:
+        msg = ws.receive()
+        if msg.get("text"):
+            last = json.loads(msg["text"])
+            break
+    with pytest.raises(WebSocketDisconnect) as closed:
+        ws.receive_text()
+    return last, closed.value.code
 
 
 def _claimed(api: Api, code: str) -> Any:
@@ -324,12 +332,10 @@ def test_the_fifth_activation_at_once_is_busy_and_its_code_untouched(
     try:
         with api.client.websocket_connect("/softcard/v1/activate", headers=ORIGIN) as ws:
             ws.send_text(json.dumps({"code": code}))
-            last = ws.receive_json()
-            with pytest.raises(WebSocketDisconnect) as closed:
-                ws.receive_text()
+            last, closed = _final(ws)
         assert last == {"state": "busy", "reason": "softcard-busy",
                         "detail": "too many activations at once: try again in a minute"}
-        assert closed.value.code == 1013
+        assert closed == 1013
     finally:
         for cm in held:
             cm.__exit__(None, None, None)
@@ -362,15 +368,9 @@ def test_the_bytes_of_an_activation_are_bounded(api: Api,
         assert ws.receive_bytes()  # INFO
         for _ in range(5):  # 5 x 250 bytes, no end of line: the client is still reading
             ws.send_bytes(b"x" * 250)
-        while True:
-            msg = ws.receive()
-            if msg.get("text"):
-                last = json.loads(msg["text"])
-                break
-        with pytest.raises(WebSocketDisconnect) as closed:
-            ws.receive_text()
+        last, closed = _final(ws)
     assert last == {"state": "failed", "detail": "an activation may carry at most 1024 bytes"}
-    assert closed.value.code == 1008
+    assert closed == 1008
     assert not api.env.reg.db.all("SELECT id FROM cards WHERE board = 'soft'")
     failed = api.env.reg.db.all("SELECT user_name, detail FROM audit WHERE action = "
                                 "'softcard-activate' AND outcome = 'failed'")
@@ -398,12 +398,10 @@ def test_a_bad_hello_is_refused_and_the_code_untouched(api: Api, first: str) -> 
             ws.send_bytes(json.dumps({"code": code}).encode())
         else:
             ws.send_text(first)
-        last = ws.receive_json()
-        with pytest.raises(WebSocketDisconnect) as closed:
-            ws.receive_text()
+        last, closed = _final(ws)
     assert last == {"state": "refused", "detail": "this is not an activation code",
                     "reason": "activation-refused"}
-    assert closed.value.code == 1008
+    assert closed == 1008
     assert not api.env.reg.db.all("SELECT seq FROM audit WHERE action = 'softcard-code' AND "
                                   "outcome = 'claimed'")
     assert softcard.claim(api.env.reg, code) == "alice"
@@ -420,14 +418,8 @@ def test_a_second_code_ends_the_activation_and_is_not_used(
         ws.send_text(json.dumps({"code": first}))
         ws.send_text(json.dumps({"code": second}))
         assert ws.receive_json()["state"] == "claimed"
-        while True:
-            msg = ws.receive()
-            if msg.get("text"):
-                last = json.loads(msg["text"])
-                break
-        with pytest.raises(WebSocketDisconnect) as closed:
-            ws.receive_text()
+        last, closed = _final(ws)
     assert last == {"state": "failed", "detail": "the card's bytes come as binary messages"}
-    assert closed.value.code == 1008
+    assert closed == 1008
     assert not api.env.reg.db.all("SELECT id FROM cards WHERE board = 'soft'")
     assert softcard.claim(api.env.reg, second) == "alice"

@@ -5,7 +5,6 @@ the operator's name, the code and QR code shown once, no-store), the portal's Ad
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from regkit import SUITE, Clock, Env
@@ -13,16 +12,7 @@ from starlette.testclient import TestClient
 from test_web_pages import csrf, make_operator, sign_in
 
 from host_tools.qr import qr_svg
-from host_tools.web.app import Settings, create_app
 from provisioning import audit, softcard, support
-
-
-@pytest.fixture
-def web(env: Env, clock: Clock) -> Iterator[TestClient]:
-    app = create_app(Settings(env.url, env.key_file, clock=clock, token_cache_seconds=0))
-    with TestClient(app, base_url="https://testserver", follow_redirects=True,
-                    raise_server_exceptions=True) as client:
-        yield client
 
 
 def shown_code(html: str) -> str:

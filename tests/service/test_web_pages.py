@@ -5,9 +5,7 @@ seeds (regkit)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
 from regkit import Clock, Env
 from starlette.testclient import TestClient
 
@@ -15,14 +13,6 @@ from host_tools.web.app import Settings, create_app
 from provisioning import audit, operators
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def web(env: Env, clock: Clock) -> Iterator[TestClient]:
-    app = create_app(Settings(env.url, env.key_file, clock=clock, token_cache_seconds=0))
-    with TestClient(app, base_url="https://testserver", follow_redirects=True,
-                    raise_server_exceptions=True) as client:
-        yield client
 
 
 def csrf(html: str) -> str:
