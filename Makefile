@@ -102,7 +102,8 @@ clean:
 .PHONY: screenshots demo-web
 screenshots:
 	DSC_SCREENSHOTS=1 $(PY) -m pytest -q tests/browser/test_web_console_portal.py \
-		tests/browser/test_browser_admin.py -k 'end_to_end or admin_pages'
+		tests/browser/test_browser_admin.py tests/browser/test_browser_softcard.py \
+		-k 'end_to_end or admin_pages or console_creates_the_soft_card'
 
 # `dsc serve` on a fresh registry with emulated cards; prints the console's and portal's URLs.
 demo-web:

@@ -219,7 +219,7 @@ class Admin:
         return page("message.html", **self.ctx(
             s, f"API client {name} added", secret=token,
             secret_label=f"The bearer token of {name} (scope {scope}): give it as "
-                         "`Authorization: Bearer <token>`.",
+                         "the header Authorization: Bearer followed by the token.",
             shown_once_note="It is shown this once: copy it now. The registry keeps only its hash; "
                         "if it is lost, revoke the client and add it again.",
             links=[(back, "Back to the API clients")]))

@@ -135,6 +135,7 @@ def test_unlock_and_passcode_then_portal(web: TestClient, env: Env, clock: Clock
     assert "/console/user/alice" in r.text
     r = web.get("/console/user/alice")
     assert 'id="status">locked<' in r.text
+    assert 'id="failures">0 since the lock' in r.text  # the run restarts at the lock
     r = web.post("/console/user/alice/unlock", data={"csrf": csrf(r.text)})
     assert "Please confirm" in r.text
     r = web.post("/console/user/alice/unlock", data={"csrf": csrf(r.text), "confirmed": "yes"})
