@@ -1,13 +1,14 @@
 """Row MACs: the rows that decide a login are vouched for by the master key.
 
 Secrets are sealed (AES-GCM, `provisioning.keys`), but who may log in — a card's status, an
-assignment, a user's failure count and lock, a temporary access row, a challenge — is plain
-data. Someone who can write the database without holding the key file could otherwise move a
-passcode row to a victim, set a lost card back to active, or clear the failure columns between
-guesses. So each such row carries `mac`: HMAC-SHA256, under a key derived from the master key for
-its table, of every column of the row except `mac` itself (NULL columns left out, so a migration
-that adds a nullable column keeps every MAC valid). The id is one of the columns, so a row
-cannot be copied under another id, and the cards and users rows bind their id to the serial
+assignment, a user's failure count and lock, a temporary access row, a challenge, a soft
+card's one-time activation code — is plain data. Someone who can write the database without
+holding the key file could otherwise move a passcode row to a victim, set a lost card back to
+active, clear the failure columns between guesses, or plant an activation code of their own
+for a victim. So each such row carries `mac`: HMAC-SHA256, under a key derived from the master
+key for its table, of every column of the row except `mac` itself (NULL columns left out, so a
+migration that adds a nullable column keeps every MAC valid). The id is one of the columns, so
+a row cannot be copied under another id, and the cards and users rows bind their id to the serial
 number and the name. Every read that decides a login checks it; a failing row raises
 `TamperedRowError` and grants nothing.
 
@@ -28,7 +29,7 @@ from provisioning.keys import Sealer
 
 # The tables whose rows carry a MAC; all are keyed by `id`.
 TABLES = ("users", "cards", "assignments", "temp_access", "challenges", "settings",
-          "web_sessions", "web_once", "api_challenges")
+          "web_sessions", "web_once", "api_challenges", "softcard_activations")
 # The ones schema v3 MACed when it introduced the MACs (its upgrade step covers only those).
 V3_TABLES = TABLES[:6]
 _KEY = {"settings": "name"}
@@ -168,7 +169,7 @@ def check(sealer: Sealer, table: str, row: Row) -> Row:
 def describe(table: str, row: Row) -> str:
     """How an error names the row (identities, never a secret)."""
     col = {"cards": "serial_number", "users": "name", "operators": "name", "api_clients": "name",
-           "user_networks": "user_name"}.get(table)
+           "user_networks": "user_name", "softcard_activations": "user_name"}.get(table)
     name = row[col] if col and col in row.keys() else None
     key = row[key_column(table)]
     return f"{key_column(table)}={key}" + (f" ({name})" if name and name != key else "")

@@ -243,8 +243,8 @@ _FLOWS: list[Statement] = [
 
 # migration: soft
 # The soft card's one-time activation codes: only the code's SHA-256 is kept, with the user it
-# is for, when it expires and when it was used (a second use is refused). Not MACed: a code
-# grants nothing by itself, the card it provisions proves its secret by TEST before it counts.
+# is for, when it expires and when it was used (a second use is refused). Not MACed here (a
+# planted row could activate a card for a victim): _V_ACTMAC MACs these rows.
 _V_SOFT: list[Statement] = [
     """CREATE TABLE softcard_activations (
         id {pk},
@@ -369,8 +369,24 @@ _V_REVOKE = Migration(sql=["""ALTER TABLE api_challenges ADD COLUMN mac TEXT""",
                       after=_v_revoke_after)
 
 
+def _v_actmac_after(db: Database, sealer: Sealer) -> None:
+    # the codes issued before are vouched for as they stand, by whoever runs the upgrade with
+    # the key file (as v3 and _V_REVOKE did for theirs)
+    integrity.remac_all(db, sealer, tables=("softcard_activations",))
+
+
+# migration: actmac
+# A soft card's activation code names the user whose card it provisions, so its row decides a
+# login as much as an assignment does: it is MACed over every column (`integrity.TABLES`). A
+# row inserted by SQL with the hash of a code of one's choosing, a used code set back to unused,
+# a code moved to another user or given a later expiry fails its MAC and activates nothing.
+_V_ACTMAC = Migration(sql=["""ALTER TABLE softcard_activations ADD COLUMN mac TEXT"""],
+                      after=_v_actmac_after)
+
+
 MIGRATIONS: list[list[Statement] | Migration] = [_V1, _V2, _V3, _AUDIT_CHAINS, _V_SERVE, _FLOWS,
-                                                 _V_WEB, _V_SOFT, _V_SESSIONS, _V_REVOKE]
+                                                 _V_WEB, _V_SOFT, _V_SESSIONS, _V_REVOKE,
+                                                 _V_ACTMAC]
 VERSION = len(MIGRATIONS)
 AUDIT_CHAINS_SINCE = MIGRATIONS.index(_AUDIT_CHAINS) + 1  # the version that brought them
 

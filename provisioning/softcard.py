@@ -3,7 +3,8 @@
 - `create(reg, user)`: support makes a one-time activation code for a user who has a PIN.
   Only the code's SHA-256 is stored; the code expires after `ACTIVATION_SECONDS`.
 - `claim(reg, code)`: the page presents the code; it is used up at once (a second use, or an
-  expired or unknown code, is refused and the refusal logged) and names the user.
+  expired or unknown code, is refused and the refusal logged) and names the user. The row is
+  MACed under the master key (`integrity.TABLES`): a row planted or edited by SQL is refused.
 - `activate(reg, client, user, ...)`: provisions the page's card through the same service
   protocol as a hardware card (`provisioner.provision_one`: INFO, PROVISION, AUTH, TEST), over
   whatever transport carries the frames; only after TEST proved the new secret is the card
@@ -22,11 +23,13 @@ from typing import Any
 from host_tools.errors import DscError
 from host_tools.text import printable
 from provisioning import lifecycle, provisioner, support
+from provisioning.db import Row
 from provisioning.errors import (
     CardStateError,
     InvalidInputError,
     NotFoundError,
     ProvisioningError,
+    TamperedRowError,
 )
 from provisioning.registry import Registry
 
@@ -45,7 +48,8 @@ ACTIONS = tuple(TRANSITIONS)
 
 
 class ActivationRefused(ProvisioningError):
-    """The activation code is unknown, expired or already used (deliberately not told apart)."""
+    """The activation code is unknown, expired or already used (deliberately not told apart),
+    or its row fails its MAC (told apart: it is written by someone without the master key)."""
 
 
 @dataclass(frozen=True)
@@ -82,9 +86,8 @@ def create(reg: Registry, user: str) -> Activation:
             raise InvalidInputError(f"user {user} has no PIN yet: set one first")
         code = "".join(secrets.choice(_ALPHABET) for _ in range(CODE_LEN))
         now = reg.now()
-        reg.db.execute("INSERT INTO softcard_activations (code_hash, user_name, created_at, "
-                       "expires_at) VALUES (?, ?, ?, ?)",
-                       (code_hash(code), user, now, now + ACTIVATION_SECONDS))
+        reg.insert("softcard_activations", code_hash=code_hash(code), user_name=user,
+                   created_at=now, expires_at=now + ACTIVATION_SECONDS)  # and MACs it
         reg.log("softcard-code", "issued", user=user,
                 detail={"expires_at": now + ACTIVATION_SECONDS})
     return Activation(user, pretty(code), now + ACTIVATION_SECONDS)
@@ -96,18 +99,34 @@ def claim(reg: Registry, code: str) -> str:
 
 
 def take(reg: Registry, code: str) -> tuple[str, int]:
-    """`claim`, with the activation's row id (for `activate` to note the card it made)."""
+    """`claim`, with the activation's row id (for `activate` to note the card it made).
+
+    The row's MAC is checked before anything in it counts: a row inserted by SQL, or one whose
+    `used_at`, `user_name` or `expires_at` was edited, is refused (`TamperedRowError`, logged
+    as `integrity` / `refused`), nothing is used up, and `ActivationRefused` says so."""
     digest = code_hash(code)
-    with reg.db.transaction():
-        row = reg.db.one("SELECT * FROM softcard_activations WHERE code_hash = ?", (digest,),
-                         lock=True)
-        now = reg.now()
-        if row is not None and row["used_at"] is None and now < int(row["expires_at"]):
-            reg.db.execute("UPDATE softcard_activations SET used_at = ? WHERE id = ? AND "
-                           "used_at IS NULL", (now, row["id"]))
-            reg.log("softcard-code", "claimed", user=str(row["user_name"]),
-                    detail={"code": row["id"]})
-            return str(row["user_name"]), int(row["id"])
+    row: Row | None = None
+    try:
+        with reg.db.transaction():
+            row = reg.db.one("SELECT * FROM softcard_activations WHERE code_hash = ?", (digest,),
+                             lock=True)
+            if row is not None:
+                reg.checked("softcard_activations", row)  # logged after the rollback
+            now = reg.now()
+            if row is not None and row["used_at"] is None and now < int(row["expires_at"]):
+                used = reg.update_where("softcard_activations", "id = ? AND used_at IS NULL",
+                                        (row["id"],), used_at=now)
+                if len(used) == 1:
+                    reg.log("softcard-code", "claimed", user=str(row["user_name"]),
+                            detail={"code": row["id"]})
+                    return str(row["user_name"]), int(row["id"])
+    except TamperedRowError as e:
+        with reg.db.transaction():
+            reg.log("softcard-code", "refused",
+                    detail={"why": "tampered", **({"code": row["id"]} if row is not None else {})})
+        raise ActivationRefused("this activation code's record fails its integrity check (it "
+                                "was not written by the registry): nothing was done and the "
+                                "refusal is logged; ask support for a new code") from e
     why = "unknown" if row is None else "used" if row["used_at"] is not None else "expired"
     with reg.db.transaction():
         reg.log("softcard-code", "refused",
@@ -131,8 +150,9 @@ def activate(reg: Registry, client: provisioner.Client, user: str,
         support.assign(reg, serial, user, None)
         support.activate(reg, serial, reason="softcard-activation")
         if activation_id is not None:
-            reg.db.execute("UPDATE softcard_activations SET serial_number = ? WHERE id = ? AND "
-                           "user_name = ?", (serial, activation_id, user))
+            # MAC checked and renewed: a row edited since `take` undoes the whole recording
+            reg.update_where("softcard_activations", "id = ? AND user_name = ?",
+                             (activation_id, user), serial_number=serial)
 
     try:
         info = client.info()

@@ -6,6 +6,11 @@ from __future__ import annotations
 import sqlite3
 
 
+def undo_actmac(conn: sqlite3.Connection) -> None:
+    """Undo the actmac migration (the soft card activation codes' MAC column)."""
+    conn.execute("ALTER TABLE softcard_activations DROP COLUMN mac")
+
+
 def undo_revoke(conn: sqlite3.Connection) -> None:
     """Undo the columns of the revoke migration (its MAC forms are the tests' business)."""
     conn.execute("ALTER TABLE api_challenges DROP COLUMN mac")
@@ -37,6 +42,7 @@ def undo_v3(conn: sqlite3.Connection) -> None:
 
 
 def to_v2(conn: sqlite3.Connection) -> None:
+    undo_actmac(conn)
     undo_revoke(conn)
     undo_flows(conn)
     undo_serve(conn)

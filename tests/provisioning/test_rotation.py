@@ -13,7 +13,16 @@ from collections.abc import Iterator
 import pytest
 from regkit import Env
 
-from provisioning import apiclients, audit, integrity, operators, policy, temporary, websessions
+from provisioning import (
+    apiclients,
+    audit,
+    integrity,
+    operators,
+    policy,
+    softcard,
+    temporary,
+    websessions,
+)
 from provisioning.db import Database
 from provisioning.errors import InvalidInputError, TamperedRowError
 from provisioning.keys import Sealer, aad, read_key_file
@@ -63,6 +72,7 @@ def populate(env: Env) -> dict[str, str]:
                          ttl=600)
     assert env.wrong("alice").reason == "wrong"  # a challenge row, a failure counted
     policy.issue(reg, "alice", client_ip="192.0.2.7", client="login-server")  # api_challenges
+    softcard.create(reg, "alice")  # softcard_activations
     with reg.db.transaction():
         audit.checkpoint(reg.db, reg.sealer, reg.now())
     return {"serial": serial, "op_serial": op_serial, "token": token, "passcode": passcode}
@@ -237,7 +247,7 @@ def test_verify_and_vouch_know_the_tables_with_macs_of_their_own(both: Env) -> N
     with pytest.raises(InvalidInputError):
         reg.vouch_row("user_networks", "alice", "not a number")
     with pytest.raises(InvalidInputError):
-        reg.vouch_row("softcard_activations", "1", "not MACed")
+        reg.vouch_row("schema_version", "1", "not MACed")
 
 
 def test_the_own_macs_keep_the_form_existing_registries_hold(env: Env) -> None:

@@ -203,6 +203,25 @@ def test_activation_finds_the_master_admin_key_beside_the_registry_key(
     assert _hello(api, code) == {"state": "claimed", "user": "alice"}  # the code was still good
 
 
+def test_a_code_planted_by_sql_is_refused_on_the_socket(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row with the hash of a code of the attacker's choosing (no valid MAC): the page is told
+    it is refused, with why; the row stays unused and no card is made."""
+    monkeypatch.setenv("DSC_ADMIN_MASTER_KEY_FILE", str(_admin_key(api)))
+    api.env.active("bob")
+    code, now = "ABCD-EFGH-JKLM", api.env.clock.t
+    api.env.reg.db.execute("INSERT INTO softcard_activations (code_hash, user_name, created_at, "
+                           "expires_at) VALUES (?, 'bob', ?, ?)",
+                           (softcard.code_hash(code), now, now + 600))
+    cards = api.env.reg.db.all("SELECT id FROM cards")
+    first = _hello(api, code)
+    assert (first["state"], first["reason"]) == ("refused", "activation-refused")
+    assert "integrity check" in first["detail"] and "bob" not in first["detail"]
+    row = api.env.reg.db.one("SELECT used_at, serial_number FROM softcard_activations")
+    assert row is not None and (row["used_at"], row["serial_number"]) == (None, None)
+    assert api.env.reg.db.all("SELECT id FROM cards") == cards
+
+
 def test_a_cross_site_handshake_is_refused_before_anything(api: Api) -> None:
     api.env.active("alice")
     code = softcard.create(api.env.reg, "alice").code
