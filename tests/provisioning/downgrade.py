@@ -6,6 +6,11 @@ from __future__ import annotations
 import sqlite3
 
 
+def undo_throttle(conn: sqlite3.Connection) -> None:
+    """Undo the throttle migration (the console's failed sign-ins in the registry)."""
+    conn.execute("DROP TABLE sign_in_throttle")
+
+
 def undo_revoke(conn: sqlite3.Connection) -> None:
     """Undo the columns of the revoke migration (its MAC forms are the tests' business)."""
     conn.execute("ALTER TABLE api_challenges DROP COLUMN mac")
@@ -37,6 +42,7 @@ def undo_v3(conn: sqlite3.Connection) -> None:
 
 
 def to_v2(conn: sqlite3.Connection) -> None:
+    undo_throttle(conn)
     undo_revoke(conn)
     undo_flows(conn)
     undo_serve(conn)
