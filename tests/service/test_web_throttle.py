@@ -113,10 +113,22 @@ def test_the_registry_holds_neither_names_nor_addresses(both: Env, clock: Clock)
     assert {r["fails"] for r in rows} == {str(clock.t)}
 
 
-def test_racing_workers_get_no_extra_try(both: Env, clock: Clock) -> None:
+def test_racing_workers_get_no_extra_try(both: Env, clock: Clock,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """12 connections (12 workers) race for the tries of one operator that already failed 3
-    times: 2 are charged, 10 refused, on SQLite's write lock and PostgreSQL's row locks."""
+    times: 2 are charged, 10 refused, on SQLite's write lock and PostgreSQL's row locks. Each
+    dawdles between reading a row and writing it back, so that unlocked reads would all see
+    3 failures and all be let through."""
     env = both
+    import time
+
+    real_times = operators._times
+
+    def slow_times(row: Any) -> list[int]:
+        time.sleep(0.03)
+        return real_times(row)
+
+    monkeypatch.setattr(operators, "_times", slow_times)
     throttle = operators.Throttle(5, 900)
     ip = operators.Throttle(20, 900)
     for _ in range(3):
