@@ -205,3 +205,26 @@ def request_from(host: str) -> Request:
 ])
 def test_an_ipv6_client_is_counted_by_its_64(host: str, key: str) -> None:
     assert console.address_key(request_from(host)) == key
+
+
+def test_the_migration_brings_the_table_to_an_older_registry(env: Env, clock: Clock) -> None:
+    import sqlite3
+
+    import downgrade
+
+    from provisioning import schema
+
+    make_operator(env, "hd", "helpdesk")
+    env.reg.close()
+    with sqlite3.connect(env.url) as conn:
+        downgrade.undo_throttle(conn)
+        conn.execute("DELETE FROM schema_version WHERE version = ?", (schema.VERSION,))
+    reg, _, applied = Registry.init(env.url, env.key_file, clock=clock)
+    env.reg = reg
+    assert applied == 1 and schema.current_version(reg.db) == schema.VERSION
+    assert reg.db.all("SELECT * FROM sign_in_throttle") == []
+    app = create_app(Settings(env.url, env.key_file, clock=clock))
+    with TestClient(app, base_url="https://testserver") as web:
+        for _ in range(5):
+            assert try_password(web, "hd", "wrong password here").status_code == 401
+        assert try_password(web, "hd", PASSWORD).status_code == 429
