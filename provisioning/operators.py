@@ -8,7 +8,9 @@ the database (a helpdesk operator made admin, another card linked, a password ha
 nobody in. Adding, disabling, sign-ins and refused sign-ins are audited.
 
 `Throttle` counts failed sign-ins per key (an operator's name, a client address) in a sliding
-window; the console refuses a sign-in while either key is over its limit.
+window, in the registry (every worker and every restart sees every failure); the console
+refuses a sign-in while either key is over its limit, and counts each attempt before it is made
+(`charge`, taken back by `refund` when it succeeds), so racing workers get no extra tries.
 """
 
 from __future__ import annotations
@@ -16,9 +18,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,44 +215,143 @@ def finish_sign_in(reg: Registry, name: str, challenge_id: str, response: str) -
 
 
 # --- throttling -----------------------------------------------------------------------------------
+# At most this many keys are counted at once (rows of `sign_in_throttle` within their window):
+# a flood of distinct keys (made-up operator names, many addresses) cannot grow the table
+# without bound. A failure of a key that has no row yet is refused while the table is full (the
+# attempt is not made), until rows age out of their window.
+MAX_KEYS = 50_000
+_PURPOSE = "sign-in-throttle"
+
+
+@dataclass(frozen=True)
 class Throttle:
-    """At most `limit` failures per key within `window` seconds (a sliding window)."""
+    """At most `limit` failures per key within `window` seconds (a sliding window), counted in
+    the registry (table `sign_in_throttle`), so every worker and every restart sees them.
 
-    def __init__(self, limit: int = 5, window: float = 900.0,
-                 clock: Callable[[], float] = time.time) -> None:
-        self.limit, self.window, self.clock = limit, window, clock
-        self._fails: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
+    A key (`op:<name>`, `ip:<address>`) is stored as an HMAC under a key derived from the master
+    key, never as such. Use `charge` before an attempt: it records the attempt as a failure in
+    the transaction that checks the count (so two workers racing for the last try cannot both
+    get it), and `refund` it when the attempt succeeds."""
 
-    def _recent(self, key: str) -> list[float]:
-        now = self.clock()
-        kept = [t for t in self._fails.get(key, []) if now - t < self.window]
-        if kept:
-            self._fails[key] = kept
-        else:
-            self._fails.pop(key, None)
-        return kept
+    limit: int = 5
+    window: int = 900
 
-    def retry_after(self, *keys: str) -> int:
+    def retry_after(self, reg: Registry, *keys: str) -> int:
         """Seconds until every key may try again (0: allowed now)."""
-        with self._lock:
-            wait = 0.0
-            for key in keys:
-                recent = self._recent(key)
-                if len(recent) >= self.limit:
-                    wait = max(wait, recent[-self.limit] + self.window - self.clock())
-            return int(wait) + (1 if wait > 0 else 0)
+        now = reg.now()
+        waits = [self._wait(_times(row), now) for key in keys
+                 if (row := reg.db.one("SELECT fails FROM sign_in_throttle WHERE key_hash = ?",
+                                       (key_hash(reg, key),))) is not None]
+        return max(waits, default=0)
 
-    def failed(self, *keys: str) -> None:
-        with self._lock:
-            if len(self._fails) > 10000:
-                self._fails.clear()
-            for key in keys:
-                self._fails.setdefault(key, []).append(self.clock())
+    def _wait(self, times: list[int], now: int) -> int:
+        recent = [t for t in times if now - t < self.window]
+        if len(recent) < self.limit:
+            return 0
+        return max(1, recent[-self.limit] + self.window - now)
 
-    def succeeded(self, key: str) -> None:
-        with self._lock:
-            self._fails.pop(key, None)
+    def failed(self, reg: Registry, *keys: str) -> None:
+        """Count a failure of each key now (`charge` does so before an attempt)."""
+        with reg.db.transaction():
+            _record(reg, [(self, k) for k in keys], reg.now())
+
+    def succeeded(self, reg: Registry, key: str) -> None:
+        """Forget the key's failures (an operator signed in)."""
+        with reg.db.transaction():
+            reg.db.execute("DELETE FROM sign_in_throttle WHERE key_hash = ?",
+                           (key_hash(reg, key),))
+
+
+@dataclass(frozen=True)
+class Charge:
+    """An attempt counted as a failure by `charge` (`wait` 0), or refused (`wait` seconds)."""
+
+    wait: int
+    at: int = 0
+    keys: tuple[tuple[Throttle, str], ...] = ()
+
+
+def key_hash(reg: Registry, key: str) -> str:
+    return reg.sealer.mac(key.encode("utf-8", "replace"), _PURPOSE)
+
+
+def _times(row: Row) -> list[int]:
+    return [int(t) for t in str(row["fails"]).split()]
+
+
+def _record(reg: Registry, checks: list[tuple[Throttle, str]], now: int) -> int:
+    """In the caller's transaction: prune rows out of their window; then, unless a key is over
+    its limit (or new while the table is full), add a failure at `now` to every key. Returns 0,
+    or the seconds to wait (nothing recorded)."""
+    window = max((t.window for t, _ in checks), default=0)
+    reg.db.execute("DELETE FROM sign_in_throttle WHERE last_at <= ?", (now - window,))
+    rows: list[tuple[Throttle, str, list[int]]] = []
+    wait = 0
+    for throttle, key in sorted(checks, key=lambda c: key_hash(reg, c[1])):  # one lock order
+        digest = key_hash(reg, key)
+        row = reg.db.one("SELECT fails FROM sign_in_throttle WHERE key_hash = ?", (digest,),
+                         lock=True)
+        if row is None:
+            full = reg.db.one("SELECT COUNT(*) AS n FROM sign_in_throttle")
+            if full is not None and int(full["n"]) >= MAX_KEYS:
+                oldest = reg.db.one("SELECT MIN(last_at) AS t FROM sign_in_throttle")
+                wait = max(wait, int(oldest["t"]) + window - now if oldest else window, 1)
+                continue
+            reg.db.execute("INSERT INTO sign_in_throttle (key_hash, fails, last_at) "
+                           "VALUES (?, '', ?) ON CONFLICT (key_hash) DO NOTHING", (digest, now))
+            row = reg.db.one("SELECT fails FROM sign_in_throttle WHERE key_hash = ?",
+                             (digest,), lock=True)
+            assert row is not None
+        times = [t for t in _times(row) if now - t < throttle.window]
+        wait = max(wait, throttle._wait(times, now))
+        rows.append((throttle, digest, times))
+    if wait:  # nothing counted: a row made for it above goes again
+        for _, digest, times in rows:
+            if not times:
+                reg.db.execute("DELETE FROM sign_in_throttle WHERE key_hash = ? AND fails = ''",
+                               (digest,))
+        return wait
+    for throttle, digest, times in rows:
+        kept = [*times, now][-throttle.limit:]
+        reg.db.execute("UPDATE sign_in_throttle SET fails = ?, last_at = ? WHERE key_hash = ?",
+                       (" ".join(map(str, kept)), now, digest))
+    return 0
+
+
+def charge(reg: Registry, *checks: tuple[Throttle, str]) -> Charge:
+    """Count an attempt under every (throttle, key) as a failure, in one transaction, unless one
+    of them is over its limit: then nothing is counted and `wait` says for how long."""
+    now = reg.now()
+    with reg.db.transaction():
+        wait = _record(reg, list(checks), now)
+    return Charge(wait) if wait else Charge(0, now, tuple(checks))
+
+
+def refund(reg: Registry, done: Charge, *, clear: tuple[str, ...] = ()) -> None:
+    """The charged attempt succeeded: take its failure back from each key (and forget the keys
+    in `clear` altogether)."""
+    with reg.db.transaction():
+        for _, key in sorted(done.keys, key=lambda c: key_hash(reg, c[1])):
+            digest = key_hash(reg, key)
+            row = reg.db.one("SELECT fails FROM sign_in_throttle WHERE key_hash = ?", (digest,),
+                             lock=True)
+            if row is None:
+                continue
+            times = _times(row)
+            if key in clear or times == [done.at]:
+                reg.db.execute("DELETE FROM sign_in_throttle WHERE key_hash = ?", (digest,))
+            elif done.at in times:
+                times.remove(done.at)
+                reg.db.execute("UPDATE sign_in_throttle SET fails = ? WHERE key_hash = ?",
+                               (" ".join(map(str, times)), digest))
+
+
+def prune(reg: Registry, window: int = 900) -> int:
+    """Delete the rows out of their window; returns how many went."""
+    with reg.db.transaction():
+        cur = reg.db.execute("DELETE FROM sign_in_throttle WHERE last_at <= ?",
+                             (reg.now() - window,))
+    return int(cur.rowcount or 0)
 
 
 # --- what operators may do ------------------------------------------------------------------------

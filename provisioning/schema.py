@@ -384,9 +384,25 @@ _V_ACTMAC = Migration(sql=["""ALTER TABLE softcard_activations ADD COLUMN mac TE
                       after=_v_actmac_after)
 
 
+# migration: throttle
+# The console's failed sign-ins, counted in the registry so that every `dsc serve` worker sees
+# every failure and a restart forgets none (`operators.Throttle`): one row per key (an operator
+# name or a client address, as an HMAC under a key derived from the master key: neither is
+# stored as such), the times of its latest failures within the window (at most the limit, so a
+# row stays small) and the latest of them, by which rows out of the window are pruned. No MAC:
+# deleting a row (which no MAC could stop) resets a key's count exactly as editing it would.
+_V_THROTTLE: list[Statement] = [
+    """CREATE TABLE sign_in_throttle (
+        key_hash TEXT PRIMARY KEY,
+        fails TEXT NOT NULL,
+        last_at BIGINT NOT NULL)""",
+    """CREATE INDEX sign_in_throttle_last ON sign_in_throttle (last_at)""",
+]
+
+
 MIGRATIONS: list[list[Statement] | Migration] = [_V1, _V2, _V3, _AUDIT_CHAINS, _V_SERVE, _FLOWS,
                                                  _V_WEB, _V_SOFT, _V_SESSIONS, _V_REVOKE,
-                                                 _V_ACTMAC]
+                                                 _V_ACTMAC, _V_THROTTLE]
 VERSION = len(MIGRATIONS)
 AUDIT_CHAINS_SINCE = MIGRATIONS.index(_AUDIT_CHAINS) + 1  # the version that brought them
 

@@ -9,6 +9,7 @@ attempt is logged (`operators.require`).
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
@@ -38,6 +39,19 @@ USER_ACTIONS = {"unlock": "unlock this user", "reset-pin": "set a new PIN for th
 DOWNLOAD = admin.DOWNLOAD
 
 
+def address_key(request: Request) -> str:
+    """The client address the throttle counts: an IPv6 address by its /64 (one host's own
+    prefix usually, so that it cannot take a fresh address for every guess), any other as is."""
+    host = request.client.host if request.client else "?"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host[:64]
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip.ipv4_mapped or ip) if isinstance(ip, ipaddress.IPv6Address) else str(ip)
+
+
 def when(t: int | None) -> str:
     if t is None or not isinstance(t, int | float | str):
         return "-"
@@ -47,11 +61,11 @@ def when(t: int | None) -> str:
 class Console:
     def __init__(self, service: Any) -> None:
         self.service = service
-        clock = service.settings.clock
         self.sessions = Sessions(service, "console", "dsc_console", "/console", IDLE_SECONDS,
                                  LIFETIME_SECONDS)
-        self.by_operator = operators.Throttle(5, 900, clock)
-        self.by_address = operators.Throttle(20, 900, clock)
+        # counted in the registry: every worker sees every failure (operators.Throttle)
+        self.by_operator = operators.Throttle(5, 900)
+        self.by_address = operators.Throttle(20, 900)
 
     # --- plumbing --------------------------------------------------------------------------
     def ctx(self, s: Session | None, title: str, **kw: Any) -> dict[str, Any]:
@@ -110,15 +124,16 @@ class Console:
         self.sessions.set_cookie(resp, s)
         return resp
 
-    def _throttled(self, request: Request, name: str) -> int:
-        addr = request.client.host if request.client else "?"
-        return self.by_operator.retry_after("op:" + name) or \
-            self.by_address.retry_after("ip:" + addr)
+    async def _charge(self, request: Request, name: str) -> operators.Charge:
+        """Count this attempt as a failure of the operator and of the address before it is
+        made (or refuse it: `wait`); `_refund` takes it back when it succeeds."""
+        checks = ((self.by_operator, "op:" + name),
+                  (self.by_address, "ip:" + address_key(request)))
+        done: operators.Charge = await self.run(None, lambda reg: operators.charge(reg, *checks))
+        return done
 
-    def _failed(self, request: Request, name: str) -> None:
-        addr = request.client.host if request.client else "?"
-        self.by_operator.failed("op:" + name)
-        self.by_address.failed("ip:" + addr)
+    async def _refund(self, done: operators.Charge, clear: tuple[str, ...] = ()) -> None:
+        await self.run(None, lambda reg: operators.refund(reg, done, clear=clear))
 
     async def login(self, request: Request) -> Response:
         s = await self.sessions.get(request)
@@ -129,18 +144,18 @@ class Console:
                 ("/console/login", "Sign in again")]))
         assert s is not None
         name = data.get("name", "")[:64]
-        wait = self._throttled(request, name)
-        if wait:
+        done = await self._charge(request, name)
+        if done.wait:
             return page("message.html", 429, **self.ctx(
                 s, "Too many attempts", error=f"Too many failed sign-ins: try again in "
-                f"{wait} seconds.", links=[]))
+                f"{done.wait} seconds.", links=[]))
         try:
             op, ch = await self.run(None, lambda reg: operators.begin_sign_in(
                 reg, name, data.get("password", "")))
-        except operators.SignInError as e:
-            self._failed(request, name)
+        except operators.SignInError as e:  # the attempt stays counted
             return page("message.html", 401, **self.ctx(s, "Sign-in refused", error=str(e),
                                                          links=[("/console/login", "Try again")]))
+        await self._refund(done)
         s.data["pending"] = [op.name, ch.id]
         return page("form.html", **self.ctx(
             s, "Operator sign-in: your card", action="/console/login/card", hidden=[],
@@ -163,17 +178,17 @@ class Console:
         if pending is None:
             return RedirectResponse("/console/login", status_code=303)
         name, cid = pending
-        if self._throttled(request, name):
+        done = await self._charge(request, name)
+        if done.wait:
             return page("message.html", 429, **self.ctx(s, "Too many attempts", links=[],
                                                         error="Too many failed sign-ins."))
         try:
             op = await self.run(None, lambda reg: operators.finish_sign_in(
                 reg, name, cid, data.get("response", "")))
-        except operators.SignInError as e:
-            self._failed(request, name)
+        except operators.SignInError as e:  # the attempt stays counted
             return page("message.html", 401, **self.ctx(s, "Sign-in refused", error=str(e),
                                                          links=[("/console/login", "Try again")]))
-        self.by_operator.succeeded("op:" + name)
+        await self._refund(done, clear=("op:" + name,))
         await self.sessions.drop(s)  # a new session id once signed in
         s2 = await self.sessions.new(request)
         s2.data["operator"] = op.name

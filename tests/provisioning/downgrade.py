@@ -6,6 +6,11 @@ from __future__ import annotations
 import sqlite3
 
 
+def undo_throttle(conn: sqlite3.Connection) -> None:
+    """Undo the throttle migration (the console's failed sign-ins in the registry)."""
+    conn.execute("DROP TABLE sign_in_throttle")
+
+
 def undo_actmac(conn: sqlite3.Connection) -> None:
     """Undo the actmac migration (the soft card activation codes' MAC column)."""
     conn.execute("ALTER TABLE softcard_activations DROP COLUMN mac")
@@ -42,6 +47,7 @@ def undo_v3(conn: sqlite3.Connection) -> None:
 
 
 def to_v2(conn: sqlite3.Connection) -> None:
+    undo_throttle(conn)
     undo_actmac(conn)
     undo_revoke(conn)
     undo_flows(conn)
