@@ -190,8 +190,10 @@ def test_a_row_changed_under_the_write_makes_the_verification_run_again(
         assert len(calls) == 2
         if through == "registry":
             # reads, writes (refused), the pipeline's end, rollback; then reads, the head read
-            # again (a rollback forgets it), writes
-            assert count[0] == 7
+            # again (a rollback forgets it), writes. One more when psycopg had prepared a
+            # statement on this connection (it does from a statement's fifth run): after a
+            # ROLLBACK it sends DEALLOCATE ALL first — what ran before decides, not this code.
+            assert count[0] in (7, 8)
         used = reg.db.one("SELECT used_at FROM challenges WHERE id = ?", (ch.id,))
         assert used is not None and used["used_at"] is not None
         assert audit.verify(reg.db, reg.sealer)[0] == before + 1
@@ -214,7 +216,7 @@ def test_issuing_and_the_service_round_trips(pg_url: str, tmp_path: Path) -> Non
             counts.append(count[0])
             row = reg.db.one("SELECT * FROM challenges WHERE id = ?", (ch.id,))
             assert row is not None and row["challenge"] == ch.challenge
-        assert counts == [4, 7]
+        assert counts == [2, 2]
         card = reg.card_row(ch.serial_number or "")
         assert card["challenges_issued"] == 3  # _warm's, and these two
         resp = ocra.response(SUITE, seed, ch.challenge, pin="1234")
