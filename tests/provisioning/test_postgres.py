@@ -228,3 +228,106 @@ def test_issuing_and_the_service_round_trips(pg_url: str, tmp_path: Path) -> Non
         assert answer.status == "rejected" and answer.attempts_remaining == 9
         assert (count[0], wrong[0]) == (3, 3)
         audit.verify(reg.db, reg.sealer)
+
+
+def test_the_services_issuance_checks_address_and_limit_in_its_two_round_trips(
+        pg_url: str, tmp_path: Path) -> None:
+    """The IP restriction and the withdrawal limits are read with the user's rows (one flush)
+    and decide before anything is written; a refusal writes nothing but its audit entry."""
+    from decimal import Decimal
+
+    from provisioning import policy
+
+    reg, _, _ = _warm(pg_url, tmp_path)
+    with reg:
+        policy.set_networks(reg, "alice", ["10.0.0.0/8"])
+        policy.set_withdrawal_limit(reg, "dsc-card", 500)
+        issued = reg.card_row(reg.db.one("SELECT serial_number FROM cards")["serial_number"])
+        for kw, reason in (({"client_ip": "192.0.2.1"}, "ip-not-allowed"),
+                           ({"client_ip": "10.1.2.3", "purpose": "withdrawal",
+                             "amount": Decimal(900)}, "device-limit")):
+            with pytest.raises(policy.PolicyRefusal) as e:
+                policy.issue(reg, "alice", client="c", **kw)  # type: ignore[arg-type]
+            assert e.value.reason == reason
+            assert audit.entries(reg.db, action="challenge")[-1].detail["reason"] == reason
+        assert reg.card_row(issued["serial_number"])["challenges_issued"] == \
+            issued["challenges_issued"]  # nothing counted
+        with reg.db.round_trips() as count:
+            ok = policy.issue(reg, "alice", client="c", client_ip="10.1.2.3",
+                              purpose="withdrawal", amount=Decimal(400))
+        assert count[0] == 2 and ok.device_type == "dsc-card"
+        remembered = reg.db.one("SELECT amount FROM api_challenges WHERE id = ?",
+                                (ok.challenge.id,))
+        assert remembered is not None and remembered["amount"] == "400"
+        audit.verify(reg.db, reg.sealer)
+
+
+def test_a_card_count_put_back_is_refused_in_the_write_flush(pg_url: str,
+                                                              tmp_path: Path) -> None:
+    """The check that the card's next challenge was never issued goes with the writes: when it
+    finds the challenge, the flush raises the refusal (not a conflict to retry), nothing of the
+    issuance stays, and the refusal is logged."""
+    from provisioning import policy
+    from provisioning.errors import TamperedRowError
+
+    reg, _, _ = _warm(pg_url, tmp_path)
+    with reg:
+        serial = str(reg.db.one("SELECT serial_number FROM cards")["serial_number"])
+        saved = dict(reg.card_row(serial))
+        verification.issue_challenge(reg, "alice")
+        reg.db.execute("UPDATE cards SET challenges_issued = ?, mac = ? WHERE id = ?",
+                       (saved["challenges_issued"], saved["mac"], saved["id"]))
+        challenges = reg.db.one("SELECT COUNT(*) AS n FROM challenges")["n"]
+        for issue in (lambda: verification.issue_challenge(reg, "alice"),
+                      lambda: policy.issue(reg, "alice", client="c").challenge):
+            before = reg.db.one("SELECT COUNT(*) AS n FROM audit WHERE action = 'integrity'")
+            with pytest.raises(TamperedRowError, match="challenge count was put back"):
+                issue()
+            after = reg.db.one("SELECT COUNT(*) AS n FROM audit WHERE action = 'integrity'")
+            assert before is not None and after is not None
+            assert after["n"] == before["n"] + 1  # refused once: not run again as a conflict
+            assert audit.entries(reg.db, action="integrity")[-1].outcome == "refused"
+            assert reg.db.one("SELECT COUNT(*) AS n FROM challenges")["n"] == challenges
+            assert reg.card_row(serial)["challenges_issued"] == saved["challenges_issued"]
+        assert reg.db.one("SELECT COUNT(*) AS n FROM api_challenges")["n"] == 0
+        audit.verify(reg.db, reg.sealer)
+
+
+def test_the_services_open_challenge_cap_is_exact_under_races(pg_url: str,
+                                                              tmp_path: Path) -> None:
+    """16 issuances at once through the service, 5 open challenges allowed: exactly 5 issued
+    (the user's row is locked before the counts are read, in the same flush)."""
+    from provisioning import policy
+    from provisioning.errors import ChallengeLimitError
+
+    clock = Clock()
+    reg, _, _ = _setup(pg_url, tmp_path / "k", clock)
+    reg.close()
+    results: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(4)
+
+    def worker() -> None:
+        with Registry.open(pg_url, tmp_path / "k", clock=clock, operator="w") as mine:
+            start.wait()
+            for _ in range(4):
+                try:
+                    policy.issue(mine, "alice", client="c")
+                    out = "issued"
+                except ChallengeLimitError as e:
+                    out = e.reason or ""
+                with lock:
+                    results.append(out)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["issued"] * 5 + ["too many open"] * 11
+    with Registry.open(pg_url, tmp_path / "k", clock=clock) as reg:
+        rows = reg.db.one("SELECT COUNT(*) AS n FROM api_challenges")
+        assert rows is not None and rows["n"] == 5
+        card = reg.db.one("SELECT challenges_issued FROM cards")
+        assert card is not None and card["challenges_issued"] == 5
+        audit.verify(reg.db, reg.sealer)
