@@ -487,13 +487,21 @@ def normalise(response: str) -> str:
 
 
 def _lookup(reg: Registry, challenge_id: str, client: str) -> Row:
-    # One round trip: the challenge, its user, what the service remembers, the card's suite.
-    row = reg.db.one("SELECT c.id, c.card_id, c.cells, c.user_id, u.name AS user_name, "
-                     "a.client, a.purpose, a.access, a.amount, a.issued_at AS a_issued_at, "
-                     "a.mac AS a_mac, k.suite, k.board, "
-                     "k.serial_number FROM challenges c JOIN users u ON u.id = c.user_id "
-                     "LEFT JOIN api_challenges a ON a.id = c.id "
-                     "LEFT JOIN cards k ON k.id = c.card_id WHERE c.id = ?", (challenge_id,))
+    return _looked_up(reg, _send_lookup(reg, challenge_id), client)
+
+
+def _send_lookup(reg: Registry, challenge_id: str) -> Pending:
+    # One statement: the challenge, its user, what the service remembers, the card's suite.
+    return reg.db.send("SELECT c.id, c.card_id, c.cells, c.user_id, u.name AS user_name, "
+                       "a.client, a.purpose, a.access, a.amount, a.issued_at AS a_issued_at, "
+                       "a.mac AS a_mac, k.suite, k.board, "
+                       "k.serial_number FROM challenges c JOIN users u ON u.id = c.user_id "
+                       "LEFT JOIN api_challenges a ON a.id = c.id "
+                       "LEFT JOIN cards k ON k.id = c.card_id WHERE c.id = ?", (challenge_id,))
+
+
+def _looked_up(reg: Registry, sent: Pending, client: str) -> Row:
+    row = sent.one()
     if row is None or row["client"] != client:
         # Another client's challenge is as unknown to this one as a made-up id (a deleted
         # api_challenges row too: it answers nothing).
@@ -586,15 +594,18 @@ def respond(reg: Registry, challenge_id: str, response: str, *, client: str,
 def _respond(reg: Registry, challenge_id: str, response: str, *, client: str,
             purpose: str = "login") -> Answer:
     response = normalise(response)
-    # pipelined: the lookup (with BEGIN), the verification's reads, its writes (with COMMIT)
+    # pipelined: the lookup and the verification's reads (with BEGIN) in one flush, found
+    # from the challenge id alone; its writes (with COMMIT) in the other
     with reg.db.transaction(pipeline=True):
-        ch = _lookup(reg, challenge_id, client)
+        lookup = _send_lookup(reg, challenge_id)
+        sent = verification.send_reads(reg, challenge_id)
+        ch = _looked_up(reg, lookup, client)
         wanted = ("login", "withdrawal") if purpose == "login" else (purpose,)
         if ch["purpose"] not in wanted:
             raise PolicyRefusal(f"the challenge was issued for {ch['purpose']}, not {purpose}",
                                 reason="purpose-mismatch", status="conflict")
         _check_format(reg, ch, response)
-        outcome = verification.verify(reg, ch["user_name"], challenge_id, response)
+        outcome = verification.verify(reg, ch["user_name"], challenge_id, response, sent=sent)
         return _answer(reg, ch, outcome, str(ch["purpose"]))
 
 

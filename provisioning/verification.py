@@ -380,20 +380,68 @@ class _Rows:
     temp: list[Row]        # running temporary access (when the attempt may use it)
 
 
-def _read(reg: Registry, user: str, challenge_id: str, *, temporary_too: bool) -> _Rows:
+# The same reads found from the challenge alone (its user's id in the challenge's row): what a
+# caller that knows only the challenge id sends before it has waited for anything.
+_USER_OF = "(SELECT user_id FROM challenges WHERE id = ?)"
+_BY_CHALLENGE = (
+    f"SELECT * FROM users WHERE id = {_USER_OF}",  # noqa: S608
+    "SELECT * FROM cards WHERE id = (SELECT card_id FROM challenges WHERE id = ?)",
+    "SELECT * FROM challenges WHERE id = ?",
+    "SELECT a.* FROM assignments a JOIN challenges ch ON ch.card_id = a.card_id "
+    "AND ch.user_id = a.user_id WHERE ch.id = ? AND a.ended_at IS NULL",
+    temporary.VALID_ROWS.format(user=_USER_OF))
+
+
+@dataclass(frozen=True)
+class SentReads:
+    """An attempt's reads sent ahead (`send_reads`), in the transaction numbered `serial`."""
+
+    serial: int
+    challenge_id: str
+    sent: tuple[Pending, ...]
+
+
+def send_reads(reg: Registry, challenge_id: str) -> SentReads:
+    """Send the reads of a verification of `challenge_id` (its user's row locked first, then
+    its card, then the audit head), found from the challenge alone; `verify(..., sent=)` reads
+    them. Pipelined, they go with the first flush: nothing waits for the challenge's user."""
+    db = reg.db
+    users, cards, challenges, held, temp = _BY_CHALLENGE
+    cid = (challenge_id,)
+    sent = (db.send(users, cid, lock=True), db.send(cards, cid, lock=True),
+            db.send(challenges, cid), db.send(held, cid),
+            db.send(temp, (challenge_id, reg.now())))
+    audit.reserve(db)
+    return SentReads(db.serial, challenge_id, sent)
+
+
+def _read(reg: Registry, user: str, challenge_id: str, *, temporary_too: bool,
+          sent: SentReads | None = None) -> _Rows:
     """Send every read of the attempt (and the audit entry's number), then wait once."""
     db, pair = reg.db, (challenge_id, user)
-    user_sent = db.send("SELECT * FROM users WHERE name = ?", (user,), lock=True)
-    card_sent = db.send(_CARD, pair, lock=True)
-    ch_sent = db.send(_CHALLENGE, pair)
-    held_sent = db.send(_HELD, pair)
-    temp_sent = db.send(temporary.VALID_ROWS.format(user=_USER_ID), (user, reg.now())) \
-        if temporary_too else None
-    audit.reserve(db)
-    urow = user_sent.one()
-    if urow is None:
-        raise NotFoundError(f"no user {user} in the registry")
-    temp = reg.checked_all("temp_access", temp_sent.all()) if temp_sent is not None else []
+    temp_sent: Pending | None
+    if sent is not None and sent.serial == db.serial and sent.challenge_id == challenge_id:
+        user_sent, card_sent, ch_sent, held_sent, temp_sent = sent.sent
+        urow = user_sent.one()
+        if urow is None or urow["name"] != user:  # not this user's challenge: as unknown
+            urow = db.one("SELECT * FROM users WHERE name = ?", (user,), lock=True)
+            if urow is None:
+                raise NotFoundError(f"no user {user} in the registry")
+            return _Rows(user=reg.checked("users", urow), challenge=None, card=None, held=None,
+                         temp=[])
+    else:
+        user_sent = db.send("SELECT * FROM users WHERE name = ?", (user,), lock=True)
+        card_sent = db.send(_CARD, pair, lock=True)
+        ch_sent = db.send(_CHALLENGE, pair)
+        held_sent = db.send(_HELD, pair)
+        temp_sent = db.send(temporary.VALID_ROWS.format(user=_USER_ID), (user, reg.now())) \
+            if temporary_too else None
+        audit.reserve(db)
+        urow = user_sent.one()
+        if urow is None:
+            raise NotFoundError(f"no user {user} in the registry")
+    temp = reg.checked_all("temp_access", temp_sent.all()) \
+        if temporary_too and temp_sent is not None else []
     return _Rows(user=reg.checked("users", urow), challenge=ch_sent.one(),
                  card=card_sent.one(), held=held_sent.one(), temp=temp)
 
@@ -448,19 +496,21 @@ def _count_failure(reg: Registry, urow: Row) -> Outcome:
 
 
 def _attempt(reg: Registry, user: str, challenge_id: str, response: str, action: str,
-             check: Check, *, temporary_too: bool = False) -> Outcome:
+             check: Check, *, temporary_too: bool = False,
+             sent: SentReads | None = None) -> Outcome:
     """One transaction: on PostgreSQL pipelined, so two round trips — every read (with BEGIN),
     then every write (with COMMIT). A write that finds its row changed since the read fails
     the transaction (WriteConflict: rolled back, nothing changed); it is repeated on fresh
     rows."""
     return retrying(reg.db, lambda: _attempt_once(reg, user, challenge_id, response, action,
-                                                  check, temporary_too=temporary_too))
+                                                  check, temporary_too=temporary_too,
+                                                  sent=sent))
 
 
 def _attempt_once(reg: Registry, user: str, challenge_id: str, response: str, action: str,
-                  check: Check, *, temporary_too: bool) -> Outcome:
+                  check: Check, *, temporary_too: bool, sent: SentReads | None) -> Outcome:
     with reg.db.transaction(pipeline=True):
-        rows = _read(reg, user, challenge_id, temporary_too=temporary_too)
+        rows = _read(reg, user, challenge_id, temporary_too=temporary_too, sent=sent)
         urow = rows.user
         ch, outcome = _open(reg, rows)
         if ch is not None:
@@ -511,10 +561,12 @@ def _ocra_ok(reg: Registry, card: Row, ch: Row, material: bytes | None, response
 
 
 # --- the commands -------------------------------------------------------------------------------
-def verify(reg: Registry, user: str, challenge_id: str, response: str) -> Outcome:
+def verify(reg: Registry, user: str, challenge_id: str, response: str, *,
+           sent: SentReads | None = None) -> Outcome:
     """Accept a card response, or a temporary passcode / security-card code in its place.
 
-    MalformedResponseError (nothing counted or used) when `response` cannot be one."""
+    MalformedResponseError (nothing counted or used) when `response` cannot be one. `sent`:
+    its reads, sent already in the caller's transaction (`send_reads`)."""
 
     def check(reg: Registry, urow: Row, ch: Row, card: Row | None, temp: list[Row],
               response: str) -> Outcome | None:
@@ -543,7 +595,8 @@ def verify(reg: Registry, user: str, challenge_id: str, response: str) -> Outcom
                                 f"`dsc reactivate`")
         return None
 
-    return _attempt(reg, user, challenge_id, response, "verify", check, temporary_too=True)
+    return _attempt(reg, user, challenge_id, response, "verify", check, temporary_too=True,
+                    sent=sent)
 
 
 def change_pin(reg: Registry, user: str, challenge_id: str, response: str, new_pin: str) -> None:
