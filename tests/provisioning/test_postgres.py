@@ -334,3 +334,27 @@ def test_the_services_open_challenge_cap_is_exact_under_races(pg_url: str,
         card = reg.db.one("SELECT challenges_issued FROM cards")
         assert card is not None and card["challenges_issued"] == 5
         audit.verify(reg.db, reg.sealer)
+
+
+def test_reads_sent_by_the_challenge_decide_only_for_its_own_user(pg_url: str,
+                                                                  tmp_path: Path) -> None:
+    """The verification's reads found from the challenge id (sent with the service's lookup)
+    belong to the challenge's user: for any other user the challenge is unknown, as before."""
+    reg, seed, _ = _warm(pg_url, tmp_path)  # the card active already (no activation)
+    with reg:
+        other = reg.allocate_serial(SUITE)
+        reg.confirm_provisioned(other, seed=b"\x08" * 32, admin_key=b"B" * 32, suite=SUITE)
+        support.assign(reg, other, "bob", "1234")
+        ch = verification.issue_challenge(reg, "alice")
+        resp = ocra.response(SUITE, seed, ch.challenge, pin="1234")
+        with reg.db.transaction(pipeline=True):
+            sent = verification.send_reads(reg, ch.id)
+            out = verification.verify(reg, "bob", ch.id, resp, sent=sent)
+        assert (out.accepted, out.reason, out.user) == (False, "unknown challenge", "bob")
+        row = reg.db.one("SELECT used_at FROM challenges WHERE id = ?", (ch.id,))
+        assert row is not None and row["used_at"] is None
+        with reg.db.round_trips() as count, reg.db.transaction(pipeline=True):
+            sent = verification.send_reads(reg, ch.id)
+            assert verification.verify(reg, "alice", ch.id, resp, sent=sent).accepted
+        assert count[0] == 2
+        audit.verify(reg.db, reg.sealer)
