@@ -7,10 +7,11 @@
   Target: >= 5,000/s on one core.
 - `postgres_verifications_per_s`: the same on PostgreSQL (when DSC_TEST_PG_URL is set).
 - `postgres_round_trips_per_verification` (accepted), `..._per_rejected_verification` (a wrong
-  response, counted) and `..._per_challenge_issued` (`issue_challenge`): client-server round
-  trips, counted on the wire (`Database.round_trips`: libpq's protocol trace of the
-  connection, one per turn — messages sent, then the server's answer waited for; `BEGIN` and
-  `COMMIT` included).
+  response, counted), `..._per_challenge_issued` (`issue_challenge`) and, through the
+  service's functions, `..._per_service_issuance` (`policy.issue`) and
+  `..._per_service_verification` (`policy.respond`): client-server round trips, counted on
+  the wire (`Database.round_trips`: libpq's protocol trace of the connection, one per turn —
+  messages sent, then the server's answer waited for; `BEGIN` and `COMMIT` included).
 - `postgres_parallel.N_workers_per_s`: N processes, each with its own connection and its own
   user and card, verifying at once (bounded: `PAR_N` each, or `PAR_SECONDS`); the total rate.
   This is what a service with N worker processes sees of the registry: with a single lock
@@ -33,7 +34,7 @@ from typing import Any
 
 from dsc import ocra
 
-from provisioning import ocra_check, provisioner, support, verification
+from provisioning import ocra_check, policy, provisioner, support, verification
 from provisioning.registry import Registry
 
 SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
@@ -104,6 +105,8 @@ def _postgres(tmp: Path) -> dict[str, Any] | None:
         out["postgres_round_trips_per_verification"] = trips["verification"]
         out["postgres_round_trips_per_rejected_verification"] = trips["rejected_verification"]
         out["postgres_round_trips_per_challenge_issued"] = trips["challenge_issuance"]
+        out["postgres_round_trips_per_service_issuance"] = trips["service_issuance"]
+        out["postgres_round_trips_per_service_verification"] = trips["service_verification"]
     for workers in PAR_WORKERS:
         with pg_database(base) as url:
             rate = _parallel(url, tmp / f"par{workers}.key", workers)
@@ -144,9 +147,16 @@ def round_trips(url: str, key_file: Path) -> dict[str, int]:
             ch = verification.issue_challenge(reg, "alice")
             with reg.db.round_trips() as rejected:
                 assert not verification.verify(reg, "alice", ch.id, "00000000").accepted
+            with reg.db.round_trips() as service_issuing:
+                ch = policy.issue(reg, "alice", client="bench").challenge
+            resp = ocra.response(SUITE, seed, ch.challenge, pin="1234")
+            with reg.db.round_trips() as service_verifying:
+                assert policy.respond(reg, ch.id, resp, client="bench").accepted
         out["verification"] = accepted[0]
         out["rejected_verification"] = rejected[0]
         out["challenge_issuance"] = issuing[0]
+        out["service_issuance"] = service_issuing[0]
+        out["service_verification"] = service_verifying[0]
     return out
 
 

@@ -11,9 +11,10 @@ and runs it through `Database`. The differences live here:
   PostgreSQL: statements are sent without waiting for their results, `send()` queues a read
   whose rows come with the next flush, and `send_one_change()` queues a write that must change
   exactly one row — when it changes none the flush fails with `WriteConflict` (the transaction
-  is rolled back; the caller repeats it on fresh rows). `BEGIN` goes out with the first
-  statements and `COMMIT` with the last ones. On SQLite (in-process, no round trips) it is an
-  ordinary transaction and everything runs at once;
+  is rolled back; the caller repeats it on fresh rows) — and `send_absent()` a check that a
+  query finds nothing, whose refusal the flush raises otherwise (rolled back, not repeated).
+  `BEGIN` goes out with the first statements and `COMMIT` with the last ones. On SQLite
+  (in-process, no round trips) it is an ordinary transaction and everything runs at once;
 - connection set-up: SQLite runs in WAL mode with `synchronous=NORMAL` — a commit is durable
   against a crash of the process and costs no fsync, which is what makes thousands of
   verifications per second possible (a power loss may lose the last commits, never corrupt).
@@ -59,6 +60,8 @@ class Database:
         self._sql: dict[str, str] = {}
         self._depth = 0
         self._pipeline: Any = None  # psycopg's Pipeline while a pipelined transaction runs
+        # What a failed `send_absent` check of the running pipelined transaction raises.
+        self._absent: list[Exception] = []
         # Numbers the outermost transactions: state kept for "this transaction" (the audit
         # head it holds, the rows it wrote) compares it rather than being reset by hand.
         self.serial = 0
@@ -95,10 +98,13 @@ class Database:
         except self._errors as e:
             raise self._error(e) from None
 
-    def _error(self, e: BaseException) -> RegistryError:
-        """What a driver's error becomes: a clear RegistryError, never a traceback."""
+    def _error(self, e: BaseException) -> Exception:
+        """What a driver's error becomes: a clear RegistryError, never a traceback (or the
+        refusal of a `send_absent` check that found rows)."""
         if _is_conflict(e):
             return WriteConflict()
+        if self._absent and getattr(e, "sqlstate", None) == _FOUND:
+            return self._absent[0]
         if isinstance(e, self._range_errors):
             return RegistryError(f"registry database error: a value is out of range "
                                  f"({_first_line(e)})")
@@ -141,6 +147,19 @@ class Database:
         self.execute(f"WITH {ctes}changed AS ({sql} RETURNING 1) "  # noqa: S608
                      f"SELECT 1 / (COUNT(*) = 1)::int AS one FROM changed", params)
         return True
+
+    def send_absent(self, sql: str, params: Params, refusal: Exception) -> None:
+        """Check that the query `sql` finds no row; `refusal` is raised when it does.
+
+        Pipelined: queued, and the flush raises `refusal` (the transaction rolled back, not
+        repeated: a row that is there stays there). Otherwise it runs now."""
+        if self._pipeline is None:
+            if self.execute(sql, params).fetchone() is not None:
+                raise refusal
+            return
+        self._absent.append(refusal)
+        # Fixed SQL of this package only. ln(0) fails (SQLSTATE 2201E), so does the flush.
+        self.execute(f"SELECT ln((NOT EXISTS ({sql}))::int) AS none", params)
 
     def _locking(self, sql: str, lock: bool) -> str:
         return sql + " FOR UPDATE" if lock and self.dialect == "postgres" else sql
@@ -196,7 +215,7 @@ class Database:
         try:
             try:
                 with conn.pipeline() as pipe:
-                    self._pipeline = pipe
+                    self._pipeline, self._absent = pipe, []
                     try:
                         conn.execute("BEGIN")
                         yield self
@@ -294,6 +313,9 @@ def count_round_trips(directions: Iterator[str] | Sequence[str]) -> int:
         elif d == "B" and sent:
             turns, sent = turns + 1, False
     return turns
+
+
+_FOUND = "2201E"  # invalid_argument_for_logarithm: a `send_absent` check found a row
 
 
 def _is_conflict(e: BaseException) -> bool:

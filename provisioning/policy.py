@@ -33,7 +33,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from provisioning import audit, integrity, lifecycle, ocra_check, support, temporary, verification
-from provisioning.db import Row, retrying
+from provisioning.db import Pending, Row, retrying
 from provisioning.errors import (
     CardStateError,
     InvalidInputError,
@@ -135,8 +135,16 @@ def withdrawal_limits(reg: Registry) -> dict[str, int | None]:
     """The limits as set (MACed `settings` rows), the defaults for the device types not set.
     A row that fails its MAC or does not parse sets that device type's limit to 0 (fail closed:
     an edit cannot lift a limit; set it again with `set_withdrawal_limit`)."""
+    return _limits_of(reg, _send_limits(reg).all())
+
+
+def _send_limits(reg: Registry) -> Pending:
+    return reg.db.send("SELECT * FROM settings WHERE name LIKE ?", (_LIMIT_SETTING + "%",))
+
+
+def _limits_of(reg: Registry, rows: list[Row]) -> dict[str, int | None]:
     limits = dict(DEFAULT_LIMITS)
-    for row in reg.db.all("SELECT * FROM settings WHERE name LIKE ?", (_LIMIT_SETTING + "%",)):
+    for row in rows:
         kind = row["name"][len(_LIMIT_SETTING):]
         kind = _OLD_NAMES.get(kind, kind)
         if kind not in limits:
@@ -215,9 +223,11 @@ def set_networks(reg: Registry, user: str, networks: list[str]) -> list[str]:
     return canonical
 
 
+_NETWORKS = "SELECT networks, mac AS networks_mac FROM user_networks WHERE user_id = {user}"
+
+
 def networks(reg: Registry, urow: Row) -> list[str]:
-    row = reg.db.one("SELECT networks, mac AS networks_mac FROM user_networks WHERE user_id = ?",
-                     (urow["id"],))
+    row = reg.db.one(_NETWORKS.format(user="?"), (urow["id"],))
     return _networks_of(reg, urow["name"], row, restricted=urow["ip_restricted"] is not None)
 
 
@@ -250,12 +260,11 @@ def _parse_ip(client_ip: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Ad
                             status="invalid") from None
 
 
-def _check_ip(reg: Registry, urow: Row, client_ip: str | None) -> None:
-    """`urow` carries the user's `networks` and `networks_mac` (joined in, one round trip)."""
+def _check_ip(reg: Registry, urow: Row, row: Row | None, client_ip: str | None) -> None:
+    """`urow`: the user's row, its MAC checked (`ip_restricted`: NULL set by hand is refused);
+    `row`: the user's `networks` and `networks_mac`, None without a restriction's row."""
     ip = _parse_ip(client_ip)
-    # `ip_restricted` is read here unchecked; the user's row is read again and its MAC checked
-    # by `verification.issue_challenge` in the same transaction (NULL set by hand is refused)
-    allowed = _networks_of(reg, urow["name"], urow, restricted=urow["ip_restricted"] is not None)
+    allowed = _networks_of(reg, urow["name"], row, restricted=urow["ip_restricted"] is not None)
     if not allowed:
         return
     if ip is None:
@@ -267,15 +276,6 @@ def _check_ip(reg: Registry, urow: Row, client_ip: str | None) -> None:
 
 
 # --- devices --------------------------------------------------------------------------------------
-def _user_for_challenge(reg: Registry, user: str) -> Row:
-    row = reg.db.one("SELECT u.id, u.name, u.ip_restricted, n.networks, n.mac AS networks_mac "
-                     "FROM users u "
-                     "LEFT JOIN user_networks n ON n.user_id = u.id WHERE u.name = ?", (user,))
-    if row is None:
-        raise PolicyRefusal(f"no user {user}", reason="unknown-user", status="not-found")
-    return row
-
-
 def _cards(reg: Registry, user_id: int) -> list[Row]:
     return reg.db.all("SELECT c.* FROM assignments a JOIN cards c ON c.id = a.card_id "
                       "WHERE a.user_id = ? AND a.ended_at IS NULL ORDER BY c.serial_number",
@@ -389,34 +389,46 @@ def _issue(reg: Registry, user: str, *, device: str | None, purpose: str,
     if purpose != "login" and access != "full":
         raise InvalidInputError(f"{purpose} needs full access: portal access is for logins")
     _parse_ip(client_ip)
-    with reg.db.transaction(pipeline=True):  # writes and COMMIT go out together
-        urow = _user_for_challenge(reg, user)
-        audit.reserve(reg.db)  # the entry's number and head, sent with the next reads
-        _check_ip(reg, urow, client_ip)
-        limits = withdrawal_limits(reg) if amount is not None else DEFAULT_LIMITS
-        cards = [c for c in _cards(reg, urow["id"]) if c["status"] in lifecycle.USABLE]
-        temp = [k for k, _ in _temp_kinds(reg, urow["id"], reg.now())]
+    # pipelined: every read (with BEGIN) in one flush, every write (with COMMIT) in the other
+    with reg.db.transaction(pipeline=True):
+        db = reg.db
+        sent = verification.send_holder(reg, user, reg.now())  # the user's row locked first
+        networks_sent = db.send(_NETWORKS.format(user="(SELECT id FROM users WHERE name = ?)"),
+                                (user,))
+        settings_sent = _send_limits(reg) if amount is not None else None
+        audit.reserve(db)  # the entry's number and head
+        try:
+            holder = sent.read(reg)
+        except NotFoundError:
+            raise PolicyRefusal(f"no user {user}", reason="unknown-user",
+                                status="not-found") from None
+        urow = holder.user
+        _check_ip(reg, urow, networks_sent.one(), client_ip)
+        limits = DEFAULT_LIMITS if settings_sent is None else \
+            _limits_of(reg, settings_sent.all())
+        cards = holder.usable_cards(reg)
+        kinds = {"passcode": PASSCODE, "grid": SECURITY_CODE_CARD}
+        temp = [kinds[r["kind"]] for r in holder.temp if r["kind"] in kinds]
         card = _choose(urow, cards, temp, limits, device, amount, purpose)
         try:
-            ch = verification.issue_challenge(reg, user, card["serial_number"] if card else None)
+            ch = verification.issue_challenge(reg, user, card["serial_number"] if card else None,
+                                              holder=holder)
         except UserStateError as e:
             raise PolicyRefusal(str(e), reason="no-active-device", status="conflict") from None
         offered = [] if purpose in ("pin-change", "reactivation") else \
             [k for k in temp if _covers(limits, k, amount)]
         kind = None
         if ch.serial_number is not None:
-            named = card if card is not None and card["serial_number"] == ch.serial_number \
-                else reg.card_row(ch.serial_number)
-            kind = card_type(named)
+            # the card it was issued for is one of the usable cards read (MACs checked)
+            named = next((c for c in cards if c["serial_number"] == ch.serial_number), None)
+            kind = card_type(named or reg.card_row(ch.serial_number))
         if secrets.randbelow(64) == 0:  # now and then, not on every call: old rows only
-            reg.db.execute("DELETE FROM api_challenges WHERE issued_at < ?",
-                           (reg.now() - 86400,))
+            db.execute("DELETE FROM api_challenges WHERE issued_at < ?", (reg.now() - 86400,))
         remembered = {"id": ch.id, "client": client, "purpose": purpose, "access": access,
                       "amount": None if amount is None else str(amount), "issued_at": reg.now()}
-        reg.db.execute("INSERT INTO api_challenges (id, client, purpose, access, amount, "
-                       "issued_at, mac) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (*remembered.values(),
-                        integrity.mac(reg.sealer, "api_challenges", remembered)))
+        db.execute("INSERT INTO api_challenges (id, client, purpose, access, amount, "
+                   "issued_at, mac) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   (*remembered.values(), integrity.mac(reg.sealer, "api_challenges", remembered)))
         reg.log("challenge", "issued", user=user, serial_number=ch.serial_number,
                 detail={"challenge": ch.id, "purpose": purpose, "access": access,
                         **({"amount": str(amount)} if amount is not None else {})})
@@ -475,13 +487,21 @@ def normalise(response: str) -> str:
 
 
 def _lookup(reg: Registry, challenge_id: str, client: str) -> Row:
-    # One round trip: the challenge, its user, what the service remembers, the card's suite.
-    row = reg.db.one("SELECT c.id, c.card_id, c.cells, c.user_id, u.name AS user_name, "
-                     "a.client, a.purpose, a.access, a.amount, a.issued_at AS a_issued_at, "
-                     "a.mac AS a_mac, k.suite, k.board, "
-                     "k.serial_number FROM challenges c JOIN users u ON u.id = c.user_id "
-                     "LEFT JOIN api_challenges a ON a.id = c.id "
-                     "LEFT JOIN cards k ON k.id = c.card_id WHERE c.id = ?", (challenge_id,))
+    return _looked_up(reg, _send_lookup(reg, challenge_id), client)
+
+
+def _send_lookup(reg: Registry, challenge_id: str) -> Pending:
+    # One statement: the challenge, its user, what the service remembers, the card's suite.
+    return reg.db.send("SELECT c.id, c.card_id, c.cells, c.user_id, u.name AS user_name, "
+                       "a.client, a.purpose, a.access, a.amount, a.issued_at AS a_issued_at, "
+                       "a.mac AS a_mac, k.suite, k.board, "
+                       "k.serial_number FROM challenges c JOIN users u ON u.id = c.user_id "
+                       "LEFT JOIN api_challenges a ON a.id = c.id "
+                       "LEFT JOIN cards k ON k.id = c.card_id WHERE c.id = ?", (challenge_id,))
+
+
+def _looked_up(reg: Registry, sent: Pending, client: str) -> Row:
+    row = sent.one()
     if row is None or row["client"] != client:
         # Another client's challenge is as unknown to this one as a made-up id (a deleted
         # api_challenges row too: it answers nothing).
@@ -574,15 +594,18 @@ def respond(reg: Registry, challenge_id: str, response: str, *, client: str,
 def _respond(reg: Registry, challenge_id: str, response: str, *, client: str,
             purpose: str = "login") -> Answer:
     response = normalise(response)
-    # pipelined: the lookup (with BEGIN), the verification's reads, its writes (with COMMIT)
+    # pipelined: the lookup and the verification's reads (with BEGIN) in one flush, found
+    # from the challenge id alone; its writes (with COMMIT) in the other
     with reg.db.transaction(pipeline=True):
-        ch = _lookup(reg, challenge_id, client)
+        lookup = _send_lookup(reg, challenge_id)
+        sent = verification.send_reads(reg, challenge_id)
+        ch = _looked_up(reg, lookup, client)
         wanted = ("login", "withdrawal") if purpose == "login" else (purpose,)
         if ch["purpose"] not in wanted:
             raise PolicyRefusal(f"the challenge was issued for {ch['purpose']}, not {purpose}",
                                 reason="purpose-mismatch", status="conflict")
         _check_format(reg, ch, response)
-        outcome = verification.verify(reg, ch["user_name"], challenge_id, response)
+        outcome = verification.verify(reg, ch["user_name"], challenge_id, response, sent=sent)
         return _answer(reg, ch, outcome, str(ch["purpose"]))
 
 

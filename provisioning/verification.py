@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from provisioning import audit, fpe, lifecycle, ocra_check, support, temporary
-from provisioning.db import Row, retrying
+from provisioning.db import Pending, Row, retrying
 from provisioning.errors import (
     CardStateError,
     ChallengeLimitError,
@@ -113,10 +113,11 @@ _USER_ID = "(SELECT id FROM users WHERE name = ?)"  # a user's id from the name,
 
 
 @dataclass(frozen=True)
-class _Holder:
+class Holder:
     """What issuing a challenge decides on, read at once (one round trip on PostgreSQL): the
     user's row (locked first), the running assignments, their cards (locked: lock order user,
-    card, then the audit head), the temporary access rows, the two counts of `_limit`."""
+    card, then the audit head), the temporary access rows, the two counts of `_limit`; `now`
+    when they were read."""
 
     user: Row
     held: list[Row]
@@ -124,33 +125,56 @@ class _Holder:
     temp: list[Row]
     open_count: Row | None
     recent_count: Row | None
+    now: int
+
+    def usable_cards(self, reg: Registry) -> list[Row]:
+        """The user's cards that can answer, through assignments and cards the MACs vouch for,
+        by serial number."""
+        return _usable_cards(reg, self)
 
 
-def _read_holder(reg: Registry, user: str, now: int) -> _Holder:
+@dataclass(frozen=True)
+class SentHolder:
+    """The reads of a `Holder`, sent (`send_holder`); `read()` waits for them."""
+
+    name: str
+    now: int
+    sent: tuple[Pending, ...]
+
+    def read(self, reg: Registry) -> Holder:
+        """The rows, MACs checked; NotFoundError when there is no such user."""
+        user, held, cards, temp, open_count, recent_count = self.sent
+        urow = user.one()
+        if urow is None:
+            raise NotFoundError(f"no user {self.name} in the registry")
+        return Holder(user=reg.checked("users", urow),
+                      held=reg.checked_all("assignments", held.all()),
+                      cards=cards.all(), temp=reg.checked_all("temp_access", temp.all()),
+                      open_count=open_count.one(), recent_count=recent_count.one(),
+                      now=self.now)
+
+
+def send_holder(reg: Registry, user: str, now: int) -> SentHolder:
+    """Send the reads issuing a challenge for `user` decides on (in a transaction; pipelined,
+    they go with the next flush, each finding its rows from the user's name)."""
     db, pol = reg.db, reg.policy
-    user_sent = db.send("SELECT * FROM users WHERE name = ?", (user,), lock=True)
-    held_sent = db.send(f"SELECT * FROM assignments WHERE user_id = {_USER_ID} "  # noqa: S608
-                        "AND ended_at IS NULL", (user,))
-    cards_sent = db.send("SELECT * FROM cards WHERE id IN (SELECT card_id FROM assignments "  # noqa: S608
-                         f"WHERE user_id = {_USER_ID} AND ended_at IS NULL) ORDER BY id",
-                         (user,), lock=True)
-    temp_sent = db.send(temporary.VALID_ROWS.format(user=_USER_ID), (user, now))
-    open_sent = db.send("SELECT COUNT(*) AS n, MIN(expires_at) AS first FROM challenges "  # noqa: S608
-                        f"WHERE user_id = {_USER_ID} AND issued_at > ? AND used_at IS NULL "
-                        "AND expires_at > ?", (user, now - 2 * 3600, now))
-    recent_sent = db.send("SELECT COUNT(*) AS n FROM challenges "  # noqa: S608
-                          f"WHERE user_id = {_USER_ID} AND issued_at > ?",
-                          (user, now - pol.challenge_rate_window))
-    urow = user_sent.one()
-    if urow is None:
-        raise NotFoundError(f"no user {user} in the registry")
-    return _Holder(user=reg.checked("users", urow),
-                   held=reg.checked_all("assignments", held_sent.all()),
-                   cards=cards_sent.all(), temp=reg.checked_all("temp_access", temp_sent.all()),
-                   open_count=open_sent.one(), recent_count=recent_sent.one())
+    return SentHolder(user, now, (
+        db.send("SELECT * FROM users WHERE name = ?", (user,), lock=True),
+        db.send(f"SELECT * FROM assignments WHERE user_id = {_USER_ID} "  # noqa: S608
+                "AND ended_at IS NULL", (user,)),
+        db.send("SELECT * FROM cards WHERE id IN (SELECT card_id FROM assignments "  # noqa: S608
+                f"WHERE user_id = {_USER_ID} AND ended_at IS NULL) ORDER BY id",
+                (user,), lock=True),
+        db.send(temporary.VALID_ROWS.format(user=_USER_ID), (user, now)),
+        db.send("SELECT COUNT(*) AS n, MIN(expires_at) AS first FROM challenges "  # noqa: S608
+                f"WHERE user_id = {_USER_ID} AND issued_at > ? AND used_at IS NULL "
+                "AND expires_at > ?", (user, now - 2 * 3600, now)),
+        db.send("SELECT COUNT(*) AS n FROM challenges "  # noqa: S608
+                f"WHERE user_id = {_USER_ID} AND issued_at > ?",
+                (user, now - pol.challenge_rate_window))))
 
 
-def _usable_cards(reg: Registry, holder: _Holder) -> list[Row]:
+def _usable_cards(reg: Registry, holder: Holder) -> list[Row]:
     """The user's cards that can answer, through assignments and cards the MACs vouch for."""
     by_id = {int(c["id"]): c for c in holder.cards}
     cards = []
@@ -163,7 +187,7 @@ def _usable_cards(reg: Registry, holder: _Holder) -> list[Row]:
                   key=lambda c: str(c["serial_number"]))
 
 
-def _choose_card(reg: Registry, holder: _Holder, serial_number: str | None) -> Row | None:
+def _choose_card(reg: Registry, holder: Holder, serial_number: str | None) -> Row | None:
     user = holder.user
     cards = _usable_cards(reg, holder)
     if serial_number is not None:
@@ -178,7 +202,7 @@ def _choose_card(reg: Registry, holder: _Holder, serial_number: str | None) -> R
     return cards[0] if cards else None
 
 
-def _limit(reg: Registry, holder: _Holder, now: int) -> ChallengeLimitError | None:
+def _limit(reg: Registry, holder: Holder, now: int) -> ChallengeLimitError | None:
     """Refuse a new challenge when the user has too many open or was issued too many lately."""
     pol, urow = reg.policy, holder.user
     row = holder.open_count
@@ -216,12 +240,14 @@ def next_card_challenge(reg: Registry, card: Row) -> str:
             f"allows (a challenge is never issued twice): give it a new seed — provision it "
             f"again, or replace it", reason="exhausted")
     value = perm.challenge(issued)
-    if reg.db.one("SELECT id FROM challenges WHERE card_id = ? AND challenge = ?",
-                  (card["id"], value)) is not None:
-        # Only an older copy of the card's row put back (its count with it) gets here: the
-        # MAC cannot see that, the challenges kept for a day can.
-        raise TamperedRowError("cards", f"id={card['id']} ({card['serial_number']}): its "
-                               f"challenge count was put back")
+    # Only an older copy of the card's row put back (its count with it) finds the challenge
+    # issued already: the MAC cannot see that, the challenges kept for a day can. Pipelined,
+    # the check goes with the writes (before the new challenge's insert) and its refusal
+    # rolls them back.
+    reg.db.send_absent("SELECT id FROM challenges WHERE card_id = ? AND challenge = ?",
+                       (card["id"], value),
+                       TamperedRowError("cards", f"id={card['id']} ({card['serial_number']}): "
+                                                 f"its challenge count was put back"))
     reg.update("cards", card, challenges_issued=issued + 1)
     return value
 
@@ -234,20 +260,25 @@ def _grid_cells(reg: Registry, rows: list[Row]) -> tuple[bool, str | None]:
     return True, temporary.new_cells(temporary.seen_mask(grids[-1]), reg.random)
 
 
-def issue_challenge(reg: Registry, user: str, serial_number: str | None = None) -> Challenge:
+def issue_challenge(reg: Registry, user: str, serial_number: str | None = None, *,
+                    holder: Holder | None = None) -> Challenge:
     """A challenge for the user's card (never one issued before under its seed), or for
-    temporary access; single use. ChallengeLimitError (logged) when limits say no."""
-    return retrying(reg.db, lambda: _issue_challenge(reg, user, serial_number))
+    temporary access; single use. ChallengeLimitError (logged) when limits say no.
+
+    `holder`: the user's rows read already in the caller's transaction (`send_holder`)."""
+    return retrying(reg.db, lambda: _issue_challenge(reg, user, serial_number, holder))
 
 
-def _issue_challenge(reg: Registry, user: str, serial_number: str | None) -> Challenge:
+def _issue_challenge(reg: Registry, user: str, serial_number: str | None,
+                     holder: Holder | None) -> Challenge:
     refused: ChallengeLimitError | None = None
-    # pipelined: the writes (the card's count, the old challenges' removal, the MAC of the
-    # new one, a refusal's audit entry) and COMMIT go out together, not waited for one by one
+    # pipelined: the reads in one flush; the writes (the check that the card's next challenge
+    # is new, the card's count, the old challenges' removal, the new one with its MAC, a
+    # refusal's audit entry) and COMMIT in the other, not waited for one by one
     with reg.db.transaction(pipeline=True):
-        now = reg.now()
-        holder = _read_holder(reg, user, now)
-        urow, temp = holder.user, holder.temp
+        if holder is None:
+            holder = send_holder(reg, user, reg.now()).read(reg)
+        now, urow, temp = holder.now, holder.user, holder.temp
         card = _choose_card(reg, holder, serial_number)
         if card is None and not temp:
             raise UserStateError(f"{user} has no active card and no temporary access")
@@ -273,7 +304,7 @@ def _issue_challenge(reg: Registry, user: str, serial_number: str | None) -> Cha
             cid = reg.random.randbytes(8).hex()
             expires = now + reg.policy.challenge_ttl
             reg.db.execute("DELETE FROM challenges WHERE expires_at < ?", (now - DAY,))
-            reg.insert("challenges", id=cid, user_id=urow["id"],
+            reg.insert("challenges", whole=True, id=cid, user_id=urow["id"],
                        card_id=card["id"] if card else None, challenge=digits, cells=cells,
                        issued_at=now, expires_at=expires)
     if refused is not None:
@@ -349,20 +380,68 @@ class _Rows:
     temp: list[Row]        # running temporary access (when the attempt may use it)
 
 
-def _read(reg: Registry, user: str, challenge_id: str, *, temporary_too: bool) -> _Rows:
+# The same reads found from the challenge alone (its user's id in the challenge's row): what a
+# caller that knows only the challenge id sends before it has waited for anything.
+_USER_OF = "(SELECT user_id FROM challenges WHERE id = ?)"
+_BY_CHALLENGE = (
+    f"SELECT * FROM users WHERE id = {_USER_OF}",  # noqa: S608
+    "SELECT * FROM cards WHERE id = (SELECT card_id FROM challenges WHERE id = ?)",
+    "SELECT * FROM challenges WHERE id = ?",
+    "SELECT a.* FROM assignments a JOIN challenges ch ON ch.card_id = a.card_id "
+    "AND ch.user_id = a.user_id WHERE ch.id = ? AND a.ended_at IS NULL",
+    temporary.VALID_ROWS.format(user=_USER_OF))
+
+
+@dataclass(frozen=True)
+class SentReads:
+    """An attempt's reads sent ahead (`send_reads`), in the transaction numbered `serial`."""
+
+    serial: int
+    challenge_id: str
+    sent: tuple[Pending, ...]
+
+
+def send_reads(reg: Registry, challenge_id: str) -> SentReads:
+    """Send the reads of a verification of `challenge_id` (its user's row locked first, then
+    its card, then the audit head), found from the challenge alone; `verify(..., sent=)` reads
+    them. Pipelined, they go with the first flush: nothing waits for the challenge's user."""
+    db = reg.db
+    users, cards, challenges, held, temp = _BY_CHALLENGE
+    cid = (challenge_id,)
+    sent = (db.send(users, cid, lock=True), db.send(cards, cid, lock=True),
+            db.send(challenges, cid), db.send(held, cid),
+            db.send(temp, (challenge_id, reg.now())))
+    audit.reserve(db)
+    return SentReads(db.serial, challenge_id, sent)
+
+
+def _read(reg: Registry, user: str, challenge_id: str, *, temporary_too: bool,
+          sent: SentReads | None = None) -> _Rows:
     """Send every read of the attempt (and the audit entry's number), then wait once."""
     db, pair = reg.db, (challenge_id, user)
-    user_sent = db.send("SELECT * FROM users WHERE name = ?", (user,), lock=True)
-    card_sent = db.send(_CARD, pair, lock=True)
-    ch_sent = db.send(_CHALLENGE, pair)
-    held_sent = db.send(_HELD, pair)
-    temp_sent = db.send(temporary.VALID_ROWS.format(user=_USER_ID), (user, reg.now())) \
-        if temporary_too else None
-    audit.reserve(db)
-    urow = user_sent.one()
-    if urow is None:
-        raise NotFoundError(f"no user {user} in the registry")
-    temp = reg.checked_all("temp_access", temp_sent.all()) if temp_sent is not None else []
+    temp_sent: Pending | None
+    if sent is not None and sent.serial == db.serial and sent.challenge_id == challenge_id:
+        user_sent, card_sent, ch_sent, held_sent, temp_sent = sent.sent
+        urow = user_sent.one()
+        if urow is None or urow["name"] != user:  # not this user's challenge: as unknown
+            urow = db.one("SELECT * FROM users WHERE name = ?", (user,), lock=True)
+            if urow is None:
+                raise NotFoundError(f"no user {user} in the registry")
+            return _Rows(user=reg.checked("users", urow), challenge=None, card=None, held=None,
+                         temp=[])
+    else:
+        user_sent = db.send("SELECT * FROM users WHERE name = ?", (user,), lock=True)
+        card_sent = db.send(_CARD, pair, lock=True)
+        ch_sent = db.send(_CHALLENGE, pair)
+        held_sent = db.send(_HELD, pair)
+        temp_sent = db.send(temporary.VALID_ROWS.format(user=_USER_ID), (user, reg.now())) \
+            if temporary_too else None
+        audit.reserve(db)
+        urow = user_sent.one()
+        if urow is None:
+            raise NotFoundError(f"no user {user} in the registry")
+    temp = reg.checked_all("temp_access", temp_sent.all()) \
+        if temporary_too and temp_sent is not None else []
     return _Rows(user=reg.checked("users", urow), challenge=ch_sent.one(),
                  card=card_sent.one(), held=held_sent.one(), temp=temp)
 
@@ -417,19 +496,21 @@ def _count_failure(reg: Registry, urow: Row) -> Outcome:
 
 
 def _attempt(reg: Registry, user: str, challenge_id: str, response: str, action: str,
-             check: Check, *, temporary_too: bool = False) -> Outcome:
+             check: Check, *, temporary_too: bool = False,
+             sent: SentReads | None = None) -> Outcome:
     """One transaction: on PostgreSQL pipelined, so two round trips — every read (with BEGIN),
     then every write (with COMMIT). A write that finds its row changed since the read fails
     the transaction (WriteConflict: rolled back, nothing changed); it is repeated on fresh
     rows."""
     return retrying(reg.db, lambda: _attempt_once(reg, user, challenge_id, response, action,
-                                                  check, temporary_too=temporary_too))
+                                                  check, temporary_too=temporary_too,
+                                                  sent=sent))
 
 
 def _attempt_once(reg: Registry, user: str, challenge_id: str, response: str, action: str,
-                  check: Check, *, temporary_too: bool) -> Outcome:
+                  check: Check, *, temporary_too: bool, sent: SentReads | None) -> Outcome:
     with reg.db.transaction(pipeline=True):
-        rows = _read(reg, user, challenge_id, temporary_too=temporary_too)
+        rows = _read(reg, user, challenge_id, temporary_too=temporary_too, sent=sent)
         urow = rows.user
         ch, outcome = _open(reg, rows)
         if ch is not None:
@@ -480,10 +561,12 @@ def _ocra_ok(reg: Registry, card: Row, ch: Row, material: bytes | None, response
 
 
 # --- the commands -------------------------------------------------------------------------------
-def verify(reg: Registry, user: str, challenge_id: str, response: str) -> Outcome:
+def verify(reg: Registry, user: str, challenge_id: str, response: str, *,
+           sent: SentReads | None = None) -> Outcome:
     """Accept a card response, or a temporary passcode / security-card code in its place.
 
-    MalformedResponseError (nothing counted or used) when `response` cannot be one."""
+    MalformedResponseError (nothing counted or used) when `response` cannot be one. `sent`:
+    its reads, sent already in the caller's transaction (`send_reads`)."""
 
     def check(reg: Registry, urow: Row, ch: Row, card: Row | None, temp: list[Row],
               response: str) -> Outcome | None:
@@ -512,7 +595,8 @@ def verify(reg: Registry, user: str, challenge_id: str, response: str) -> Outcom
                                 f"`dsc reactivate`")
         return None
 
-    return _attempt(reg, user, challenge_id, response, "verify", check, temporary_too=True)
+    return _attempt(reg, user, challenge_id, response, "verify", check, temporary_too=True,
+                    sent=sent)
 
 
 def change_pin(reg: Registry, user: str, challenge_id: str, response: str, new_pin: str) -> None:
