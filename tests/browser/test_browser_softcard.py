@@ -37,6 +37,25 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
         s.close()
 
 
+
+def _portal_login(browser: Browser, site: Site, soft: str, card: Page) -> None:
+    """alice logs in through the portal in a tab of her own, choosing the soft card `soft` and
+    typing the response the soft card page `card` shows for her PIN and the challenge."""
+    portal = browser.new_context(viewport={"width": 1000, "height": 760}).new_page()
+    try:
+        portal.goto(site.url + "/portal")
+        portal.get_by_label("User name").fill("alice")
+        portal.get_by_role("button", name="Continue").click()
+        portal.get_by_label("Security device").select_option(soft)
+        portal.get_by_role("button", name="Get a challenge").click()
+        challenge = str(portal.locator("#challenge").text_content())
+        portal.get_by_label("Response").fill(respond(card, "1234", challenge))
+        portal.get_by_role("button", name="Log in").click()
+        assert portal.url.endswith("/portal/home"), portal.url
+        assert "Welcome, alice" in str(portal.locator("h1").text_content())
+    finally:
+        portal.context.close()
+
 def test_emulator_page_answers_like_the_card(page: Page, site: Site) -> None:
     page.goto(site.url + "/emulator")
     booted(page)
@@ -110,17 +129,7 @@ def test_activate_log_in_limits_reuse_reload_and_firmware_hashes(page: Page, sit
         assert _respond(site, ch["id"], got)["status"] == "accepted"
 
         # log in through the portal with the soft card (the holder's two tabs)
-        portal = browser.new_context(viewport={"width": 1000, "height": 760}).new_page()
-        portal.goto(site.url + "/portal")
-        portal.get_by_label("User name").fill("alice")
-        portal.get_by_role("button", name="Continue").click()
-        portal.get_by_label("Security device").select_option(soft)
-        portal.get_by_role("button", name="Get a challenge").click()
-        challenge = str(portal.locator("#challenge").text_content())
-        portal.get_by_label("Response").fill(respond(page, "1234", challenge))
-        portal.get_by_role("button", name="Log in").click()
-        assert portal.url.endswith("/portal/home"), portal.url
-        portal.context.close()
+        _portal_login(browser, site, soft, page)
 
         # a withdrawal above its limit: refused with it, accepted with the DSC+ card
         r = _challenge(site, device=soft, purpose="withdrawal", amount=2_000_000)
@@ -231,17 +240,6 @@ def test_console_creates_the_soft_card_the_phone_activates_and_logs_in_with(
         soft = state["serial"]
         assert site.reg.card(soft).board == "soft"
 
-        portal = browser.new_context(viewport={"width": 1000, "height": 760}).new_page()
-        portal.goto(site.url + "/portal")
-        portal.get_by_label("User name").fill("alice")
-        portal.get_by_role("button", name="Continue").click()
-        portal.get_by_label("Security device").select_option(soft)
-        portal.get_by_role("button", name="Get a challenge").click()
-        challenge = str(portal.locator("#challenge").text_content())
-        portal.get_by_label("Response").fill(respond(phone, "1234", challenge))
-        portal.get_by_role("button", name="Log in").click()
-        assert portal.url.endswith("/portal/home"), portal.url
-        assert "Welcome, alice" in str(portal.locator("h1").text_content())
-        portal.context.close()
+        _portal_login(browser, site, soft, phone)
     finally:
         phone.context.close()

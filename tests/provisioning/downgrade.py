@@ -4,6 +4,17 @@ function undoes one migration (newest first); `to_v2` undoes all that came after
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
+
+from provisioning import schema
+
+
+def forget_since(conn: sqlite3.Connection, migration: Any) -> int:
+    """Mark `migration` and every one after it as not applied (their changes undone by the
+    caller): how many an upgrade then applies."""
+    version = schema.MIGRATIONS.index(migration) + 1
+    conn.execute("DELETE FROM schema_version WHERE version >= ?", (version,))
+    return schema.VERSION - version + 1
 
 
 def undo_throttle(conn: sqlite3.Connection) -> None:
