@@ -85,6 +85,24 @@ def confirmed(s: Session, data: dict[str, str], what: str) -> None:
     s.data[_CONFIRMS] = pending
 
 
+def typed_twice(data: dict[str, str]) -> str | None:
+    """The password of a confirmation that asks for one twice: None until it is confirmed
+    with both the same."""
+    password = data.get("password", "")
+    if data.get("confirmed") == "yes" and password == data.get("password2", ""):
+        return password
+    return None
+
+
+def twice_fields(label: str, data: dict[str, str]) -> dict[str, Any]:
+    """The confirmation page's two password fields, and its error when they differed."""
+    fields = [{"name": name, "label": text, "type": "password", "autocomplete": "new-password"}
+              for name, text in (("password", label), ("password2", f"{label} again"))]
+    error = ("The two passwords differ: type them again." if data.get("confirmed") == "yes"
+             else None)
+    return {"fields": fields, "error": error}
+
+
 def _serials(text: str) -> list[str]:
     found = [t for t in re.split(r"[\s,]+", text.strip()) if t]
     if len(found) > MAX_SERIALS:
@@ -146,8 +164,8 @@ class Admin:
         user = data.get("user", "").strip()[:200]
         what = f"operator-add\n{name}\n{role}\n{user}"
         back = "/console/operators"
-        password, again = data.get("password", ""), data.get("password2", "")
-        if data.get("confirmed") == "yes" and password == again:
+        password = typed_twice(data)
+        if password is not None:
             operators.check_password(password)  # before the confirmation is used up
             confirmed(s, data, what)
             found = await self.run(op, lambda reg: operators.add(reg, name, role, password,
@@ -165,12 +183,7 @@ class Admin:
             f"operator's password twice (at least {operators.MIN_PASSWORD} characters).",
             back, "add the operator", back,
             hidden=[("name", name), ("role", role), ("user", user)],
-            fields=[{"name": "password", "label": "Password", "type": "password",
-                     "autocomplete": "new-password"},
-                    {"name": "password2", "label": "Password again", "type": "password",
-                     "autocomplete": "new-password"}],
-            error="The two passwords differ: type them again." if data.get("confirmed") == "yes"
-            else None)
+            **twice_fields("Password", data))
 
     async def operator_disable(self, request: Request, s: Session,
                                op: operators.Operator) -> Response:
@@ -260,8 +273,8 @@ class Admin:
         # bound to the list it showed: a stock that changed in between does not match.
         what = "pskc-export\n" + hashlib.sha256(" ".join(serials).encode()).hexdigest()
         back = "/console/pskc"
-        password, again = data.get("password", ""), data.get("password2", "")
-        if data.get("confirmed") == "yes" and password == again:
+        password = typed_twice(data)
+        if password is not None:
             pskc_io.check_password(password)  # before the confirmation is used up
             confirmed(s, data, what)
             body, done = await self.run(op, lambda reg: pskc_io.export_bytes(
@@ -283,12 +296,7 @@ class Admin:
             "Type the password that will protect the file twice: at least 12 characters mixing "
             "three of lower case, upper case, digits and symbols, or 20 or more.",
             "/console/pskc/export", "export", back, hidden=[("serials", text)],
-            fields=[{"name": "password", "label": "File password", "type": "password",
-                     "autocomplete": "new-password"},
-                    {"name": "password2", "label": "File password again", "type": "password",
-                     "autocomplete": "new-password"}],
-            error="The two passwords differ: type them again." if data.get("confirmed") == "yes"
-            else None)
+            **twice_fields("File password", data))
 
     async def pskc_import(self, request: Request, s: Session,
                           op: operators.Operator) -> Response:
