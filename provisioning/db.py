@@ -59,7 +59,9 @@ class Database:
         self.url = url
         self._sql: dict[str, str] = {}
         self._depth = 0
-        self._pipeline: Any = None  # psycopg's Pipeline while a pipelined transaction runs
+        self._pipeline: Any = None  # the running pipelined transaction's `pgpipe.Pipe`
+        self._pipe: Any = None      # this connection's `pgpipe.Pipe` (made on first use)
+        self._sql_pipe: dict[str, bytes] = {}
         # What a failed `send_absent` check of the running pipelined transaction raises.
         self._absent: list[Exception] = []
         # Numbers the outermost transactions: state kept for "this transaction" (the audit
@@ -92,8 +94,19 @@ class Database:
             self._sql[sql] = out
         return out
 
+    def _translate_pipe(self, sql: str) -> bytes:
+        """`?` placeholders as libpq numbers them (`$1`, `$2`, ...)."""
+        out = self._sql_pipe.get(sql)
+        if out is None:
+            parts = sql.split("?")
+            text = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], 1))
+            out = self._sql_pipe[sql] = text.encode()
+        return out
+
     def execute(self, sql: str, params: Params = ()) -> Any:
         try:
+            if self._pipeline is not None:
+                return self._pipeline.send(self._translate_pipe(sql), params)
             return self._conn.execute(self._translate(sql), params)
         except self._errors as e:
             raise self._error(e) from None
@@ -101,7 +114,8 @@ class Database:
     def _error(self, e: BaseException) -> Exception:
         """What a driver's error becomes: a clear RegistryError, never a traceback (or the
         refusal of a `send_absent` check that found rows)."""
-        if _is_conflict(e):
+        if _is_conflict(e) or (self._pipe is not None and _is_stale(e)):
+            # (a prepared statement gone or stale: the pipe prepares it again on the retry)
             return WriteConflict()
         if self._absent and getattr(e, "sqlstate", None) == _FOUND:
             return self._absent[0]
@@ -209,27 +223,30 @@ class Database:
         self._conn.commit()
 
     def _pipelined_transaction(self) -> Iterator[Database]:
-        from psycopg import pq
+        from provisioning import pgpipe
 
-        conn = self._conn
+        if self._pipe is None:
+            self._pipe = pgpipe.Pipe(self._conn)
+        pipe = self._pipe
         try:
             try:
-                with conn.pipeline() as pipe:
-                    self._pipeline, self._absent = pipe, []
-                    try:
-                        conn.execute("BEGIN")
-                        yield self
-                        conn.execute("COMMIT")
-                    finally:
-                        self._pipeline = None
+                pipe.begin()
+                self._pipeline, self._absent = pipe, []
+                try:
+                    yield self
+                    pipe.commit()
+                finally:
+                    self._pipeline = None
             except self._errors as e:  # the flush at the end: COMMIT and the writes before it
                 raise self._error(e) from None
-        except BaseException:
+        finally:
             # An error in the pipeline leaves the transaction aborted (the COMMIT after it was
-            # skipped); an exception in the body leaves it open. Either way: roll back.
-            if conn.info.transaction_status != pq.TransactionStatus.IDLE:
-                conn.execute("ROLLBACK")
-            raise
+            # skipped); an exception in the body leaves it open. Either way: every answer
+            # read, out of pipeline mode, rolled back.
+            try:
+                pipe.close()
+            except self._errors as e:
+                raise self._error(e) from None
 
     @contextmanager
     def round_trips(self) -> Iterator[list[int]]:
@@ -318,6 +335,12 @@ def count_round_trips(directions: Iterator[str] | Sequence[str]) -> int:
 _FOUND = "2201E"  # invalid_argument_for_logarithm: a `send_absent` check found a row
 
 
+def _is_stale(e: BaseException) -> bool:
+    from provisioning import pgpipe
+
+    return getattr(e, "sqlstate", None) in pgpipe.STALE
+
+
 def _is_conflict(e: BaseException) -> bool:
     return getattr(e, "sqlstate", None) == "22012"  # division_by_zero: send_one_change
 
@@ -342,11 +365,15 @@ def _connect_postgres(url: str) -> Any:
     from psycopg.rows import dict_row
 
     try:
-        return psycopg.connect(url, autocommit=True, row_factory=dict_row)
+        conn = psycopg.connect(url, autocommit=True, row_factory=dict_row)
     except psycopg.Error as e:
         # The message of a failed connection names host and database, never the password.
         msg = f"cannot connect to the PostgreSQL registry: {_first_line(e)}"
         raise RegistryError(msg) from None
+    # The pipelined transactions prepare their statements themselves (`pgpipe`); psycopg's
+    # own preparing would, after a ROLLBACK or a DROP, send DEALLOCATE ALL and take theirs too.
+    conn.prepare_threshold = None
+    return conn
 
 
 def _first_line(e: BaseException) -> str:
