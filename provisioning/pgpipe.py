@@ -110,6 +110,9 @@ class Pipe:
         self._names = 0                   # prepared statements named so far (never reused)
         self._queued: list[Result] = []   # sent, answers not read yet
         self._synced = True               # no statement sent since the last Sync
+        # Set while messages are being sent or answers read: still set afterwards, they were
+        # interrupted (a signal, a broken socket) and what is owed is no longer known.
+        self._busy = False
         self._poll = select.poll()
         self._fd = -1
 
@@ -131,8 +134,14 @@ class Pipe:
 
     def close(self) -> None:
         """Read every answer still owed, leave pipeline mode, roll back what is still open.
-        Raises what the connection raises when it is broken (the caller drops it then)."""
+        Raises what the connection raises when it is broken (the caller drops it then); one
+        whose exchange was cut off midway is closed."""
         pg = self._pg
+        if self._busy:
+            self._busy = False
+            self._queued = []
+            self._conn.close()
+            return
         if pg.status != pq.ConnStatus.OK:
             return
         if self._queued or not self._synced:
@@ -151,28 +160,34 @@ class Pipe:
         pg = self._pg
         if params is None:
             result = Result(self, None, False)
+            self._busy = True
             pg.send_query_params(query, None)
         else:
             tx = self._tx
+            # adapted first: a value psycopg refuses is raised before anything is sent
             values = tx.dump_sequence(params, [PyFormat.AUTO] * len(params))
             types = tuple(tx.types or ())
+            formats = tx.formats
             key = (query, types)
             prep = self._prepared.get(key)
             fresh = prep is None or not prep.ready
             if prep is None:
                 self._names += 1
                 prep = self._prepared[key] = _Prepared(b"_dsc_%d" % self._names)
+            result = Result(self, prep, fresh)
+            self._busy = True
             if fresh:
                 pg.send_prepare(prep.name, query, param_types=types)
-            result = Result(self, prep, fresh)
-            pg.send_query_prepared(prep.name, values, param_formats=tx.formats)
+            pg.send_query_prepared(prep.name, values, param_formats=formats)
         self._queued.append(result)
         self._synced = False
+        self._busy = False
         return result
 
     def flush(self) -> None:
         """Send a Sync and read every answer up to it; raise the first error among them."""
         pg = self._pg
+        self._busy = True
         pg.pipeline_sync()
         self._synced = True
         queued, self._queued = self._queued, []
@@ -198,6 +213,7 @@ class Pipe:
                 result._error = first
             result._done = True
         status, _ = self._next()
+        self._busy = False
         if status != _SYNC:  # pragma: no cover  (the protocol answers a Sync last)
             raise errors.InternalError(f"pipeline out of step: status {status} before the sync")
         if first is not None:

@@ -118,3 +118,28 @@ def test_a_killed_server_process_is_a_clear_error(db: Database, pg_url: str) -> 
                 db.send("SELECT 1 AS one", ()).one()
                 other.execute("SELECT pg_terminate_backend(%s)", (pid,))
                 db.send("SELECT name FROM t WHERE id = ?", (1,)).one()
+
+
+def test_an_exchange_cut_off_midway_closes_the_connection(
+        db: Database, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from provisioning import pgpipe
+
+    def interrupted(self: pgpipe.Pipe) -> tuple[int, object]:
+        raise KeyboardInterrupt
+
+    with db.transaction(pipeline=True):  # the pipe exists, its statements are prepared
+        db.send("SELECT name FROM t WHERE id = ?", (1,)).one()
+    monkeypatch.setattr(pgpipe.Pipe, "_next", interrupted)
+    with pytest.raises(KeyboardInterrupt):  # the interruption itself, not a database error
+        with db.transaction(pipeline=True):
+            db.execute("UPDATE t SET name = ? WHERE id = ?", ("half", 1))
+            db.send("SELECT name FROM t WHERE id = ?", (1,)).one()
+    monkeypatch.undo()
+    assert db._conn.closed  # what it still owed is unknown: never used again
+    with pytest.raises(RegistryError):
+        db.one("SELECT 1 AS one")
+    other = Database(pg_url)
+    try:  # and the server rolled its transaction back
+        assert other.one("SELECT name FROM t WHERE id = 1") == {"name": "one"}
+    finally:
+        other.close()
